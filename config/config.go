@@ -1,0 +1,192 @@
+// Package config is omnigate's configuration: one YAML file plus OMNIGATE_*
+// environment overrides, defaults, and validation that reports every problem with
+// its file, line and column.
+//
+// Each section is a typed struct with yaml tags, a doc tag per key (the key's
+// documentation, which Keys and Example turn into listings and the annotated
+// example, so docs cannot drift from code), SetDefaults and Validate. Channel
+// adapters keep their own sections under channels.<name>; the adapter registry
+// decodes them with DecodeSection, so this package imports nothing of omnigate's.
+//
+// Every key can be overridden from the environment; see EnvName for the naming rule.
+package config
+
+import (
+	"maps"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole omnigate configuration. Build it with Load, Parse or Default.
+type Config struct {
+	HTTP         HTTP                 `yaml:"http" doc:"HTTP server: webhooks, the web chat widget, health checks."`
+	DataDir      string               `yaml:"data_dir" doc:"Directory for local state: the embedded NATS server's JetStream store and other files."`
+	Log          Log                  `yaml:"log" doc:"Logging."`
+	NATS         NATS                 `yaml:"nats" doc:"NATS JetStream, the message bus."`
+	Store        Store                `yaml:"store" doc:"State store: contacts, identities, conversations."`
+	Conversation Conversation         `yaml:"conversation" doc:"Conversations."`
+	Channels     map[string]yaml.Node `yaml:"channels" doc:"Channel adapters, one section per adapter name (sms, email, telegram, slack, ...); each adapter documents its keys, see 'omnigate adapters'."`
+}
+
+// SetDefaults fills every unset key, including the defaults derived from other keys
+// (nats.embedded.store_dir from data_dir, store.kv.replicas from
+// nats.streams.replicas).
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.NATS.Embedded.StoreDir == "" {
+		c.NATS.Embedded.StoreDir = filepath.Join(c.DataDir, "nats")
+	}
+	c.HTTP.SetDefaults()
+	c.Log.SetDefaults()
+	c.NATS.SetDefaults()
+	if c.Store.KV.Replicas == 0 {
+		c.Store.KV.Replicas = c.NATS.Streams.Replicas
+		c.Store.KV.derived = true
+	}
+	c.Store.SetDefaults()
+	c.Conversation.SetDefaults()
+}
+
+// channelName is the form of an adapter name.
+var channelName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Validate checks every section. Channel sections are checked only for their names
+// here; DecodeSection checks their contents.
+func (c *Config) Validate() error {
+	var p Problems
+	p.Merge("http", c.HTTP.Validate())
+	if c.DataDir == "" {
+		p.Add("data_dir", "required")
+	}
+	p.Merge("log", c.Log.Validate())
+	p.Merge("nats", c.NATS.Validate())
+	p.Merge("store", c.Store.Validate())
+	p.Merge("conversation", c.Conversation.Validate())
+	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
+		if !channelName.MatchString(name) {
+			p.Add("channels."+name, "adapter names are lower-case snake_case, like sms or my_bot")
+		}
+	}
+	return p.Err()
+}
+
+// HTTP configures the HTTP server.
+type HTTP struct {
+	Addr            string        `yaml:"addr" doc:"Address to listen on, host:port; an empty host listens on all interfaces."`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" doc:"How long shutdown waits for in-flight requests."`
+	PublicURL       string        `yaml:"public_url" doc:"Base URL at which this server is reachable from outside, used in links and webhook URLs, e.g. https://support.example.com. Optional."`
+}
+
+// SetDefaults sets addr ":8080" and shutdown_timeout 15s, and trims a trailing "/"
+// from public_url so links can be built by appending "/path".
+func (h *HTTP) SetDefaults() {
+	if h.Addr == "" {
+		h.Addr = ":8080"
+	}
+	if h.ShutdownTimeout == 0 {
+		h.ShutdownTimeout = 15 * time.Second
+	}
+	h.PublicURL = strings.TrimRight(h.PublicURL, "/")
+}
+
+// Validate checks the address, timeout and URL.
+func (h *HTTP) Validate() error {
+	var p Problems
+	checkHostPort(&p, "addr", h.Addr)
+	checkPositive(&p, "shutdown_timeout", h.ShutdownTimeout)
+	if h.PublicURL != "" {
+		u, err := url.Parse(h.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.Add("public_url", "must be an absolute http:// or https:// URL, got %q", h.PublicURL)
+		} else if u.RawQuery != "" || u.Fragment != "" {
+			p.Add("public_url", "must not have a query or fragment")
+		}
+	}
+	return p.Err()
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level" doc:"Minimum level: debug, info, warn or error."`
+	Format string `yaml:"format" doc:"Output format: text or json."`
+}
+
+// SetDefaults sets level info and format text.
+func (l *Log) SetDefaults() {
+	if l.Level == "" {
+		l.Level = "info"
+	}
+	if l.Format == "" {
+		l.Format = "text"
+	}
+}
+
+// Validate checks level and format.
+func (l *Log) Validate() error {
+	var p Problems
+	checkEnum(&p, "level", l.Level, "debug", "info", "warn", "error")
+	checkEnum(&p, "format", l.Format, "text", "json")
+	return p.Err()
+}
+
+// Conversation configures conversation lifecycle.
+type Conversation struct {
+	ReopenWindow time.Duration `yaml:"reopen_window" doc:"A customer message within this time after a conversation closed reopens it; later ones start a new conversation."`
+}
+
+// SetDefaults sets reopen_window 24h.
+func (c *Conversation) SetDefaults() {
+	if c.ReopenWindow == 0 {
+		c.ReopenWindow = 24 * time.Hour
+	}
+}
+
+// Validate checks reopen_window.
+func (c *Conversation) Validate() error {
+	var p Problems
+	checkPositive(&p, "reopen_window", c.ReopenWindow)
+	return p.Err()
+}
+
+// checkEnum reports v unless it is one of allowed.
+func checkEnum(p *Problems, path, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		p.Add(path, "must be one of %s; got %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+// checkPositive reports a duration that is not above zero.
+func checkPositive(p *Problems, path string, d time.Duration) {
+	if d <= 0 {
+		p.Add(path, "must be a positive duration, got %s", d)
+	}
+}
+
+// checkRange reports n outside [lo, hi].
+func checkRange(p *Problems, path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		p.Add(path, "must be between %d and %d, got %d", lo, hi, n)
+	}
+}
+
+// checkHostPort reports an address that is not host:port with a numeric port.
+func checkHostPort(p *Problems, path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.Add(path, "must be host:port, like :8080 or 127.0.0.1:8080; got %q", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.Add(path, "port must be a number from 0 to 65535; got %q", port)
+	}
+}
