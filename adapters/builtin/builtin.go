@@ -1,0 +1,4 @@
+// Package builtin links every adapter that ships with omnigate into the
+// binary: each adapter registers itself in its package's init, and
+// cmd/omnigate imports this package for those side effects.
+package builtin

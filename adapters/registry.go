@@ -1,0 +1,114 @@
+package adapters
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/core"
+)
+
+// ErrUnknownAdapter is returned by Build for a name no adapter registered.
+var ErrUnknownAdapter = errors.New("unknown adapter")
+
+// Kind tells whether an adapter is a customer channel or an agent desk.
+type Kind string
+
+// Adapter kinds.
+const (
+	// Channel adapters carry customer messages; the runtime feeds them omni.out.<name>.
+	Channel Kind = "channel"
+	// Desk adapters show conversations to agents; the runtime feeds them omni.desk.<name>.
+	Desk Kind = "desk"
+)
+
+// Factory builds an adapter from its decoded, validated config. It does no I/O.
+type Factory[C any] func(cfg C, deps Deps) (Adapter, error)
+
+// Info describes a registered adapter, for listings and docs.
+type Info struct {
+	// Name is the adapter's (and its channel's) name.
+	Name string
+	// Kind is Channel or Desk.
+	Kind Kind
+	// Doc says in one line what it connects.
+	Doc string
+	// Keys are its config keys under channels.<name>.
+	Keys []config.Key
+}
+
+type entry struct {
+	info  Info
+	build func(file string, node *yaml.Node, deps Deps) (Adapter, error)
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]entry{}
+)
+
+// Register makes an adapter available under name, with config type C decoded
+// strictly from channels.<name> (plus OMNIGATE_CHANNELS_<NAME>_* overrides,
+// C's SetDefaults and Validate). Call it from an init function. It panics on a
+// duplicate or invalid name: both are programming errors.
+func Register[C any](name string, kind Kind, doc string, f Factory[C]) {
+	if !core.ValidChannel(name) {
+		panic(fmt.Sprintf("adapters: register %q: not a valid channel name", name))
+	}
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("adapters: %q registered twice", name))
+	}
+	registry[name] = entry{
+		info: Info{Name: name, Kind: kind, Doc: doc, Keys: config.Keys(new(C), "channels."+name)},
+		build: func(file string, node *yaml.Node, deps Deps) (Adapter, error) {
+			var cfg C
+			if err := config.DecodeSection(file, node, config.EnvName("channels."+name), &cfg); err != nil {
+				return nil, err
+			}
+			a, err := f(cfg, deps)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			return a, nil
+		},
+	}
+}
+
+// List returns every registered adapter, sorted by name.
+func List() []Info {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]Info, 0, len(registry))
+	for _, e := range registry {
+		out = append(out, e.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup returns the Info of a registered adapter.
+func Lookup(name string) (Info, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	e, ok := registry[name]
+	return e.info, ok
+}
+
+// Build decodes the config section node (from file, for error positions; nil
+// when absent) and builds the adapter registered as name. Config problems come
+// back as config.Errors with their lines.
+func Build(name, file string, node *yaml.Node, deps Deps) (Adapter, error) {
+	regMu.RLock()
+	e, ok := registry[name]
+	regMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q (omnigate adapters lists them)", ErrUnknownAdapter, name)
+	}
+	return e.build(file, node, deps)
+}

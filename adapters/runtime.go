@@ -1,0 +1,274 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// sentTTL is how long the runtime remembers that an outbound message was sent,
+// far longer than any redelivery can take.
+const sentTTL = 7 * 24 * time.Hour
+
+// Concurrent is an optional interface: an adapter whose provider keeps order
+// per recipient itself, or that does not care, may ask for more than one Send
+// at a time. Without it, Send calls of one adapter are sequential, which keeps
+// an agent's replies in the order they were written.
+type Concurrent interface {
+	Concurrency() int
+}
+
+// Runtime runs adapters: each one's Run, restarted with backoff when it fails,
+// and a durable consumer that calls Send for each message on its subject, with
+// retries, dead letters, idempotency and delivery events.
+type Runtime struct {
+	bus   *bus.Bus
+	store *store.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*running
+}
+
+type running struct {
+	a    Adapter
+	kind Kind
+
+	mu  sync.Mutex
+	err error // why it is not ready; nil once Run is up
+}
+
+func (e *running) setErr(err error) {
+	e.mu.Lock()
+	e.err = err
+	e.mu.Unlock()
+}
+
+// NewRuntime returns a Runtime on b, remembering sent messages in st.
+func NewRuntime(b *bus.Bus, st *store.Store, log *slog.Logger) *Runtime {
+	return &Runtime{bus: b, store: st, log: log, entries: map[string]*running{}}
+}
+
+// Add registers a built adapter to be run by Run. Call it before Run.
+func (r *Runtime) Add(a Adapter, kind Kind) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.entries[a.Name()]; dup {
+		return fmt.Errorf("adapters: %q added twice", a.Name())
+	}
+	r.entries[a.Name()] = &running{a: a, kind: kind, err: errors.New("not started")}
+	return nil
+}
+
+// Run starts every adapter and its send consumer and blocks until ctx is done
+// and every adapter's Run has returned. Consumers stop when the bus closes.
+func (r *Runtime) Run(ctx context.Context) error {
+	r.mu.Lock()
+	entries := make([]*running, 0, len(r.entries))
+	for _, e := range r.entries {
+		entries = append(entries, e)
+	}
+	r.mu.Unlock()
+
+	for _, e := range entries {
+		if err := r.consume(ctx, e); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.supervise(ctx, e)
+		}()
+	}
+	wg.Wait()
+	for _, e := range entries {
+		if c, ok := e.a.(Closer); ok {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := c.Close(cctx); err != nil {
+				r.log.Warn("adapter close", "adapter", e.a.Name(), "err", err)
+			}
+			cancel()
+		}
+	}
+	return nil
+}
+
+// supervise runs e's Run until ctx is done, restarting it with backoff.
+func (r *Runtime) supervise(ctx context.Context, e *running) {
+	log := r.log.With("adapter", e.a.Name())
+	delay := time.Second
+	for {
+		e.setErr(nil)
+		start := time.Now()
+		err := runSafely(ctx, e.a)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("Run returned before shutdown")
+		}
+		e.setErr(err)
+		if time.Since(start) > time.Minute {
+			delay = time.Second
+		}
+		log.Error("adapter failed, restarting", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Minute)
+	}
+}
+
+func runSafely(ctx context.Context, a Adapter) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return a.Run(ctx)
+}
+
+func (r *Runtime) consume(ctx context.Context, e *running) error {
+	name := e.a.Name()
+	spec := bus.ConsumerSpec{
+		Stream:  bus.StreamOut,
+		Durable: "send-" + name,
+		Filters: []string{bus.SubjectOut(name)},
+	}
+	if e.kind == Desk {
+		spec.Stream, spec.Durable, spec.Filters = bus.StreamDesk, "desk-"+name, []string{bus.SubjectDesk(name)}
+	}
+	if c, ok := e.a.(Concurrent); ok {
+		spec.Concurrency = c.Concurrency()
+	}
+	maxDeliver := r.bus.Options().Consumer.MaxDeliver
+	log := r.log.With("adapter", name)
+	h := r.sendHandler(e, maxDeliver, log)
+	if _, err := r.bus.Consume(ctx, spec, h, bus.Recover(log), bus.Timeout(r.bus.Options().Consumer.AckWait*9/10)); err != nil {
+		return fmt.Errorf("adapters: %s: %w", name, err)
+	}
+	return nil
+}
+
+// sendHandler delivers one outbound message through e's Send, at most once per
+// envelope id: a message already marked sent is acknowledged without sending.
+func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.Handler {
+	sent := r.store.Records("sent_" + e.a.Name())
+	return func(ctx context.Context, d *bus.Delivery) error {
+		m, err := d.Message()
+		if err != nil {
+			return err
+		}
+		var prev Receipt
+		if _, err := sent.Get(ctx, m.ID, &prev); err == nil {
+			log.Debug("already sent, skipping redelivery", "msg_id", m.ID)
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("check sent %s: %w", m.ID, err)
+		}
+		rc, err := e.a.Send(ctx, m)
+		if err != nil {
+			if e.kind == Channel && (bus.IsPermanent(err) || d.NumDelivered >= uint64(maxDeliver)) {
+				r.deliveryEvent(ctx, m, EventDeliveryFailed, Receipt{}, err)
+			}
+			return fmt.Errorf("send %s: %w", m.ID, err)
+		}
+		if rc.At.IsZero() {
+			rc.At = time.Now().UTC()
+		}
+		if rc.Status == "" {
+			rc.Status = "sent"
+		}
+		if _, err := sent.Create(ctx, m.ID, rc, sentTTL); err != nil && !errors.Is(err, store.ErrExists) {
+			// Sent but not remembered: a redelivery could send it again. Say so.
+			log.Warn("sent, but could not record it; a redelivery may send it twice", "msg_id", m.ID, "err", err)
+		}
+		if e.kind == Channel {
+			r.deliveryEvent(ctx, m, EventDeliverySent, rc, nil)
+		}
+		log.Debug("sent", "msg_id", m.ID, "conversation", m.ConversationID, "provider_id", rc.ProviderID)
+		return nil
+	}
+}
+
+// deliveryEvent tells the desk what happened to m. A lost event is logged, not
+// retried: the send itself must not be repeated for it.
+func (r *Runtime) deliveryEvent(ctx context.Context, m *core.Message, typ string, rc Receipt, cause error) {
+	ev := DeliveryEvent(m, typ)
+	ev.External.Message = rc.ProviderID
+	if cause != nil {
+		ev.Meta = map[string]string{"error": truncate(cause.Error(), 1024)}
+	}
+	if _, err := r.bus.PublishMessage(ctx, bus.SubjectEvt(typ), ev, bus.WithMsgID("evt:"+typ+":"+m.ID)); err != nil {
+		r.log.Warn("delivery event not published", "type", typ, "msg_id", m.ID, "err", err)
+	}
+}
+
+// DeliveryEvent returns an event of type typ (EventDelivery*) about outbound
+// message m: its conversation, contact, recipient and ReplyTo = m.ID.
+func DeliveryEvent(m *core.Message, typ string) *core.Message {
+	ev := core.NewMessage(core.KindEvent, core.Outbound, m.Channel)
+	ev.Type = typ
+	ev.To = m.To
+	ev.ContactID = m.ContactID
+	ev.ConversationID = m.ConversationID
+	ev.ReplyTo = m.ID
+	return ev
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// Status is the readiness of one adapter.
+type Status struct {
+	Name string `json:"name"`
+	Kind Kind   `json:"kind"`
+	// Error is why it is not ready, or "".
+	Error string `json:"error,omitempty"`
+}
+
+// Ready reports every adapter's readiness: its Run must be up and, when it
+// implements Readier, its provider reachable.
+func (r *Runtime) Ready(ctx context.Context) []Status {
+	r.mu.Lock()
+	entries := make([]*running, 0, len(r.entries))
+	for _, e := range r.entries {
+		entries = append(entries, e)
+	}
+	r.mu.Unlock()
+	out := make([]Status, 0, len(entries))
+	for _, e := range entries {
+		st := Status{Name: e.a.Name(), Kind: e.kind}
+		e.mu.Lock()
+		err := e.err
+		e.mu.Unlock()
+		if err == nil {
+			if rd, ok := e.a.(Readier); ok {
+				err = rd.Ready(ctx)
+			}
+		}
+		if err != nil {
+			st.Error = err.Error()
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

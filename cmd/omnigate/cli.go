@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+)
+
+// cmdCheckConfig validates a config file, adapter sections included, and prints
+// every problem with its line. Exit code 1 when there is one.
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: omnigate check-config FILE")
+		return exitError{2}
+	}
+	file := args[0]
+	cfg, err := config.Load(file)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		for name, node := range cfg.Channels {
+			if _, ok := adapters.Lookup(name); !ok {
+				errs = append(errs, fmt.Errorf("%s: channels.%s: %w (omnigate adapters lists them)", file, name, adapters.ErrUnknownAdapter))
+				continue
+			}
+			if _, err := adapters.Build(name, file, &node, adapters.Deps{}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		fmt.Fprintln(stderr, errors.Join(errs...))
+		return exitError{1}
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", file)
+	return nil
+}
+
+// cmdAdapters lists the built-in adapters and their config keys.
+func cmdAdapters(_ []string, stdout io.Writer) error {
+	list := adapters.List()
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "no adapters are built in")
+		return nil
+	}
+	for _, a := range list {
+		fmt.Fprintf(stdout, "%s (%s): %s\n", a.Name, a.Kind, a.Doc)
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		for _, k := range a.Keys {
+			def := k.Default
+			if def != "" {
+				def = "default " + def
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", k.Path, k.Type, def, k.Doc)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+// cmdSend injects a customer message as channel's adapter would.
+func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	channel := fs.String("channel", "", "channel `NAME`, e.g. sms")
+	from := fs.String("from", "", "sender `ADDRESS` on that channel, e.g. +15551234567")
+	text := fs.String("text", "", "message `TEXT` (default: read from stdin)")
+	id := fs.String("id", "", "provider message `ID` (messages with the same id are stored once)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	if *channel == "" || *from == "" {
+		fmt.Fprintln(stderr, "send: --channel and --from are required")
+		return exitError{2}
+	}
+	if *text == "" {
+		b, err := io.ReadAll(io.LimitReader(os.Stdin, core.MaxTextBytes+1))
+		if err != nil {
+			return err
+		}
+		*text = strings.TrimRight(string(b), "\n")
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	b, err := openBus(ctx, cfg, newLogger(config.Log{Level: "warn"}, stderr), "omnigate-send")
+	if err != nil {
+		return err
+	}
+	defer closeBus(b, 10*time.Second, newLogger(config.Log{Level: "warn"}, stderr))
+	m := core.NewMessage(core.KindMessage, core.Inbound, *channel)
+	m.From = core.NewIdentity(*channel, *from)
+	m.Text = *text
+	m.External.Message = *id
+	dup, err := adapters.NewPublisher(b, *channel).Inbound(ctx, m)
+	if err != nil {
+		return err
+	}
+	if dup {
+		fmt.Fprintf(stdout, "duplicate of an earlier message with id %s: not stored again\n", *id)
+		return nil
+	}
+	fmt.Fprintf(stdout, "published %s from %s on %s\n", m.ID, m.From, bus.SubjectIn(*channel, string(m.From)))
+	return nil
+}
+
+// cmdTail prints what crosses the bus, one line per message, until interrupted.
+func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	subject := "omni.>"
+	if fs.NArg() > 0 {
+		subject = fs.Arg(0)
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	quiet := newLogger(config.Log{Level: "warn"}, stderr)
+	b, err := openBus(ctx, cfg, quiet, "omnigate-tail")
+	if err != nil {
+		return err
+	}
+	defer closeBus(b, 5*time.Second, quiet)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sub, err := b.Conn().Subscribe(subject, func(m *nats.Msg) {
+		fmt.Fprintln(stdout, formatBusMsg(m.Subject, m.Header, m.Data))
+	})
+	if err != nil {
+		return fmt.Errorf("tail %s: %w", subject, err)
+	}
+	defer sub.Unsubscribe()
+	fmt.Fprintf(stderr, "watching %s (Ctrl-C to stop)\n", subject)
+	<-ctx.Done()
+	return nil
+}
+
+// formatBusMsg renders one bus message for a terminal.
+func formatBusMsg(subject string, h nats.Header, data []byte) string {
+	m, err := core.Decode(data)
+	if err != nil {
+		return fmt.Sprintf("%s  %s  (%d bytes, not an envelope: %v)", time.Now().Format("15:04:05"), subject, len(data), err)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s  %-28s %s %s", m.ReceivedAt.Local().Format("15:04:05"), subject, m.Kind, m.Direction)
+	if m.Type != "" {
+		fmt.Fprintf(&sb, " %s", m.Type)
+	}
+	if m.From != "" || m.To != "" {
+		fmt.Fprintf(&sb, "  %s -> %s", orDash(string(m.From)), orDash(string(m.To)))
+	}
+	if m.ConversationID != "" {
+		fmt.Fprintf(&sb, "  conv=%s", m.ConversationID)
+	}
+	if e := h.Get(bus.HeaderDLQError); e != "" {
+		fmt.Fprintf(&sb, "  error=%q", e)
+	}
+	if m.Text != "" {
+		t := strings.ReplaceAll(m.Text, "\n", " ")
+		if r := []rune(t); len(r) > 80 {
+			t = string(r[:80]) + "…"
+		}
+		fmt.Fprintf(&sb, "  %q", t)
+	}
+	if n := len(m.Attachments); n > 0 {
+		fmt.Fprintf(&sb, "  +%d attachment(s)", n)
+	}
+	return sb.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cmdDLQ lists and replays dead letters.
+func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
+		fmt.Fprintln(stderr, "usage: omnigate dlq list|replay [flags]")
+		return exitError{2}
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	stage := fs.String("stage", "", "only dead letters of `STAGE`")
+	limit := fs.Int("limit", 100, "list at most `N`")
+	all := fs.Bool("all", false, "replay every dead letter (of --stage, if given)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitError{2}
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	quiet := newLogger(config.Log{Level: "warn"}, stderr)
+	b, err := openBus(ctx, cfg, quiet, "omnigate-dlq")
+	if err != nil {
+		return err
+	}
+	defer closeBus(b, 10*time.Second, quiet)
+
+	if sub == "list" {
+		dls, err := b.DeadLetters(ctx, *stage, *limit)
+		if err != nil {
+			return err
+		}
+		if len(dls) == 0 {
+			fmt.Fprintln(stdout, "no dead letters")
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tTIME\tSTAGE\tSUBJECT\tTRIES\tERROR")
+		for _, d := range dls {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Sequence, d.Time.Local().Format(time.DateTime), d.Stage, d.Subject, d.Deliveries, d.Error)
+		}
+		return tw.Flush()
+	}
+
+	var seqs []uint64
+	if *all {
+		dls, err := b.DeadLetters(ctx, *stage, 0)
+		if err != nil {
+			return err
+		}
+		for _, d := range dls {
+			seqs = append(seqs, d.Sequence)
+		}
+	} else {
+		if fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "dlq replay: give the SEQ of each dead letter (omnigate dlq list shows them) or --all")
+			return exitError{2}
+		}
+		for _, a := range fs.Args() {
+			n, err := strconv.ParseUint(a, 10, 64)
+			if err != nil {
+				return fmt.Errorf("dlq replay: %q is not a sequence number", a)
+			}
+			seqs = append(seqs, n)
+		}
+	}
+	var errs []error
+	for _, seq := range seqs {
+		if _, err := b.Replay(ctx, seq); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "replayed %d\n", seq)
+	}
+	return errors.Join(errs...)
+}
+
+// cmdHealthcheck exits 0 when URL answers 200: the container health check,
+// for images without curl.
+func cmdHealthcheck(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url := fs.String("url", "http://127.0.0.1:8080/readyz", "`URL` to check")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", *url, resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/bus/bustest"
+)
+
+// TestMain lets tests run this test binary as the omnigate command itself.
+func TestMain(m *testing.M) {
+	if os.Getenv("OMNIGATE_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func getStatus(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+// The first command of the README: serve with no config, fully embedded,
+// answers /readyz, and stops cleanly on SIGTERM.
+func TestServe_EmbeddedReadyzAndSIGTERM(t *testing.T) {
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body, err := getStatus("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		if code != 200 || !strings.Contains(body, `"ready":true`) {
+			return fmt.Errorf("readyz %d %s", code, body)
+		}
+		return nil
+	})
+	if code, _, err := getStatus("http://" + addr + "/healthz"); err != nil || code != 200 {
+		t.Fatalf("healthz: %d %v", code, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30s after SIGTERM")
+	}
+	if !strings.Contains(stdout.String(), "listening on http://"+addr) {
+		t.Errorf("stdout does not say where it listens: %q", stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "nats", "jetstream")); err != nil {
+		t.Errorf("embedded JetStream store not in the data dir: %v", err)
+	}
+}
+
+func TestCheckConfig_EveryErrorWithLineAndExit1(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "omnigate.yaml")
+	os.WriteFile(file, []byte(`http:
+  addr: 1
+  bogus: 2
+store:
+  backend: redis
+nats:
+  streams:
+    replicas: 9
+channels:
+  nosuch: {}
+`), 0o600)
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"check-config", file}, &stdout, &stderr)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("err = %v, want exit code 1", err)
+	}
+	out := stderr.String()
+	for _, want := range []string{
+		file + ":2:3: http.addr",
+		file + ":3:3: http.bogus: unknown key",
+		"store.redis.url",
+		file + ":8:5: nats.streams.replicas",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	good := filepath.Join(t.TempDir(), "good.yaml")
+	os.WriteFile(good, []byte("http:\n  addr: \":9090\"\n"), 0o600)
+	stdout.Reset()
+	if err := run(t.Context(), []string{"check-config", good}, &stdout, &stderr); err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+}
+
+func TestCheckConfig_ExampleIsValid(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"check-config", "../../config/omnigate.example.yaml"}, &stdout, &stderr); err != nil {
+		t.Fatalf("example config: %v\n%s", err, stderr.String())
+	}
+}
+
+// send, tail-style formatting, dlq list and dlq replay against a running bus.
+func TestCLI_SendAndDLQReplay(t *testing.T) {
+	s := bustest.RunServer(t)
+	ctx := t.Context()
+	b, err := bus.Open(ctx, bus.Options{URL: s.URL(), Consumer: bus.ConsumerDefaults{MaxDeliver: 2, Backoff: []time.Duration{10 * time.Millisecond}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	var healed = make(chan struct{})
+	got := make(chan string, 10)
+	_, err = b.Consume(ctx, bus.ConsumerSpec{Stream: bus.StreamIn, Durable: "pipeline"}, func(_ context.Context, d *bus.Delivery) error {
+		select {
+		case <-healed:
+		default:
+			return errors.New("store down")
+		}
+		m, err := d.Message()
+		if err != nil {
+			return err
+		}
+		got <- m.Text
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"send", "--nats", s.URL(), "--channel", "sms", "--from", "+15551234567", "--text", "hi there", "--id", "SM1"}, &out, &errb); err != nil {
+		t.Fatalf("send: %v %s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "published") {
+		t.Fatalf("send said %q", out.String())
+	}
+	var list bytes.Buffer
+	bustest.Eventually(t, 10*time.Second, func() error {
+		list.Reset()
+		if err := run(ctx, []string{"dlq", "list", "--nats", s.URL()}, &list, &errb); err != nil {
+			return err
+		}
+		if !strings.Contains(list.String(), "store down") {
+			return fmt.Errorf("dlq list: %s", list.String())
+		}
+		return nil
+	})
+	close(healed)
+	out.Reset()
+	if err := run(ctx, []string{"dlq", "replay", "--nats", s.URL(), "--all"}, &out, &errb); err != nil {
+		t.Fatalf("replay: %v %s", err, errb.String())
+	}
+	select {
+	case text := <-got:
+		if text != "hi there" {
+			t.Fatalf("replayed text %q", text)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("replayed message not consumed")
+	}
+	out.Reset()
+	if err := run(ctx, []string{"dlq", "list", "--nats", s.URL()}, &out, &errb); err != nil || !strings.Contains(out.String(), "no dead letters") {
+		t.Fatalf("after replay: %v %q", err, out.String())
+	}
+}
+
+func TestFormatBusMsg(t *testing.T) {
+	line := formatBusMsg("omni.in.sms.3", nil, []byte(`{"v":1,"id":"01JB8ZQ0000000000000000000","kind":"message","direction":"inbound","channel":"sms","from":"sms:+1555","text":"hello\nworld","received_at":"2026-11-25T10:00:00Z"}`))
+	for _, want := range []string{"omni.in.sms.3", "message inbound", "sms:+1555 -> -", `"hello world"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q lacks %q", line, want)
+		}
+	}
+	if l := formatBusMsg("x", nil, []byte("garbage")); !strings.Contains(l, "not an envelope") {
+		t.Errorf("garbage rendered as %q", l)
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/omnigate/omnigate/adapters"
+	_ "github.com/omnigate/omnigate/adapters/builtin" // every built-in adapter
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	httpAddr := fs.String("http", "", "HTTP listen `ADDR` (overrides http.addr; default :8080)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitError{1}
+	}
+	if *httpAddr != "" {
+		cfg.HTTP.Addr = *httpAddr
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(cfg.Log, stderr)
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
+	}
+	return serve(ctx, cfg, cf.config, ln, log, stdout)
+}
+
+// gateway is one running omnigate: bus, store, adapters and the HTTP server.
+type gateway struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	bus     *bus.Bus
+	store   *store.Store
+	runtime *adapters.Runtime
+	mux     *http.ServeMux
+}
+
+// serve runs omnigate on ln until ctx is done, then shuts down in order: HTTP
+// (no new ingress), adapters, consumers (in-flight handlers finish), the NATS
+// connection and the embedded server.
+func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener, log *slog.Logger, stdout io.Writer) error {
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	b, err := openBus(startCtx, cfg, log.With("component", "bus"), "omnigate")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	st, err := openStore(startCtx, cfg, b)
+	if err != nil {
+		ln.Close()
+		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
+		return err
+	}
+	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux()}
+	s.runtime = adapters.NewRuntime(b, st, log.With("component", "adapters"))
+	if err := s.buildAdapters(file); err != nil {
+		ln.Close()
+		st.Close()
+		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
+		return err
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+
+	where := "embedded NATS, store in " + cfg.NATS.Embedded.StoreDir
+	if cfg.NATS.URL != "" {
+		where = "NATS " + cfg.NATS.URL
+	} else if u := b.ClientURL(); u != "" {
+		where += ", NATS clients at " + u
+	}
+	fmt.Fprintf(stdout, "omnigate %s listening on http://%s (%s, %s store)\n", version, displayAddr(ln.Addr()), where, cfg.Store.Backend)
+	log.Info("omnigate started", "http", ln.Addr().String(), "embedded_nats", b.Embedded(), "store", cfg.Store.Backend)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return s.runtime.Run(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	err = g.Wait()
+	closeBus(b, cfg.HTTP.ShutdownTimeout, log)
+	if cerr := st.Close(); cerr != nil {
+		log.Warn("store close", "err", cerr)
+	}
+	log.Info("stopped")
+	return err
+}
+
+func closeBus(b *bus.Bus, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		log.Warn("bus close", "err", err)
+	}
+}
+
+// buildAdapters builds every adapter configured under channels.
+func (s *gateway) buildAdapters(file string) error {
+	names := make([]string, 0, len(s.cfg.Channels))
+	for name := range s.cfg.Channels {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		node := s.cfg.Channels[name]
+		info, ok := adapters.Lookup(name)
+		if !ok {
+			errs = append(errs, fmt.Errorf("channels.%s: %w (omnigate adapters lists them)", name, adapters.ErrUnknownAdapter))
+			continue
+		}
+		deps := adapters.Deps{
+			Publisher: adapters.NewPublisher(s.bus, name),
+			Routes:    adapters.NewRoutes(s.mux, name),
+			Logger:    s.log.With("adapter", name),
+			Store:     s.store,
+			PublicURL: s.cfg.HTTP.PublicURL,
+		}
+		a, err := adapters.Build(name, file, &node, deps)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := s.runtime.Add(a, info.Kind); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readyz answers 200 when the bus, the store and every adapter are ready, else
+// 503; the JSON body says what is not.
+func (s *gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	type check struct {
+		Name  string `json:"name"`
+		Error string `json:"error,omitempty"`
+	}
+	var checks []check
+	ok := true
+	add := func(name string, err error) {
+		c := check{Name: name}
+		if err != nil {
+			c.Error, ok = err.Error(), false
+		}
+		checks = append(checks, c)
+	}
+	add("bus", s.bus.Ready(ctx))
+	add("store", s.store.Ping(ctx))
+	for _, st := range s.runtime.Ready(ctx) {
+		var err error
+		if st.Error != "" {
+			err = errors.New(st.Error)
+		}
+		add("adapter "+st.Name, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(map[string]any{"ready": ok, "checks": checks})
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

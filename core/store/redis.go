@@ -1,0 +1,260 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions configures NewRedis.
+type RedisOptions struct {
+	// URL is the server, as redis.ParseURL reads it:
+	// redis://[user:password@]host:port/db or rediss:// for TLS.
+	URL string
+	// Prefix is put before every Redis key. Default "omnigate:".
+	Prefix string
+}
+
+// Redis is the KV on Redis (go-redis v9). A key is one Redis hash,
+// Prefix + bucket + ":" + key, with the value in field v and the revision in field
+// r. Keys are stored as they are: Redis keys are binary-safe, and bucket names
+// cannot contain ':', so the first ':' after the prefix ends the bucket.
+//
+// Create, Update and Delete are Lua scripts (EVALSHA, loaded on demand), so each
+// compare-and-set and the PEXPIRE or PERSIST that sets its TTL are one atomic
+// step; each script touches one key, so the layout also suits Redis Cluster.
+// Revisions come from the Redis server clock in microseconds, bumped past the
+// previous revision when the clock has not moved: they increase on every write, and
+// a key deleted and created again does not reuse an old revision unless the server
+// clock stepped back by more than the time between the two.
+type Redis struct {
+	client *redis.Client
+	prefix string
+}
+
+// Lua scripts. Revisions are formatted with %.0f: Lua numbers are doubles, exact
+// for integers up to 2^53, and microseconds since 1970 stay below that until 2255.
+const redisNextRev = `
+local function nextrev(cur)
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  local r = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if cur and r <= cur then r = cur + 1 end
+  return string.format('%.0f', r)
+end
+`
+
+var (
+	// KEYS[1] key; ARGV[1] value, ARGV[2] ttl in ms (0 none). Returns the new
+	// revision, or nil if the key exists.
+	redisCreate = redis.NewScript(redisNextRev + `
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local rev = nextrev(nil)
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', rev)
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return rev
+`)
+	// KEYS[1] key; ARGV[1] value, ARGV[2] expected revision, ARGV[3] ttl in ms (0
+	// none). Returns the new revision, or nil on a revision mismatch.
+	redisUpdate = redis.NewScript(redisNextRev + `
+local cur = redis.call('HGET', KEYS[1], 'r')
+if cur ~= ARGV[2] then return false end
+local rev = nextrev(tonumber(cur))
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', rev)
+if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
+return rev
+`)
+	// KEYS[1] key; ARGV[1] expected revision (0 unconditional). Returns 1, or 0 on
+	// a revision mismatch.
+	redisDelete = redis.NewScript(`
+if ARGV[1] ~= '0' and redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+)
+
+// NewRedis connects to opts.URL, checks that the server answers and loads the
+// scripts. Close closes the connection pool.
+func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "omnigate:"
+	}
+	ro, err := redis.ParseURL(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: url: %w", err)
+	}
+	c := redis.NewClient(ro)
+	r := &Redis{client: c, prefix: opts.Prefix}
+	if err := r.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	for _, s := range []*redis.Script{redisCreate, redisUpdate, redisDelete} {
+		if err := s.Load(ctx, c).Err(); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("store: redis: load script: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// redisKey checks bucket and key and returns the Redis key.
+func (r *Redis) redisKey(bucket, key string) (string, error) {
+	if err := checkKey(bucket, key); err != nil {
+		return "", err
+	}
+	return r.prefix + bucket + ":" + key, nil
+}
+
+// Get implements KV.
+func (r *Redis) Get(ctx context.Context, bucket, key string) (Entry, error) {
+	rk, err := r.redisKey(bucket, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	vals, err := r.client.HMGet(ctx, rk, "v", "r").Result()
+	if err != nil {
+		return Entry{}, fmt.Errorf("store: redis: get from %s: %w", bucket, err)
+	}
+	v, _ := vals[0].(string)
+	rs, ok := vals[1].(string)
+	if !ok {
+		return Entry{}, ErrNotFound
+	}
+	rev, err := strconv.ParseUint(rs, 10, 64)
+	if err != nil {
+		return Entry{}, fmt.Errorf("store: redis: get from %s: bad revision %q", bucket, rs)
+	}
+	return Entry{Key: key, Value: []byte(v), Revision: rev}, nil
+}
+
+// Create implements KV.
+func (r *Redis) Create(ctx context.Context, bucket, key string, value []byte, ttl time.Duration) (uint64, error) {
+	rk, err := r.redisKey(bucket, key)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := revision(redisCreate.Run(ctx, r.client, []string{rk}, value, ttlMillis(ttl)))
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, ErrExists
+	case err != nil:
+		return 0, fmt.Errorf("store: redis: create in %s: %w", bucket, err)
+	}
+	return rev, nil
+}
+
+// Update implements KV.
+func (r *Redis) Update(ctx context.Context, bucket, key string, value []byte, rev uint64, ttl time.Duration) (uint64, error) {
+	rk, err := r.redisKey(bucket, key)
+	if err != nil {
+		return 0, err
+	}
+	if rev == 0 {
+		return 0, ErrConflict
+	}
+	n, err := revision(redisUpdate.Run(ctx, r.client, []string{rk}, value, strconv.FormatUint(rev, 10), ttlMillis(ttl)))
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, ErrConflict
+	case err != nil:
+		return 0, fmt.Errorf("store: redis: update in %s: %w", bucket, err)
+	}
+	return n, nil
+}
+
+// Delete implements KV.
+func (r *Redis) Delete(ctx context.Context, bucket, key string, rev uint64) error {
+	rk, err := r.redisKey(bucket, key)
+	if err != nil {
+		return err
+	}
+	ok, err := redisDelete.Run(ctx, r.client, []string{rk}, strconv.FormatUint(rev, 10)).Int()
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: redis: delete in %s: %w", bucket, err)
+	case ok == 0:
+		return ErrConflict
+	}
+	return nil
+}
+
+// Keys implements KV with SCAN over the bucket's key prefix (glob characters
+// escaped), so it never blocks the server the way KEYS would.
+func (r *Redis) Keys(ctx context.Context, bucket, prefix string) ([]string, error) {
+	if err := checkBucket(bucket); err != nil {
+		return nil, err
+	}
+	base := r.prefix + bucket + ":"
+	match := escapeGlob(base+prefix) + "*"
+	keys := []string{}
+	seen := map[string]bool{}
+	var cursor uint64
+	for {
+		batch, next, err := r.client.Scan(ctx, cursor, match, 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: redis: keys of %s: %w", bucket, err)
+		}
+		for _, k := range batch {
+			key := strings.TrimPrefix(k, base)
+			if !seen[key] { // SCAN may return a key twice
+				seen[key] = true
+				keys = append(keys, key)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// Ping implements KV.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("store: redis: ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements KV: it closes the connection pool.
+func (r *Redis) Close() error { return r.client.Close() }
+
+// revision reads a script's revision reply.
+func revision(cmd *redis.Cmd) (uint64, error) {
+	s, err := cmd.Text()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// ttlMillis formats ttl for PEXPIRE: milliseconds rounded up, "0" for none.
+func ttlMillis(ttl time.Duration) string {
+	if ttl <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64((ttl+time.Millisecond-1)/time.Millisecond), 10)
+}
+
+// escapeGlob escapes the characters SCAN MATCH treats as a pattern.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+var _ KV = (*Redis)(nil)
