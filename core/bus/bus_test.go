@@ -398,3 +398,46 @@ func TestBus_BadOptions(t *testing.T) {
 		t.Fatal("3 replicas on the embedded server accepted")
 	}
 }
+
+func BenchmarkBus_PublishConsume(b *testing.B) {
+	for _, dedup := range []bool{false, true} {
+		b.Run("dedup="+strconv.FormatBool(dedup), func(b *testing.B) {
+			s := bustest.RunServer(b)
+			bb, err := bus.Open(b.Context(), bus.Options{URL: s.URL()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bb.Close(context.Background())
+			var got atomic.Int64
+			done := make(chan struct{})
+			n := int64(b.N)
+			_, err = bb.Consume(b.Context(), bus.ConsumerSpec{Stream: bus.StreamOut, Durable: "bench", Concurrency: 8},
+				func(context.Context, *bus.Delivery) error {
+					if got.Add(1) == n {
+						close(done)
+					}
+					return nil
+				})
+			if err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, 512)
+			b.ResetTimer()
+			var i atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					var opts []bus.PublishOption
+					if dedup {
+						opts = append(opts, bus.WithMsgID("bench:"+strconv.FormatInt(i.Add(1), 10)))
+					}
+					if _, err := bb.Publish(context.Background(), bus.SubjectOut("sms"), payload, opts...); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			<-done
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
