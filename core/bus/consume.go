@@ -74,16 +74,21 @@ type ConsumerSpec struct {
 
 // Consumer runs a Handler on a durable JetStream consumer until stopped.
 type Consumer struct {
-	b       *Bus
-	spec    ConsumerSpec
-	h       Handler
-	log     *slog.Logger
-	cc      jetstream.ConsumeContext
-	ctx     context.Context
-	cancel  context.CancelFunc
-	sem     chan struct{}
-	wg      sync.WaitGroup
-	stopped sync.Once
+	b        *Bus
+	spec     ConsumerSpec
+	h        Handler
+	log      *slog.Logger
+	jc       jetstream.Consumer
+	loopDone chan struct{}
+	// pull is cancelled by Stop to end fetching; ctx, the handlers' context,
+	// only after in-flight handlers finished or the stop timeout passed.
+	pull     context.Context
+	stopPull context.CancelFunc
+	ctx      context.Context
+	cancel   context.CancelFunc
+	sem      chan struct{}
+	wg       sync.WaitGroup
+	stopped  sync.Once
 }
 
 // Consume creates or updates the durable consumer of spec and runs h on its
@@ -154,6 +159,7 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 	// The handlers' context lives until Stop has waited for them, not the
 	// caller's ctx, which only bounds the setup above.
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.pull, c.stopPull = context.WithCancel(c.ctx)
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -162,21 +168,49 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 	}
 	b.consumers[c] = struct{}{}
 	b.mu.Unlock()
-
-	cc, err := jc.Consume(c.dispatch,
-		jetstream.PullMaxMessages(max(spec.Concurrency*2, 1)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				c.log.Debug("consume", "err", err)
-			}
-		}))
-	if err != nil {
-		b.forget(c)
-		c.cancel()
-		return nil, fmt.Errorf("bus: consume %s: %w", spec.Durable, err)
-	}
-	c.cc = cc
+	c.jc = jc
+	c.loopDone = make(chan struct{})
+	go c.loop()
 	return c, nil
+}
+
+// fetchWait bounds one pull request: a request lost on a reconnect or a
+// server restart costs at most this long before the next one.
+const fetchWait = 2 * time.Second
+
+// loop pulls batches and hands their messages to dispatch until Stop. Messages
+// that arrive after Stop are nak'ed so another replica takes them at once.
+func (c *Consumer) loop() {
+	defer close(c.loopDone)
+	batchSize := max(c.spec.Concurrency*2, 1)
+	for c.pull.Err() == nil {
+		fctx, cancel := context.WithTimeout(c.pull, fetchWait)
+		batch, err := c.jc.Fetch(batchSize, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			if c.pull.Err() != nil {
+				return
+			}
+			c.log.Debug("fetch", "err", err)
+			select {
+			case <-c.pull.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			if c.pull.Err() != nil {
+				_ = msg.Nak()
+				continue
+			}
+			c.dispatch(msg)
+		}
+		cancel()
+		if err := batch.Error(); err != nil && c.pull.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			c.log.Debug("fetch batch", "err", err)
+		}
+	}
 }
 
 func (b *Bus) forget(c *Consumer) {
@@ -185,8 +219,8 @@ func (b *Bus) forget(c *Consumer) {
 	b.mu.Unlock()
 }
 
-// dispatch runs on the consume goroutine; with Concurrency 1 it handles inline
-// so the next message is not even pulled before this one is acknowledged.
+// dispatch runs on the fetch loop; with Concurrency 1 it handles inline so
+// messages are handled strictly in the order they were pulled.
 func (c *Consumer) dispatch(msg jetstream.Msg) {
 	c.sem <- struct{}{}
 	c.wg.Add(1)
@@ -305,10 +339,10 @@ func (c *Consumer) Spec() ConsumerSpec { return c.spec }
 func (c *Consumer) Stop(ctx context.Context) error {
 	var err error
 	c.stopped.Do(func() {
-		c.cc.Drain()
+		c.stopPull()
 		done := make(chan struct{})
 		go func() {
-			<-c.cc.Closed()
+			<-c.loopDone
 			c.wg.Wait()
 			close(done)
 		}()
