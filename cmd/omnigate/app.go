@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
@@ -44,6 +45,21 @@ func (c *commonFlags) load() (*config.Config, error) {
 		cfg.NATS.URL = c.nats
 	}
 	return cfg, nil
+}
+
+// openTool opens the bus for a command-line tool (send, tail, dlq), logging
+// only warnings, and returns the function that closes it.
+func (c *commonFlags) openTool(ctx context.Context, name string, stderr io.Writer) (*bus.Bus, func(), error) {
+	cfg, err := c.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	quiet := newLogger(config.Log{Level: "warn"}, stderr)
+	b, err := openBus(ctx, cfg, quiet, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() { closeBus(b, 10*time.Second, quiet) }, nil
 }
 
 // newLogger builds the process logger from the log section.

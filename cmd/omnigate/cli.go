@@ -100,15 +100,11 @@ func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		*text = strings.TrimRight(string(b), "\n")
 	}
-	cfg, err := cf.load()
+	b, closeFn, err := cf.openTool(ctx, "omnigate-send", stderr)
 	if err != nil {
 		return err
 	}
-	b, err := openBus(ctx, cfg, newLogger(config.Log{Level: "warn"}, stderr), "omnigate-send")
-	if err != nil {
-		return err
-	}
-	defer closeBus(b, 10*time.Second, newLogger(config.Log{Level: "warn"}, stderr))
+	defer closeFn()
 	m := core.NewMessage(core.KindMessage, core.Inbound, *channel)
 	m.From = core.NewIdentity(*channel, *from)
 	m.Text = *text
@@ -138,16 +134,11 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		subject = fs.Arg(0)
 	}
-	cfg, err := cf.load()
+	b, closeFn, err := cf.openTool(ctx, "omnigate-tail", stderr)
 	if err != nil {
 		return err
 	}
-	quiet := newLogger(config.Log{Level: "warn"}, stderr)
-	b, err := openBus(ctx, cfg, quiet, "omnigate-tail")
-	if err != nil {
-		return err
-	}
-	defer closeBus(b, 5*time.Second, quiet)
+	defer closeFn()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sub, err := b.Conn().Subscribe(subject, func(m *nats.Msg) {
@@ -219,16 +210,11 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitError{2}
 	}
-	cfg, err := cf.load()
+	b, closeFn, err := cf.openTool(ctx, "omnigate-dlq", stderr)
 	if err != nil {
 		return err
 	}
-	quiet := newLogger(config.Log{Level: "warn"}, stderr)
-	b, err := openBus(ctx, cfg, quiet, "omnigate-dlq")
-	if err != nil {
-		return err
-	}
-	defer closeBus(b, 10*time.Second, quiet)
+	defer closeFn()
 
 	if sub == "list" {
 		dls, err := b.DeadLetters(ctx, *stage, *limit)
