@@ -18,6 +18,9 @@ import (
 // far longer than any redelivery can take.
 const sentTTL = 7 * 24 * time.Hour
 
+// afterSendTimeout bounds what the runtime does after a Send returned.
+const afterSendTimeout = 5 * time.Second
+
 // Concurrent is an optional interface: an adapter whose provider keeps order
 // per recipient itself, or that does not care, may ask for more than one Send
 // at a time. Without it, Send calls of one adapter are sequential, which keeps
@@ -180,6 +183,10 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 			return fmt.Errorf("check sent %s: %w", m.ID, err)
 		}
 		rc, err := e.a.Send(ctx, m)
+		// Send may have used up ctx (the per-attempt timeout): recording the
+		// send and the delivery event must happen all the same.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
+		defer cancel()
 		if err != nil {
 			if e.kind == Channel && (bus.IsPermanent(err) || d.NumDelivered >= uint64(maxDeliver)) {
 				r.deliveryEvent(ctx, m, EventDeliveryFailed, Receipt{}, err)
