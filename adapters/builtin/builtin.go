@@ -2,3 +2,7 @@
 // binary: each adapter registers itself in its package's init, and
 // cmd/omnigate imports this package for those side effects.
 package builtin
+
+import (
+	_ "github.com/omnigate/omnigate/adapters/telegram"
+)

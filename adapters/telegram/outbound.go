@@ -1,0 +1,252 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// MetaFormat is the meta key of an outbound message's text format: "markdown"
+// sends it as MarkdownV2 (see Render); anything else, or none, as plain text.
+const MetaFormat = "format"
+
+// Limits of files Telegram fetches from a URL (Bot API, sendPhoto and sendDocument).
+const (
+	maxPhotoURLBytes    = 5 << 20
+	maxDocumentURLBytes = 20 << 20
+)
+
+// partTTL is how long a sent part of a message is remembered, so that a retry
+// after a later part failed does not send it again.
+const partTTL = 7 * 24 * time.Hour
+
+// part is one Bot API call of a message: a text chunk or a file.
+type part struct {
+	chunk chunk
+	file  tgbotapi.RequestFileData
+	photo bool
+}
+
+// Send delivers m to the chat of m.External.Chat, or else of m.To
+// (telegram:<user id>, whose private chat has the same id): its text in
+// pieces of at most MaxMessageLength, then each attachment with sendPhoto or
+// sendDocument by URL (or by Telegram file id for keys from FileKey). Parts
+// already sent by an earlier attempt of the same envelope are skipped.
+//
+// A 429 becomes adapters.RetryAfter with Telegram's retry_after; a 403 (the
+// user blocked the bot) adapters.Permanent wrapping ErrBlocked, and a
+// contact.blocked event is published; other 400s (chat not found, a bad file
+// URL) Permanent; 5xx and network errors plain errors.
+func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, error) {
+	chatID, err := recipient(m)
+	if err != nil {
+		return adapters.Receipt{}, adapters.Permanent(err)
+	}
+	markdown := m.Meta[MetaFormat] == "markdown"
+	var parts []part
+	for _, c := range render(m.Text, markdown, MaxMessageLength) {
+		parts = append(parts, part{chunk: c})
+	}
+	for i, att := range m.Attachments {
+		p, err := filePart(att)
+		if err != nil {
+			return adapters.Receipt{}, adapters.Permanent(fmt.Errorf("telegram: attachment %d: %w", i, err))
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return adapters.Receipt{}, adapters.Permanent(errors.New("telegram: nothing to send: no text and no attachments"))
+	}
+	var first string
+	track := len(parts) > 1 && a.records != nil
+	for i, p := range parts {
+		key := "part_" + m.ID + "_" + strconv.Itoa(i)
+		if track {
+			id, ok, err := a.sentPart(ctx, key)
+			if err != nil {
+				return adapters.Receipt{}, err
+			}
+			if ok {
+				first = firstNonEmpty(first, id)
+				continue
+			}
+		}
+		sent, err := a.sendPart(ctx, chatID, p, markdown)
+		if err != nil {
+			return adapters.Receipt{}, a.sendError(ctx, m, chatID, err)
+		}
+		id := strconv.FormatInt(chatID, 10) + ":" + strconv.Itoa(sent.MessageID)
+		first = firstNonEmpty(first, id)
+		if track {
+			if _, err := a.records.Create(ctx, key, id, partTTL); err != nil && !errors.Is(err, store.ErrExists) {
+				a.log.Warn("part sent but not recorded; a retry may send it again", "msg_id", m.ID, "part", i, "err", err)
+			}
+		}
+	}
+	return adapters.Receipt{ProviderID: first, Status: "sent", At: time.Now().UTC()}, nil
+}
+
+// sentPart reports whether the part stored under key was sent, and its id.
+func (a *Adapter) sentPart(ctx context.Context, key string) (string, bool, error) {
+	var id string
+	_, err := a.records.Get(ctx, key, &id)
+	switch {
+	case err == nil:
+		return id, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return "", false, nil
+	}
+	return "", false, fmt.Errorf("telegram: sent parts: %w", err)
+}
+
+// recipient returns the chat to send m to.
+func recipient(m *core.Message) (int64, error) {
+	addr := m.External.Chat
+	if addr == "" {
+		if m.To == "" {
+			return 0, errors.New("telegram: no recipient: neither to nor external.chat is set")
+		}
+		if ch := m.To.Channel(); ch != Name {
+			return 0, fmt.Errorf("telegram: recipient is a %s identity, want telegram:<user id>", ch)
+		}
+		addr = m.To.Address()
+	}
+	id, err := strconv.ParseInt(addr, 10, 64)
+	if err != nil || id == 0 {
+		return 0, errors.New("telegram: recipient is not a numeric chat id")
+	}
+	return id, nil
+}
+
+// sendPart makes the Bot API call of p. A text Telegram cannot parse as
+// MarkdownV2 is sent again as the plain text it shows.
+func (a *Adapter) sendPart(ctx context.Context, chatID int64, p part, markdown bool) (tgbotapi.Message, error) {
+	bot := a.client(ctx)
+	var c tgbotapi.Chattable
+	op := "sendMessage"
+	switch {
+	case p.file != nil && p.photo:
+		c, op = tgbotapi.NewPhoto(chatID, p.file), "sendPhoto"
+	case p.file != nil:
+		c, op = tgbotapi.NewDocument(chatID, p.file), "sendDocument"
+	default:
+		mc := tgbotapi.NewMessage(chatID, p.chunk.text)
+		if markdown {
+			mc.ParseMode = tgbotapi.ModeMarkdownV2
+		}
+		c = mc
+	}
+	sent, err := bot.Send(c)
+	if err != nil && markdown && p.file == nil && cannotParse(err) {
+		a.log.Warn("telegram refused the markdown; sending plain text", "err", err)
+		sent, err = bot.Send(tgbotapi.NewMessage(chatID, p.chunk.plain))
+	}
+	if err != nil {
+		return sent, a.errorf(op, err)
+	}
+	return sent, nil
+}
+
+func cannotParse(err error) bool {
+	var te *tgbotapi.Error
+	return errors.As(err, &te) && te.Code == 400 && strings.Contains(te.Message, "can't parse entities")
+}
+
+// sendError classifies a failed Bot API call for the runtime.
+func (a *Adapter) sendError(ctx context.Context, m *core.Message, chatID int64, err error) error {
+	var te *tgbotapi.Error
+	if !errors.As(err, &te) {
+		return err // network, or a body that is not the Bot API's: retry
+	}
+	switch {
+	case te.Code == 429 || te.RetryAfter > 0:
+		d := time.Duration(te.RetryAfter) * time.Second
+		if d <= 0 {
+			d = time.Second
+		}
+		return adapters.RetryAfter(err, d)
+	case te.Code == 403:
+		a.blocked(ctx, m, chatID, te.Message)
+		return adapters.Permanent(fmt.Errorf("telegram: send: %w (%s)", ErrBlocked, te.Message))
+	case te.Code == 400 && strings.Contains(strings.ToLower(te.Message), "chat not found"):
+		return adapters.Permanent(fmt.Errorf("telegram: send: %w (%s)", ErrChatNotFound, te.Message))
+	case te.Code == 400:
+		if te.MigrateToChatID != 0 {
+			return adapters.Permanent(fmt.Errorf("%w; the group is now supergroup %d", err, te.MigrateToChatID))
+		}
+		return adapters.Permanent(err)
+	}
+	return err // 401 (token revoked), 404, 409, 5xx: retry, then dead-letter
+}
+
+// blocked publishes contact.blocked for the customer of m. A lost event is
+// logged: the send's own failure is what the runtime must record.
+func (a *Adapter) blocked(ctx context.Context, m *core.Message, chatID int64, reason string) {
+	ev := adapters.DeliveryEvent(m, EventContactBlocked)
+	chat := strconv.FormatInt(chatID, 10)
+	if ev.To == "" {
+		ev.To = core.NewIdentity(Name, chat)
+	}
+	ev.External.Chat = chat
+	// One event per reply, however often the runtime tries it.
+	ev.External.Message = chat + ":blocked:" + m.ID
+	ev.Meta = map[string]string{"reason": truncate(reason, core.MaxMetaValueBytes)}
+	if err := a.pub.Event(ctx, ev); err != nil {
+		a.log.Warn("contact.blocked event not published", "msg_id", m.ID, "err", err)
+		return
+	}
+	a.log.Info("customer blocked the bot", "msg_id", m.ID, "conversation", m.ConversationID)
+}
+
+// filePart chooses how to send att: by Telegram file id when its key is one
+// of FileKey's, else by URL, which Telegram fetches itself.
+func filePart(att core.Attachment) (part, error) {
+	photo := isPhoto(att)
+	if id, ok := FileID(att.Key); ok {
+		return part{file: tgbotapi.FileID(id), photo: photo}, nil
+	}
+	if att.URL == "" {
+		return part{}, errors.New("no URL Telegram can fetch (object-store keys are not supported)")
+	}
+	u, err := url.Parse(att.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return part{}, errors.New("url must be an absolute http(s) URL Telegram can fetch")
+	}
+	if photo && att.Size > maxPhotoURLBytes {
+		photo = false // Telegram fetches larger images as documents
+	}
+	if att.Size > maxDocumentURLBytes {
+		return part{}, fmt.Errorf("%d bytes, Telegram fetches at most %d from a URL", att.Size, maxDocumentURLBytes)
+	}
+	return part{file: tgbotapi.FileURL(att.URL), photo: photo}, nil
+}
+
+// isPhoto reports whether att goes out with sendPhoto: JPEG, PNG or WebP, by
+// content type or, without one, by the URL's extension.
+func isPhoto(att core.Attachment) bool {
+	if att.ContentType != "" {
+		mt, _, err := mime.ParseMediaType(att.ContentType)
+		return err == nil && (mt == "image/jpeg" || mt == "image/png" || mt == "image/webp")
+	}
+	p := att.URL
+	if u, err := url.Parse(att.URL); err == nil {
+		p = u.Path
+	}
+	switch strings.ToLower(path.Ext(p)) {
+	case ".jpg", ".jpeg", ".png", ".webp":
+		return true
+	}
+	return false
+}
