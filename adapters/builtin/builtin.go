@@ -4,5 +4,6 @@
 package builtin
 
 import (
+	_ "github.com/omnigate/omnigate/adapters/sms"
 	_ "github.com/omnigate/omnigate/adapters/telegram"
 )

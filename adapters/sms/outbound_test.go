@@ -1,0 +1,264 @@
+package sms_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/adaptertest"
+	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/bus/bustest"
+)
+
+func TestSend_Params(t *testing.T) {
+	env, a, fake := setup(t, "sms")
+	m := reply(env, "+1 415 555 0100", "here is the manual")
+	m.Attachments = []core.Attachment{
+		{URL: "https://files.example.com/manual.pdf", ContentType: "application/pdf"},
+		{Key: "objects/no-url"}, // Twilio fetches media by URL: left out
+		{URL: "https://files.example.com/photo.jpg"},
+	}
+	rc, err := a.Send(ctx(t), m)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if !strings.HasPrefix(rc.ProviderID, "SM") || rc.Status != "queued" || rc.At.IsZero() {
+		t.Errorf("receipt %+v, want the SID, queued and a time", rc)
+	}
+	acc := fake.Accepted()
+	if len(acc) != 1 {
+		t.Fatalf("%d messages accepted, want 1", len(acc))
+	}
+	got := acc[0]
+	checks := map[string]string{
+		"To":             "+14155550100",
+		"From":           testFrom,
+		"Body":           "here is the manual",
+		"StatusCallback": env.Deps.PublicURL + "/channels/sms/status",
+	}
+	for k, want := range checks {
+		if got.Get(k) != want {
+			t.Errorf("%s = %q, want %q", k, got.Get(k), want)
+		}
+	}
+	if media := got["MediaUrl"]; len(media) != 2 || media[0] != "https://files.example.com/manual.pdf" || media[1] != "https://files.example.com/photo.jpg" {
+		t.Errorf("MediaUrl = %q", media)
+	}
+	if got.Get("MessagingServiceSid") != "" {
+		t.Errorf("MessagingServiceSid set without config")
+	}
+}
+
+func TestSend_MessagingService(t *testing.T) {
+	env := adaptertest.NewEnv(t, "sms")
+	fake := newFakeTwilio(t)
+	service := "MG" + strings.Repeat("1", 32)
+	a := build(t, "sms", strings.Join([]string{
+		"account_sid: " + testAccount, "auth_token: " + testToken,
+		"messaging_service_sid: " + service, "api_base_url: " + fake.URL(),
+	}, "\n"), env.Deps)
+	if _, err := a.Send(ctx(t), reply(env, customer, "from the pool")); err != nil {
+		t.Fatal(err)
+	}
+	got := fake.Accepted()[0]
+	if got.Get("MessagingServiceSid") != service || got.Get("From") != "" {
+		t.Errorf("MessagingServiceSid %q From %q, want the service and no From", got.Get("MessagingServiceSid"), got.Get("From"))
+	}
+}
+
+// TestSend_Errors: Twilio's answers become errors the runtime acts on: 429
+// RetryAfter with Twilio's delay, 5xx and credentials plain (retried),
+// refusals Permanent with a reason.
+func TestSend_Errors(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		code       int
+		retryAfter string
+		permanent  bool
+		delay      time.Duration // 0: no RetryAfter
+		reason     string        // substring of the error
+	}{
+		{name: "429 with Retry-After", status: 429, code: 20429, retryAfter: "7", delay: 7 * time.Second},
+		{name: "429 without Retry-After", status: 429, code: 20429, delay: 2 * time.Second},
+		{name: "429 HTTP date", status: 429, code: 20429, retryAfter: time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat), delay: -1},
+		{name: "WhatsApp rate limit", status: 400, code: 63018, delay: 2 * time.Second},
+		{name: "500", status: 500, code: 20500, reason: "http 500"},
+		{name: "503", status: 503, code: 20503, reason: "http 503"},
+		{name: "credentials", status: 401, code: 20003, reason: "credentials"},
+		{name: "invalid To", status: 400, code: 21211, permanent: true, reason: "not a valid phone number"},
+		{name: "not mobile", status: 400, code: 21614, permanent: true, reason: "not a mobile number"},
+		{name: "no WhatsApp", status: 400, code: 63003, permanent: true, reason: "no WhatsApp account"},
+		{name: "unsubscribed", status: 400, code: 21610, permanent: true, reason: "opted out"},
+		{name: "other 4xx", status: 400, code: 21999, permanent: true, reason: "fake failure 21999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, a, fake := setup(t, "sms")
+			fake.failNext(1, tt.status, tt.code, tt.retryAfter)
+			_, err := a.Send(ctx(t), reply(env, customer, "hello"))
+			if err == nil {
+				t.Fatal("Send succeeded, want an error")
+			}
+			if got := bus.IsPermanent(err); got != tt.permanent {
+				t.Errorf("Permanent = %v, want %v (%v)", got, tt.permanent, err)
+			}
+			d, ok := bus.RetryDelay(err)
+			switch {
+			case tt.delay == 0 && ok:
+				t.Errorf("RetryAfter %s, want none (%v)", d, err)
+			case tt.delay > 0 && d != tt.delay:
+				t.Errorf("RetryAfter %s (%v), want %s", d, ok, tt.delay)
+			case tt.delay < 0 && (d < 20*time.Second || d > 31*time.Second):
+				t.Errorf("RetryAfter %s, want about 30s", d)
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error %q does not contain %q", err, tt.reason)
+			}
+			var ae *sms.APIError
+			if !errors.As(err, &ae) && tt.code != 21610 {
+				t.Errorf("error %v does not wrap *sms.APIError", err)
+			} else if ae != nil && (ae.Code != tt.code || ae.HTTPStatus != tt.status) {
+				t.Errorf("APIError %+v, want code %d status %d", ae, tt.code, tt.status)
+			}
+			if tt.code == 21610 {
+				// Twilio knows of an opt-out omnigate missed: recorded, so the
+				// next reply does not even reach Twilio.
+				n := len(fake.Attempts())
+				if _, err := a.Send(ctx(t), reply(env, customer, "again")); !errors.Is(err, sms.ErrOptedOut) {
+					t.Errorf("second Send: %v, want ErrOptedOut", err)
+				}
+				if len(fake.Attempts()) != n {
+					t.Errorf("second Send reached Twilio")
+				}
+			}
+		})
+	}
+	t.Run("network", func(t *testing.T) {
+		env, a, fake := setup(t, "sms")
+		fake.srv.Close()
+		_, err := a.Send(ctx(t), reply(env, customer, "hello"))
+		if err == nil || bus.IsPermanent(err) {
+			t.Errorf("Send to an unreachable API: %v, want a plain error", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		env, a, fake := setup(t, "sms", "timeout: 200ms")
+		fake.failNext(1, 0, 0, "")
+		start := time.Now()
+		_, err := a.Send(ctx(t), reply(env, customer, "hello"))
+		if err == nil || bus.IsPermanent(err) {
+			t.Errorf("Send to a hanging API: %v, want a plain error", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("Send returned after %s, want about the 200ms timeout", d)
+		}
+	})
+}
+
+// TestSend_Refused: what cannot be sent is Permanent and never reaches Twilio.
+func TestSend_Refused(t *testing.T) {
+	env, a, fake := setup(t, "sms")
+	long := reply(env, customer, strings.Repeat("é", 1601))
+	empty := reply(env, customer, "  ")
+	noTo := reply(env, customer, "x")
+	noTo.To = ""
+	email := reply(env, customer, "x")
+	email.To = "email:ann@example.com"
+	bad := reply(env, "12", "x")
+	badMedia := reply(env, customer, "x")
+	badMedia.Attachments = []core.Attachment{{URL: "file:///etc/passwd"}}
+	for name, m := range map[string]*core.Message{
+		"too long": long, "empty": empty, "no recipient": noTo, "email recipient": email,
+		"invalid number": bad, "media not http": badMedia,
+	} {
+		if _, err := a.Send(ctx(t), m); !bus.IsPermanent(err) {
+			t.Errorf("%s: %v, want Permanent", name, err)
+		}
+	}
+	if n := len(fake.Attempts()); n != 0 {
+		t.Errorf("%d requests reached Twilio, want 0", n)
+	}
+	// 1600 characters is the limit, not more.
+	if _, err := a.Send(ctx(t), reply(env, customer, strings.Repeat("é", 1600))); err != nil {
+		t.Errorf("1600 characters: %v", err)
+	}
+}
+
+// TestSend_RuntimeRetries runs replies through the runtime on a real JetStream:
+// a provider that recovers delivers once; one that keeps failing is retried up
+// to MaxDeliver, then the reply is dead-lettered with the reason and the agent
+// gets delivery.failed.
+func TestSend_RuntimeRetries(t *testing.T) {
+	tests := []struct {
+		name       string
+		times      int // failures before success; < 0: always
+		status     int
+		code       int
+		retryAfter string
+		reason     string
+	}{
+		{name: "outage recovers", times: 1, status: 500, code: 20500},
+		{name: "throttled once", times: 1, status: 429, code: 20429, retryAfter: "1"},
+		{name: "outage", times: -1, status: 500, code: 20500, reason: "http 500"},
+		{name: "throttled", times: -1, status: 429, code: 20429, retryAfter: "1", reason: "http 429"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env, a, fake := setup(t, "sms")
+			env.Start(t, a)
+			fake.failNext(tt.times, tt.status, tt.code, tt.retryAfter)
+			m := reply(env, customer, "reply "+tt.name)
+			start := time.Now()
+			env.PublishOutbound(t, m, "")
+			if tt.times > 0 {
+				env.WaitSent(t, 1)
+				if got := fake.Sent(t); len(got) != 1 || got[0] != m.Text {
+					t.Errorf("sent %q, want the reply once", got)
+				}
+				if n := len(fake.Attempts()); n != tt.times+1 {
+					t.Errorf("%d attempts, want %d", n, tt.times+1)
+				}
+				if tt.retryAfter != "" && time.Since(start) < time.Second {
+					t.Errorf("retried after %s, before Retry-After", time.Since(start))
+				}
+				if evs := env.Events(t, adapters.EventDeliverySent, m.ID); len(evs) != 1 {
+					t.Errorf("%d delivery.sent events, want 1", len(evs))
+				}
+				return
+			}
+			var dl bus.DeadLetter
+			bustest.Eventually(t, 15*time.Second, func() error {
+				dls, err := env.Bus.DeadLetters(ctx(t), "", 0)
+				if err != nil {
+					return err
+				}
+				if len(dls) == 0 {
+					return fmt.Errorf("no dead letter; %d attempts so far", len(fake.Attempts()))
+				}
+				dl = dls[0]
+				return nil
+			})
+			if dl.Deliveries != 3 || len(fake.Attempts()) != 3 {
+				t.Errorf("dead-lettered after %d deliveries and %d attempts, want 3 (MaxDeliver)", dl.Deliveries, len(fake.Attempts()))
+			}
+			if !strings.Contains(dl.Error, tt.reason) {
+				t.Errorf("dead letter reason %q, want it to contain %q", dl.Error, tt.reason)
+			}
+			evs := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+			if len(evs) != 1 || !strings.Contains(evs[0].Meta["error"], tt.reason) {
+				t.Errorf("delivery.failed events %v, want one with the reason", evs)
+			}
+			if n := len(fake.Sent(t)); n != 0 {
+				t.Errorf("%d messages sent", n)
+			}
+		})
+	}
+}

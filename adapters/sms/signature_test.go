@@ -1,0 +1,111 @@
+package sms_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/core/bus"
+)
+
+func TestSign_TwilioDocExample(t *testing.T) {
+	// twilio.com/docs/usage/security: auth token 12345, this URL and these
+	// POST parameters sign as 0/KCTR6DLpKmkAf8muzZqo1nDgQ=.
+	params := url.Values{
+		"CallSid": {"CA1234567890ABCDE"},
+		"Caller":  {"+12349013030"},
+		"Digits":  {"1234"},
+		"From":    {"+12349013030"},
+		"To":      {"+18005551212"},
+	}
+	got := sms.Sign("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", params)
+	if want := "0/KCTR6DLpKmkAf8muzZqo1nDgQ="; got != want {
+		t.Errorf("Sign = %q, want %q", got, want)
+	}
+}
+
+// TestWebhook_Forged: a request whose signature is missing or does not match
+// is refused with 403, and nothing is published.
+func TestWebhook_Forged(t *testing.T) {
+	for _, path := range []string{"webhook", "status"} {
+		t.Run(path, func(t *testing.T) {
+			env, _, _ := setup(t, "sms")
+			form := inboundForm("sms", sid("SM", 1), customer, "hello")
+			form.Set("MessageStatus", "delivered")
+			target := "/channels/sms/" + path
+			good := sms.Sign(testToken, env.Deps.PublicURL+target, form)
+			tampered := url.Values{}
+			for k, v := range form {
+				tampered[k] = v
+			}
+			tampered.Set("Body", "send me the admin password")
+
+			tests := []struct {
+				name string
+				form url.Values
+				sig  string
+			}{
+				{"missing", form, ""},
+				{"garbage", form, "not base64!"},
+				{"other token", form, sms.Sign("other-token", env.Deps.PublicURL+target, form)},
+				{"other URL", form, sms.Sign(testToken, "https://evil.example.com"+target, form)},
+				{"tampered body", tampered, good},
+			}
+			for _, tt := range tests {
+				req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(tt.form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if tt.sig != "" {
+					req.Header.Set(sms.SignatureHeader, tt.sig)
+				}
+				if resp := env.Serve(t, req); resp.StatusCode != http.StatusForbidden {
+					t.Errorf("%s: answered %d, want 403", tt.name, resp.StatusCode)
+				}
+			}
+			// Another account's request, correctly signed with our token, is not ours.
+			other := inboundForm("sms", sid("SM", 2), customer, "hello")
+			other.Set("AccountSid", "AC"+strings.Repeat("f", 32))
+			if code, _ := post(t, env, path, other); code != http.StatusForbidden {
+				t.Errorf("other account: answered %d, want 403", code)
+			}
+			if n := env.Count(t, bus.StreamIn); n != 0 {
+				t.Errorf("%d messages published on %s, want 0", n, bus.StreamIn)
+			}
+			if n := env.Count(t, bus.StreamEvt); n != 0 {
+				t.Errorf("%d events published, want 0", n)
+			}
+		})
+	}
+}
+
+// TestWebhook_BehindProxy: the signature covers public_url plus the path,
+// whatever Host a proxy forwards; a path prefix the proxy strips is part of
+// public_url.
+func TestWebhook_BehindProxy(t *testing.T) {
+	env, _, _ := setup(t, "sms", "public_url: https://support.example.com/omni/")
+	form := inboundForm("sms", sid("SM", 1), customer, "via proxy")
+	target := "/channels/sms/webhook?region=eu"
+
+	send := func(signedURL string) int {
+		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+		req.Host = "omnigate-1.internal:8080"
+		req.Header.Set("X-Forwarded-Host", "evil.example.com")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(sms.SignatureHeader, sms.Sign(testToken, signedURL, form))
+		return env.Serve(t, req).StatusCode
+	}
+	if code := send("http://omnigate-1.internal:8080" + target); code != http.StatusForbidden {
+		t.Errorf("signed over the Host header: answered %d, want 403", code)
+	}
+	if code := send("https://evil.example.com" + target); code != http.StatusForbidden {
+		t.Errorf("signed over X-Forwarded-Host: answered %d, want 403", code)
+	}
+	if code := send("https://support.example.com/omni" + target); code != http.StatusOK {
+		t.Fatalf("signed over public_url + path: answered %d, want 200", code)
+	}
+	if n := env.Count(t, bus.StreamIn); n != 1 {
+		t.Errorf("%d messages published, want 1", n)
+	}
+}

@@ -1,0 +1,194 @@
+package sms_test
+
+import (
+	"errors"
+
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/adaptertest"
+	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/bus/bustest"
+)
+
+// statusForm is the form of Twilio's status callback.
+func statusForm(channel, msgSID, status string) url.Values {
+	return url.Values{
+		"AccountSid":    {testAccount},
+		"ApiVersion":    {"2010-04-01"},
+		"MessageSid":    {msgSID},
+		"SmsSid":        {msgSID},
+		"MessageStatus": {status},
+		"SmsStatus":     {status},
+		"From":          {address(channel, testFrom)},
+		"To":            {address(channel, customer)},
+	}
+}
+
+func TestStatus_Events(t *testing.T) {
+	tests := []struct {
+		status, typ string
+	}{
+		{"queued", adapters.EventDeliverySent},
+		{"sent", adapters.EventDeliverySent},
+		{"delivered", adapters.EventDeliveryDelivered},
+		{"read", adapters.EventDeliveryRead},
+		{"undelivered", adapters.EventDeliveryFailed},
+		{"failed", adapters.EventDeliveryFailed},
+	}
+	env, _, _ := setup(t, "whatsapp")
+	for i, tt := range tests {
+		t.Run(tt.status, func(t *testing.T) {
+			msgSID := sid("SM", i+1)
+			form := statusForm("whatsapp", msgSID, tt.status)
+			if tt.typ == adapters.EventDeliveryFailed {
+				form.Set("ErrorCode", "30003")
+			}
+			// Twilio retries a callback it got no answer to: published once.
+			for range 2 {
+				if code, body := post(t, env, "status", form); code != http.StatusOK {
+					t.Fatalf("answered %d %q, want 200", code, body)
+				}
+			}
+			evs := events(t, env, tt.typ, msgSID)
+			if len(evs) != 1 {
+				t.Fatalf("%d %s events for %s, want 1", len(evs), tt.typ, msgSID)
+			}
+			ev := evs[0]
+			if ev.Kind != core.KindEvent || ev.Direction != core.Outbound || ev.Channel != "whatsapp" {
+				t.Errorf("event kind %q direction %q channel %q", ev.Kind, ev.Direction, ev.Channel)
+			}
+			if want := msgSID + ":" + tt.status; ev.External.Message != want {
+				t.Errorf("External.Message %q, want %q", ev.External.Message, want)
+			}
+			if ev.To != "whatsapp:"+customer || ev.Meta["status"] != tt.status {
+				t.Errorf("To %q meta %v", ev.To, ev.Meta)
+			}
+			if tt.typ == adapters.EventDeliveryFailed {
+				if ev.Meta["error_code"] != "30003" || ev.Meta["error_message"] == "" || ev.Meta["error"] == "" {
+					t.Errorf("failure meta %v, want error_code, error_message and error", ev.Meta)
+				}
+			}
+		})
+	}
+	t.Run("ignored statuses", func(t *testing.T) {
+		before := env.Count(t, bus.StreamEvt)
+		for _, s := range []string{"received", "receiving", "partially_delivered", "some_new_status"} {
+			if code, _ := post(t, env, "status", statusForm("whatsapp", sid("SM", 90), s)); code != http.StatusOK {
+				t.Errorf("%s: answered %d, want 200", s, code)
+			}
+		}
+		if after := env.Count(t, bus.StreamEvt); after != before {
+			t.Errorf("%d events published for statuses without an event", after-before)
+		}
+	})
+	t.Run("malformed", func(t *testing.T) {
+		for name, f := range map[string]url.Values{
+			"no status":        statusForm("whatsapp", sid("SM", 91), ""),
+			"no sid":           statusForm("whatsapp", "", "sent"),
+			"status with junk": statusForm("whatsapp", sid("SM", 91), "sent<script>"),
+			"bad error code":   with(statusForm("whatsapp", sid("SM", 91), "failed"), "ErrorCode", "x"),
+		} {
+			if code, _ := post(t, env, "status", f); code != http.StatusBadRequest {
+				t.Errorf("%s: answered %d, want 400", name, code)
+			}
+		}
+	})
+}
+
+// TestStatus_RoundTrip: a reply sent through the runtime asks Twilio for
+// callbacks at /channels/sms/status; Twilio's callbacks become events that
+// name the reply, its conversation and contact.
+func TestStatus_RoundTrip(t *testing.T) {
+	env, a, fake := setup(t, "sms")
+	env.Start(t, a)
+	m := reply(env, customer, "your order shipped")
+	env.WaitSent(t, env.PublishOutbound(t, m, ""))
+	acc := fake.Accepted()
+	if len(acc) != 1 {
+		t.Fatalf("%d messages accepted, want 1", len(acc))
+	}
+	if want := env.Deps.PublicURL + "/channels/sms/status"; acc[0].Get("StatusCallback") != want {
+		t.Errorf("StatusCallback %q, want %q", acc[0].Get("StatusCallback"), want)
+	}
+	sent := env.Events(t, adapters.EventDeliverySent, m.ID)
+	if len(sent) != 1 || sent[0].External.Message == "" {
+		t.Fatalf("delivery.sent events %v, want one with the SID", sent)
+	}
+	msgSID := sent[0].External.Message
+
+	if code := fake.statusCallback(t, msgSID, "delivered", nil); code != http.StatusOK {
+		t.Fatalf("callback answered %d", code)
+	}
+	var ev *core.Message
+	bustest.Eventually(t, 5*time.Second, func() error {
+		evs := env.Events(t, adapters.EventDeliveryDelivered, m.ID)
+		if len(evs) == 0 {
+			return errors.New("no delivery.delivered event naming the reply")
+		}
+		ev = evs[0]
+		return nil
+	})
+	if ev.ConversationID != m.ConversationID || ev.ContactID != m.ContactID || ev.To != m.To {
+		t.Errorf("event conversation %q contact %q to %q, want %q %q %q", ev.ConversationID, ev.ContactID, ev.To, m.ConversationID, m.ContactID, m.To)
+	}
+
+	code := fake.statusCallback(t, msgSID, "undelivered", url.Values{"ErrorCode": {"30006"}})
+	if code != http.StatusOK {
+		t.Fatalf("callback answered %d", code)
+	}
+	failed := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+	if len(failed) != 1 {
+		t.Fatalf("%d delivery.failed events, want 1", len(failed))
+	}
+	if f := failed[0]; f.Meta["error_code"] != "30006" || f.Meta["error_message"] == "" {
+		t.Errorf("failure meta %v", f.Meta)
+	}
+}
+
+// TestStatus_NoCallbackWhenOff: with status_callback false, no StatusCallback
+// is asked for (a Messaging Service's own callback URL applies).
+func TestStatus_NoCallbackWhenOff(t *testing.T) {
+	env, a, fake := setup(t, "sms", "status_callback: false")
+	if _, err := a.Send(ctx(t), reply(env, customer, "hi")); err != nil {
+		t.Fatal(err)
+	}
+	if cb := fake.Accepted()[0].Get("StatusCallback"); cb != "" {
+		t.Errorf("StatusCallback %q, want none", cb)
+	}
+}
+
+// TestStatus_Unsubscribed: a callback failing with 21610 records the opt-out.
+func TestStatus_Unsubscribed(t *testing.T) {
+	env, a, _ := setup(t, "sms")
+	form := statusForm("sms", sid("SM", 1), "failed")
+	form.Set("ErrorCode", "21610")
+	if code, _ := post(t, env, "status", form); code != http.StatusOK {
+		t.Fatalf("answered %d", code)
+	}
+	if _, err := a.Send(ctx(t), reply(env, customer, "x")); !errors.Is(err, sms.ErrOptedOut) {
+		t.Errorf("Send after 21610: %v, want ErrOptedOut", err)
+	}
+}
+
+// events returns the events of type typ about provider message msgSID.
+func events(t *testing.T, env *adaptertest.Env, typ, msgSID string) []*core.Message {
+	t.Helper()
+	var out []*core.Message
+	for _, ev := range env.Events(t, typ, "") {
+		if ev.Meta["message_sid"] == msgSID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func with(v url.Values, k, val string) url.Values {
+	v.Set(k, val)
+	return v
+}
