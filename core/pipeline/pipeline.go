@@ -1,0 +1,450 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// Meta keys the pipeline reads from envelopes. Adapters set the verified and
+// thread keys; desks set the reply and link keys.
+const (
+	// MetaVerifiedEmail is an email address the adapter verified belongs to the
+	// sender; it links email:<address>.
+	MetaVerifiedEmail = "verified_email"
+	// MetaVerifiedPhone is an E.164 number the adapter verified belongs to the
+	// sender; it links the number on every phone channel.
+	MetaVerifiedPhone = "verified_phone"
+	// MetaVerifiedUser is the sender's account id on the customer's site, verified
+	// by the adapter; it links user:<id>.
+	MetaVerifiedUser = "verified_user"
+	// MetaThreadKeys holds further thread keys, comma-separated, besides
+	// External.Thread.
+	MetaThreadKeys = "thread_keys"
+	// MetaReplyVia is the channel a desk wants a reply sent on.
+	MetaReplyVia = "reply_via"
+	// MetaIdentity is the identity of a "contact.link" event.
+	MetaIdentity = "identity"
+)
+
+// Meta keys the pipeline sets.
+const (
+	// MetaConversationOpened is "true" on the desk copy of a message that opened
+	// or reopened its conversation.
+	MetaConversationOpened = "conversation_opened"
+	// MetaPreviousConversation, on the desk copy of a message that opened a
+	// conversation, is the contact's conversation before it.
+	MetaPreviousConversation = "previous_conversation"
+	// MetaDesk, on a reply, is the desk it was written on.
+	MetaDesk = "desk"
+	// MetaContact, on a "contact.merged" event, is the surviving contact.
+	MetaContact = "contact"
+	// MetaMergedContact, on a "contact.merged" event, is the contact merged away.
+	MetaMergedContact = "merged_contact"
+	// MetaConversation, on a "contact.merged" event, is the survivor's open
+	// conversation, if any.
+	MetaConversation = "conversation"
+	// MetaClosedConversation, on a "contact.merged" event, is the merged contact's
+	// open conversation, closed into MetaConversation because both had one.
+	MetaClosedConversation = "closed_conversation"
+	// MetaMoved is "true" on a "contact.merged" event when the merged contact's open
+	// conversation became the survivor's.
+	MetaMoved = "moved"
+	// MetaReason, on a "contact.merged" event, says what proved the two contacts
+	// one: phone, verified_email, verified_phone, verified_user, thread or agent.
+	MetaReason = "reason"
+)
+
+// Event types the pipeline reads from desks and publishes.
+const (
+	// EventConversationClose, from a desk, closes ConversationID.
+	EventConversationClose = "conversation.close"
+	// EventContactLink, from a desk, links meta "identity" to the contact of
+	// ConversationID.
+	EventContactLink = "contact.link"
+	// EventConversationClosed is published on omni.evt.conversation.closed when a
+	// conversation was closed.
+	EventConversationClosed = "conversation.closed"
+	// EventContactMerged goes to every desk and to omni.evt.contact.merged when two
+	// contacts were merged.
+	EventContactMerged = "contact.merged"
+)
+
+// UserChannel is the channel part of verified account identities ("user:<id>").
+// It is reserved: no message travels on it.
+const UserChannel = "user"
+
+// Stage names the pipeline's dead letters: omni.dlq.pipeline.
+const Stage = "pipeline"
+
+// Record buckets the pipeline keeps in the store (store.Records), prefixed so
+// that no other component's records can collide with them.
+const (
+	recordsProcessed = "pipeline_processed"
+	recordsThreads   = "pipeline_threads"
+)
+
+// processedTTL is how long the pipeline remembers that it handled an envelope id.
+const processedTTL = 7 * 24 * time.Hour
+
+// Options configure a Pipeline. The zero value is usable.
+type Options struct {
+	// Desks are the agent desks (adapter names): customer messages are published to
+	// omni.desk.<desk> for each, and messages on a desk's channel are agents'
+	// replies and events. Default ["slack"].
+	Desks []string
+	// Channels are the known customer channels. Empty accepts any valid channel
+	// name that is not a desk; otherwise a message on another channel is
+	// dead-lettered with "unknown channel".
+	Channels []string
+	// ReopenWindow is how long after it closed a conversation is reopened by a new
+	// message instead of starting a new one. 0 means 24h; negative never reopens.
+	ReopenWindow time.Duration
+	// PhoneChannels are the channels whose addresses are E.164 phone numbers: the
+	// same number on them is one contact. Nil means ["sms", "whatsapp"]; an empty
+	// slice turns phone linking off.
+	PhoneChannels []string
+	// ThreadTTL is how long a thread key is remembered after its last message.
+	// Default 90 days.
+	ThreadTTL time.Duration
+	// Logger receives the pipeline's logs; message text is never logged. Default:
+	// discard.
+	Logger *slog.Logger
+	// Now is the clock for conversation times. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if len(o.Desks) == 0 {
+		o.Desks = []string{"slack"}
+	}
+	if o.ReopenWindow == 0 {
+		o.ReopenWindow = 24 * time.Hour
+	}
+	if o.PhoneChannels == nil {
+		o.PhoneChannels = []string{"sms", "whatsapp"}
+	}
+	if o.ThreadTTL <= 0 {
+		o.ThreadTTL = 90 * 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	for _, d := range o.Desks {
+		if !core.ValidChannel(d) || d == UserChannel {
+			errs = append(errs, fmt.Errorf("desks: %q is not a usable channel name", d))
+		}
+		if slices.Contains(o.Channels, d) {
+			errs = append(errs, fmt.Errorf("desks: %q is also a customer channel", d))
+		}
+	}
+	for _, c := range o.Channels {
+		if !core.ValidChannel(c) || c == UserChannel {
+			errs = append(errs, fmt.Errorf("channels: %q is not a usable channel name", c))
+		}
+	}
+	for _, c := range o.PhoneChannels {
+		if !core.ValidChannel(c) || c == UserChannel {
+			errs = append(errs, fmt.Errorf("phone_channels: %q is not a usable channel name", c))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("pipeline: invalid options: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Pipeline runs session continuity on the bus: see the package documentation.
+// Any number of Pipelines, in one process or many, may run on the same bus and
+// store; they share the work.
+type Pipeline struct {
+	bus       *bus.Bus
+	st        *store.Store
+	opts      Options
+	log       *slog.Logger
+	processed *store.Records
+	threads   *store.Records
+}
+
+// New returns a Pipeline on b and st; Run starts it. It does no I/O.
+func New(b *bus.Bus, st *store.Store, opts Options) *Pipeline {
+	opts.Desks, opts.Channels = slices.Clone(opts.Desks), slices.Clone(opts.Channels)
+	opts.PhoneChannels = slices.Clone(opts.PhoneChannels)
+	opts.setDefaults()
+	return &Pipeline{
+		bus:       b,
+		st:        st,
+		opts:      opts,
+		log:       opts.Logger,
+		processed: st.Records(recordsProcessed),
+		threads:   st.Records(recordsThreads),
+	}
+}
+
+// Run starts the inbound consumers and handles messages until ctx is done, then
+// stops them, letting in-flight handlers finish (bounded by the bus's ack wait),
+// and returns nil. It returns an error, having started nothing, when the options
+// are invalid or a consumer cannot be created. Call it once.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if err := p.opts.validate(); err != nil {
+		return err
+	}
+	ackWait := p.bus.Options().Consumer.AckWait
+	var consumers []*bus.Consumer
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackWait)
+		defer cancel()
+		for _, c := range consumers {
+			if err := c.Stop(sctx); err != nil {
+				p.log.Warn("pipeline consumer did not stop cleanly", "err", err)
+			}
+		}
+	}
+	for part := range bus.Partitions {
+		spec := bus.ConsumerSpec{
+			Stream:        bus.StreamIn,
+			Durable:       "pipeline-" + strconv.Itoa(part),
+			Filters:       bus.InPartitionFilters(part),
+			Stage:         Stage,
+			Concurrency:   1,
+			MaxAckPending: 1,
+		}
+		log := p.log.With("partition", part)
+		c, err := p.bus.Consume(ctx, spec, p.handle, bus.Recover(log), bus.Logging(log), bus.Timeout(ackWait*9/10))
+		if err != nil {
+			stop()
+			if ctx.Err() != nil {
+				return nil // cancelled while starting: not a failure
+			}
+			return fmt.Errorf("pipeline: start partition %d: %w", part, err)
+		}
+		consumers = append(consumers, c)
+	}
+	p.log.Info("pipeline running", "partitions", bus.Partitions, "desks", p.opts.Desks)
+	<-ctx.Done()
+	stop()
+	p.log.Info("pipeline stopped")
+	return nil
+}
+
+// Errors behind dead letters; their text is the reason in the DLQ.
+var (
+	errNoSender        = errors.New("no sender identity")
+	errUnknownChannel  = errors.New("unknown channel")
+	errNoConversation  = errors.New("conversation not found")
+	errUnknownDeskKind = errors.New("desks send outbound replies and events only")
+)
+
+// handle is the consumers' handler: one envelope from omni.in.
+func (p *Pipeline) handle(ctx context.Context, d *bus.Delivery) error {
+	m, err := decode(d)
+	if err != nil {
+		return err
+	}
+	switch {
+	case p.isDesk(m.Channel):
+		err = p.handleDesk(ctx, m)
+	case m.Channel == UserChannel:
+		err = bus.Permanent(fmt.Errorf("%w %q: reserved for verified account identities", errUnknownChannel, m.Channel))
+	case len(p.opts.Channels) > 0 && !slices.Contains(p.opts.Channels, m.Channel):
+		err = bus.Permanent(fmt.Errorf("%w %q", errUnknownChannel, m.Channel))
+	default:
+		err = p.inbound(ctx, m)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s on %s: %w", m.Kind, m.ID, m.Channel, err)
+	}
+	return nil
+}
+
+// decode reads the delivery's envelope; a missing sender gets its own reason.
+func decode(d *bus.Delivery) (*core.Message, error) {
+	m, err := d.Message()
+	if err == nil {
+		return m, nil
+	}
+	if ve, ok := errors.AsType[*core.ValidationError](err); ok {
+		for _, fe := range ve.Errors {
+			if fe.Field == "from" && strings.HasPrefix(fe.Problem, "required") {
+				return nil, bus.Permanent(fmt.Errorf("%w: %w", errNoSender, err))
+			}
+		}
+	}
+	return nil, err
+}
+
+func (p *Pipeline) isDesk(channel string) bool { return slices.Contains(p.opts.Desks, channel) }
+
+func (p *Pipeline) isPhone(channel string) bool {
+	return slices.Contains(p.opts.PhoneChannels, channel)
+}
+
+// customerChannel reports whether a reply can be sent on channel.
+func (p *Pipeline) customerChannel(channel string) bool {
+	switch {
+	case !core.ValidChannel(channel), channel == UserChannel, p.isDesk(channel):
+		return false
+	case len(p.opts.Channels) > 0:
+		return slices.Contains(p.opts.Channels, channel)
+	}
+	return true
+}
+
+func (p *Pipeline) now() time.Time { return p.opts.Now().UTC() }
+
+// processedRecord is what the pipeline remembers of an envelope it handles, in
+// the "pipeline_processed" records under the envelope id.
+type processedRecord struct {
+	// Conversation the envelope was put in.
+	Conversation string `json:"conversation,omitempty"`
+	// Opened is true when handling it opened Conversation: a redelivery after a
+	// failure still tells the desks so.
+	Opened bool `json:"opened,omitempty"`
+	// Done is true once everything was published.
+	Done bool `json:"done,omitempty"`
+}
+
+// progress is an envelope's processed record as read at the start.
+type progress struct {
+	id     string
+	rec    processedRecord
+	exists bool
+}
+
+// progress reads the processed record of envelope id.
+func (p *Pipeline) progress(ctx context.Context, id string) (*progress, error) {
+	pr := &progress{id: id}
+	_, err := p.processed.Get(ctx, id, &pr.rec)
+	switch {
+	case err == nil:
+		pr.exists = true
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("check processed: %w", err)
+	}
+	if pr.rec.Done {
+		p.log.Debug("already processed", "msg_id", id)
+	}
+	return pr, nil
+}
+
+// markOpened remembers, before anything is published, that handling pr's envelope
+// opened conversation.
+func (p *Pipeline) markOpened(ctx context.Context, pr *progress, conversation string) error {
+	var rec processedRecord
+	_, err := p.processed.Update(ctx, pr.id, &rec, processedTTL, func(bool) error {
+		rec.Conversation, rec.Opened = conversation, true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark opened: %w", err)
+	}
+	pr.rec, pr.exists = rec, true
+	return nil
+}
+
+// markDone records that pr's envelope was handled, so a redelivery is skipped.
+func (p *Pipeline) markDone(ctx context.Context, pr *progress, conversation string) error {
+	if !pr.exists {
+		_, err := p.processed.Create(ctx, pr.id, processedRecord{Conversation: conversation, Done: true}, processedTTL)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("mark processed: %w", err)
+		}
+	}
+	var rec processedRecord
+	if _, err := p.processed.Update(ctx, pr.id, &rec, processedTTL, func(bool) error {
+		if rec.Done {
+			return store.ErrSkip
+		}
+		rec.Done = true
+		if conversation != "" {
+			rec.Conversation = conversation
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("mark processed: %w", err)
+	}
+	return nil
+}
+
+// appendTranscript appends m to its conversation's transcript.
+func (p *Pipeline) appendTranscript(ctx context.Context, m *core.Message) error {
+	if _, err := p.bus.PublishMessage(ctx, bus.SubjectConv(m.ConversationID), m, bus.WithMsgID("conv:"+m.ID)); err != nil {
+		return fmt.Errorf("append to transcript: %w", err)
+	}
+	return nil
+}
+
+// toDesks publishes m to every desk but skip, with extra meta on each copy.
+func (p *Pipeline) toDesks(ctx context.Context, m *core.Message, skip string, meta map[string]string) error {
+	var pubs []func() error
+	for _, desk := range p.opts.Desks {
+		if desk == skip {
+			continue
+		}
+		c := m
+		if len(meta) > 0 {
+			c = m.Clone()
+			if c.Meta == nil {
+				c.Meta = make(map[string]string, len(meta))
+			}
+			maps.Copy(c.Meta, meta)
+		}
+		pubs = append(pubs, func() error {
+			if _, err := p.bus.PublishMessage(ctx, bus.SubjectDesk(desk), c, bus.WithMsgID("desk:"+desk+":"+m.ID)); err != nil {
+				return fmt.Errorf("publish to desk %s: %w", desk, err)
+			}
+			return nil
+		})
+	}
+	return concurrently(pubs...)
+}
+
+// concurrently runs fns at once and returns their errors joined. The publishes of
+// one message are independent, and each waits for its ack: in parallel they cost
+// one round trip instead of one each.
+func concurrently(fns ...func() error) error {
+	switch len(fns) {
+	case 0:
+		return nil
+	case 1:
+		return fns[0]()
+	}
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns[1:] {
+		wg.Go(func() { errs[i+1] = fn() })
+	}
+	errs[0] = fns[0]()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// publishErr turns an encoding problem of an envelope the pipeline built from its
+// input into a dead letter; anything else (the bus) is retried.
+func publishErr(err error) error {
+	if errors.Is(err, core.ErrInvalid) || errors.Is(err, core.ErrTooLarge) {
+		return bus.Permanent(err)
+	}
+	return err
+}
