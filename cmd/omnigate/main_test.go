@@ -218,3 +218,59 @@ func TestFormatBusMsg(t *testing.T) {
 		t.Errorf("garbage rendered as %q", l)
 	}
 }
+
+// A message injected with `omnigate send` into a running `omnigate serve` goes
+// through the pipeline: it reaches the desk with a contact and a conversation.
+func TestServe_SendReachesDeskThroughPipeline(t *testing.T) {
+	addr, natsAddr := freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1", "OMNIGATE_NATS_EMBEDDED_LISTEN="+natsAddr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body, err := getStatus("http://" + addr + "/readyz")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("readyz %d %s", code, body)
+		}
+		return err
+	})
+	url := "nats://" + natsAddr
+	b, err := bus.Open(t.Context(), bus.Options{URL: url})
+	if err != nil {
+		t.Fatalf("connect to the served embedded NATS: %v", err)
+	}
+	defer b.Close(context.Background())
+	desk := make(chan string, 1)
+	_, err = b.Consume(t.Context(), bus.ConsumerSpec{Stream: bus.StreamDesk, Durable: "test-desk", Filters: []string{bus.SubjectDesk("slack")}},
+		func(_ context.Context, d *bus.Delivery) error {
+			m, err := d.Message()
+			if err != nil {
+				return err
+			}
+			if m.ConversationID == "" || m.ContactID == "" {
+				return fmt.Errorf("desk message without conversation/contact: %+v", m)
+			}
+			desk <- m.Text
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"send", "--nats", url, "--channel", "sms", "--from", "+15551234567", "--text", "where is my order?"}, &out, &errb); err != nil {
+		t.Fatalf("send: %v %s", err, errb.String())
+	}
+	select {
+	case text := <-desk:
+		if text != "where is my order?" {
+			t.Fatalf("desk got %q", text)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("nothing reached omni.desk.slack\nserver log:\n%s", stderr.String())
+	}
+}

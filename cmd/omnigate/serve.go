@@ -22,6 +22,7 @@ import (
 	_ "github.com/omnigate/omnigate/adapters/builtin" // every built-in adapter
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -54,12 +55,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // gateway is one running omnigate: bus, store, adapters and the HTTP server.
 type gateway struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	bus     *bus.Bus
-	store   *store.Store
-	runtime *adapters.Runtime
-	mux     *http.ServeMux
+	cfg      *config.Config
+	log      *slog.Logger
+	bus      *bus.Bus
+	store    *store.Store
+	runtime  *adapters.Runtime
+	pipeline *pipeline.Pipeline
+	mux      *http.ServeMux
+	// desks are the configured agent desks; the pipeline publishes to each.
+	desks []string
 }
 
 // serve runs omnigate on ln until ctx is done, then shuts down in order: HTTP
@@ -87,6 +91,11 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
 		return err
 	}
+	s.pipeline = pipeline.New(b, st, pipeline.Options{
+		Desks:        s.desks,
+		ReopenWindow: cfg.Conversation.ReopenWindow,
+		Logger:       log.With("component", "pipeline"),
+	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -111,6 +120,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		return nil
 	})
 	g.Go(func() error { return s.runtime.Run(gctx) })
+	g.Go(func() error { return s.pipeline.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
@@ -164,6 +174,9 @@ func (s *gateway) buildAdapters(file string) error {
 		}
 		if err := s.runtime.Add(a, info.Kind); err != nil {
 			errs = append(errs, err)
+		}
+		if info.Kind == adapters.Desk {
+			s.desks = append(s.desks, name)
 		}
 	}
 	return errors.Join(errs...)
