@@ -1,0 +1,412 @@
+package email
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// Meta keys of inbound envelopes (and, for in_reply_to, references and
+// subject, of outbound ones).
+const (
+	// MetaSubject is the mail's subject; on a reply, the subject to use.
+	MetaSubject = "subject"
+	// MetaName is the sender's display name.
+	MetaName = "name"
+	// MetaThreadKeys holds every Message-ID the mail refers to, and its reply
+	// token, comma-separated (read by core's pipeline).
+	MetaThreadKeys = "thread_keys"
+	// MetaReplyToken is the token of the plus address the mail was sent to
+	// (support+<token>@...).
+	MetaReplyToken = "reply_token"
+	// MetaOriginalText is the whole text body, quoted history and signature
+	// included, when it differs from Text and fits in a meta value.
+	MetaOriginalText = "original_text"
+	// MetaFromAddress is the From address when the identity was taken from
+	// Reply-To (web forms send "From: noreply@..., Reply-To: customer").
+	MetaFromAddress = "from_address"
+	// MetaCc holds the Cc addresses, comma-separated.
+	MetaCc = "cc"
+	// MetaTruncated is "true" when the mail was larger than
+	// limits.max_message_bytes and only its start was read.
+	MetaTruncated = "truncated"
+	// MetaAttachmentsOmitted lists the attachments whose bytes are not in the
+	// envelope: "name (type, size bytes, part N); ...".
+	MetaAttachmentsOmitted = "attachments_omitted"
+	// MetaHTMLOmitted is "true" when the HTML body did not fit the envelope.
+	MetaHTMLOmitted = "html_omitted"
+	// MetaInReplyTo and MetaReferences, on an outbound envelope, set the
+	// In-Reply-To and References of the reply (Message-IDs, with or without
+	// angle brackets; references space- or comma-separated).
+	MetaInReplyTo  = "in_reply_to"
+	MetaReferences = "references"
+	// MetaError, on a delivery.failed event, is why.
+	MetaError = "error"
+	// MetaStatus, on a delivery.failed event from a bounce, is the DSN status
+	// code, e.g. "5.1.1".
+	MetaStatus = "status"
+)
+
+// Lifetimes of the records in threadBucket.
+const (
+	threadTTL = 90 * 24 * time.Hour
+	sentTTL   = 30 * 24 * time.Hour
+)
+
+// maxReferences is the most Message-IDs a reply's References carries: the root
+// and the latest ones, as mail clients trim long threads.
+const maxReferences = 20
+
+// tokenRE is a plus-address token omnigate writes: a lower-case conversation id.
+var tokenRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// inbound builds the envelope of a customer mail.
+func (a *Adapter) inbound(p *Parsed, raw []byte, truncated bool) (*core.Message, error) {
+	sender := a.customer(p)
+	meta := map[string]string{}
+	if sender != p.From {
+		meta[MetaFromAddress] = p.From
+	}
+	from, err := core.ParseIdentity(string(identity(sender)))
+	if err != nil {
+		return nil, fmt.Errorf("sender: %w", err)
+	}
+	m := core.NewMessage(core.KindMessage, core.Inbound, Name)
+	m.From = from
+	m.To = identity(a.cfg.Address)
+	m.External.Message = externalID(p, raw)
+	m.External.Thread = threadRoot(p)
+	m.Text = truncate(p.Text, core.MaxTextBytes)
+	if strings.TrimSpace(m.Text) == "" {
+		m.Text = p.Subject
+	}
+	if len(p.HTML) <= core.MaxHTMLBytes {
+		m.HTML = p.HTML
+	} else {
+		meta[MetaHTMLOmitted] = "true"
+	}
+	if !p.Date.IsZero() && p.Date.Year() > 1970 && p.Date.Year() < 10000 {
+		m.SentAt = p.Date
+	}
+	setMeta(meta, MetaSubject, p.Subject)
+	setMeta(meta, MetaName, p.FromName)
+	setMeta(meta, MetaCc, strings.Join(p.Cc, ","))
+	if p.FullText != p.Text {
+		if len(p.FullText) <= core.MaxMetaValueBytes {
+			setMeta(meta, MetaOriginalText, p.FullText)
+		}
+	}
+	if truncated || p.Partial {
+		meta[MetaTruncated] = "true"
+	}
+	token := a.replyToken(p)
+	setMeta(meta, MetaReplyToken, token)
+	setMeta(meta, MetaThreadKeys, threadKeys(p, token))
+	m.Meta = meta
+	a.attach(m, p)
+	fit(m)
+	if len(m.Meta) == 0 {
+		m.Meta = nil
+	}
+	return m, nil
+}
+
+// customer is the customer's address: the single Reply-To address when there
+// is one (replies go there; web forms send "From: noreply@..., Reply-To:
+// <customer>"), else From.
+func (a *Adapter) customer(p *Parsed) string {
+	if len(p.ReplyTo) == 1 && p.ReplyTo[0] != p.From && !strings.EqualFold(p.ReplyTo[0], a.cfg.Address) {
+		return p.ReplyTo[0]
+	}
+	return p.From
+}
+
+// setMeta sets meta[k] to v when v is not empty, cut to the longest meta value.
+func setMeta(meta map[string]string, k, v string) {
+	if v = strings.TrimSpace(v); v != "" {
+		meta[k] = truncate(v, core.MaxMetaValueBytes)
+	}
+}
+
+// externalID is the provider id of a mail: its Message-ID, or for a mail
+// without one a hash of its bytes, so fetching it again gives the same id.
+func externalID(p *Parsed, raw []byte) string {
+	if p.MessageID != "" {
+		return p.MessageID
+	}
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:16])
+}
+
+// threadRoot is the key of the mail's thread: the first Message-ID of
+// References (the root), else In-Reply-To, else the mail's own Message-ID
+// (a mail that starts a thread is its root).
+func threadRoot(p *Parsed) string {
+	switch {
+	case len(p.References) > 0:
+		return p.References[0]
+	case len(p.InReplyTo) > 0:
+		return p.InReplyTo[0]
+	}
+	return p.MessageID
+}
+
+// threadKeys lists, comma-separated, every Message-ID of In-Reply-To and
+// References and the reply token, within one meta value.
+func threadKeys(p *Parsed, token string) string {
+	var keys []string
+	for _, id := range slices.Concat(p.InReplyTo, p.References) {
+		if !slices.Contains(keys, id) {
+			keys = append(keys, id)
+		}
+	}
+	if token != "" {
+		keys = append(keys, token)
+	}
+	var b strings.Builder
+	for _, k := range keys {
+		if b.Len()+len(k)+1 > core.MaxMetaValueBytes {
+			break
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k)
+	}
+	return b.String()
+}
+
+// replyToken returns the token of a plus address of the support address
+// among the mail's recipients: support+<token>@domain.
+func (a *Adapter) replyToken(p *Parsed) string {
+	local, domain, _ := strings.Cut(strings.ToLower(a.cfg.Address), "@")
+	for _, r := range slices.Concat(p.DeliveredTo, p.To, p.Cc) {
+		l, d, ok := strings.Cut(r, "@")
+		if !ok || (d != domain && d != a.cfg.Domain) {
+			continue
+		}
+		base, token, ok := strings.Cut(l, "+")
+		if ok && base == local && tokenRE.MatchString(token) {
+			return token
+		}
+	}
+	return ""
+}
+
+// attach puts the mail's attachments into m: as data: URLs while they fit
+// limits.inline_attachment_bytes and limits.inline_total_bytes, else
+// described only, with a mid: URL (RFC 2392) naming the mail, and listed in
+// meta attachments_omitted.
+func (a *Adapter) attach(m *core.Message, p *Parsed) {
+	var total int64
+	var omitted []string
+	for _, at := range p.Attachments {
+		if len(m.Attachments) >= core.MaxAttachments {
+			omitted = append(omitted, describe(at))
+			continue
+		}
+		n := int64(len(at.Data))
+		if at.Data != nil && n <= a.cfg.Limits.InlineAttachmentBytes && total+n <= a.cfg.Limits.InlineTotalBytes {
+			total += n
+			m.Attachments = append(m.Attachments, core.Attachment{
+				Name: at.Name, ContentType: at.ContentType, Size: at.Size, URL: dataURL(at.ContentType, at.Data),
+			})
+			continue
+		}
+		m.Attachments = append(m.Attachments, omittedAttachment(m, at))
+		omitted = append(omitted, describe(at))
+	}
+	if len(omitted) > 0 {
+		setMeta(m.Meta, MetaAttachmentsOmitted, strings.Join(omitted, "; "))
+	}
+}
+
+// omittedAttachment describes at without its bytes: they stay in the mail,
+// which its mid: URL names (with the part's Content-ID when it has one).
+func omittedAttachment(m *core.Message, at Attachment) core.Attachment {
+	c := core.Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size}
+	if strings.HasPrefix(m.External.Message, "sha256:") {
+		c.Key = "email:" + m.External.Message + "/" + at.Part
+		return c
+	}
+	c.URL = "mid:" + url.PathEscape(m.External.Message)
+	if at.ContentID != "" {
+		c.URL += "/" + url.PathEscape(at.ContentID)
+	}
+	return c
+}
+
+// describe is an omitted attachment's entry in meta attachments_omitted.
+func describe(at Attachment) string {
+	return fmt.Sprintf("%s (%s, %d bytes, part %s)", at.Name, at.ContentType, at.Size, at.Part)
+}
+
+// dataURL is a data: URL of b.
+func dataURL(mt string, b []byte) string {
+	if mt == "" {
+		mt = "application/octet-stream"
+	}
+	return "data:" + mt + ";base64," + base64.StdEncoding.EncodeToString(b)
+}
+
+// fit shrinks m until its encoding fits core.MaxEnvelopeBytes: the HTML body
+// goes first, then the largest inline attachments, then text.
+func fit(m *core.Message) {
+	for range 64 {
+		_, err := m.Encode()
+		if !errors.Is(err, core.ErrTooLarge) {
+			return
+		}
+		if m.HTML != "" {
+			m.HTML = ""
+			m.Meta[MetaHTMLOmitted] = "true"
+			continue
+		}
+		largest, size := -1, 0
+		for i, at := range m.Attachments {
+			if strings.HasPrefix(at.URL, "data:") && len(at.URL) > size {
+				largest, size = i, len(at.URL)
+			}
+		}
+		if largest >= 0 {
+			at := m.Attachments[largest]
+			m.Attachments[largest] = omittedAttachment(m, Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size, Part: "?"})
+			entry := describe(Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size, Part: "?"})
+			if prev := m.Meta[MetaAttachmentsOmitted]; prev != "" {
+				entry = prev + "; " + entry
+			}
+			setMeta(m.Meta, MetaAttachmentsOmitted, entry)
+			continue
+		}
+		if len(m.Text) > 1024 {
+			m.Text = truncate(m.Text, len(m.Text)/2)
+			m.Meta[MetaTruncated] = "true"
+			continue
+		}
+		return
+	}
+}
+
+// threadInfo is what a reply needs to thread under a mail: its Message-ID,
+// the References a reply to it carries, and its subject.
+type threadInfo struct {
+	MessageID  string    `json:"message_id"`
+	References []string  `json:"references,omitempty"`
+	Subject    string    `json:"subject,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// sentInfo is what the adapter remembers of a sent reply, for its bounce.
+type sentInfo struct {
+	Conversation string        `json:"conversation,omitempty"`
+	Contact      string        `json:"contact,omitempty"`
+	To           core.Identity `json:"to,omitempty"`
+}
+
+// Record keys in threadBucket.
+func addrKey(address string) string { return "addr:" + address }
+func convKey(conv string) string    { return "conv:" + conv }
+func sentKey(id string) string      { return "sent:" + id }
+
+// replyReferences is the References of a reply to the mail with id, whose
+// own References (or In-Reply-To) are refs: refs then id, trimmed to the root
+// and the latest ones.
+func replyReferences(refs []string, id string) []string {
+	out := slices.Clone(refs)
+	if id != "" && !slices.Contains(out, id) {
+		out = append(out, id)
+	}
+	if len(out) > maxReferences {
+		out = append(out[:1], out[len(out)-maxReferences+1:]...)
+	}
+	return out
+}
+
+// rememberInbound records p as the latest mail of its sender, for threading a
+// reply to it. A failure is logged: the reply will thread less well.
+func (a *Adapter) rememberInbound(ctx context.Context, p *Parsed, log *slog.Logger) {
+	if p.MessageID == "" {
+		return
+	}
+	refs := p.References
+	if len(refs) == 0 {
+		refs = p.InReplyTo
+	}
+	sender := a.customer(p)
+	info := threadInfo{MessageID: p.MessageID, References: replyReferences(refs, p.MessageID), Subject: p.Subject, At: now()}
+	var cur threadInfo
+	if _, err := a.threads.Update(ctx, addrKey(sender), &cur, threadTTL, func(bool) error {
+		cur = info
+		return nil
+	}); err != nil {
+		log.Warn("could not remember the mail for threading replies", "err", err)
+	}
+}
+
+// bounce publishes a delivery.failed event for a bounce of a reply omnigate
+// sent. Bounces of other mail, and delay or success reports, are logged.
+func (a *Adapter) bounce(ctx context.Context, p *Parsed, raw []byte, log *slog.Logger) error {
+	b := p.Bounce
+	if !b.Failed() {
+		log.Info("delivery report skipped", "action", b.Action, "status", b.Status)
+		return nil
+	}
+	id := a.envelopeID(b)
+	if id == "" {
+		log.Info("bounce of a mail omnigate did not send skipped", "returned_message_id", b.MessageID, "status", b.Status)
+		return nil
+	}
+	ev := core.NewMessage(core.KindEvent, core.Outbound, Name)
+	ev.Type = adapters.EventDeliveryFailed
+	ev.ReplyTo = id
+	ev.External.Message = externalID(p, raw) + ":failed"
+	var sent sentInfo
+	if _, err := a.threads.Get(ctx, sentKey(id), &sent); err == nil {
+		ev.ConversationID, ev.ContactID, ev.To = sent.Conversation, sent.Contact, sent.To
+	} else if !errors.Is(err, store.ErrNotFound) {
+		log.Warn("could not look up the bounced reply", "err", err)
+	}
+	if b.Recipient != "" {
+		if to, err := core.ParseIdentity(string(identity(b.Recipient))); err == nil {
+			ev.To = to
+		}
+	}
+	ev.Meta = map[string]string{MetaError: truncate(b.Error(), 1024)}
+	setMeta(ev.Meta, MetaStatus, b.Status)
+	if err := a.pub.Event(ctx, ev); err != nil {
+		if errors.Is(err, core.ErrInvalid) {
+			log.Warn("bounce event not valid, skipped", "err", err)
+			return nil
+		}
+		return err
+	}
+	log.Info("bounce: reply not delivered", "reply", id, "status", b.Status)
+	return nil
+}
+
+// envelopeID recovers the envelope id of the reply a bounce returns: its
+// X-Omnigate-Id, else the local part of a Message-ID omnigate made
+// (<envelope-id@domain>).
+func (a *Adapter) envelopeID(b *Bounce) string {
+	if core.ValidID(strings.ToUpper(b.OmnigateID)) {
+		return strings.ToUpper(b.OmnigateID)
+	}
+	local, domain, ok := strings.Cut(b.MessageID, "@")
+	if ok && strings.EqualFold(domain, a.cfg.Domain) && core.ValidID(strings.ToUpper(local)) {
+		return strings.ToUpper(local)
+	}
+	return ""
+}
