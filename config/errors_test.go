@@ -157,7 +157,7 @@ func TestParse_Errors(t *testing.T) {
 		{
 			name: "merge keys",
 			yaml: "base: &b {level: debug}\n",
-			want: []string{"omnigate.yaml:1:1: base: unknown key (known keys: http, data_dir, log, nats, store, conversation, channels)"},
+			want: []string{"omnigate.yaml:1:1: base: unknown key (known keys: http, data_dir, log, nats, store, conversation, channels, routing, tickets)"},
 		},
 		{
 			name: "env value names the variable",

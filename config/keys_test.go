@@ -62,8 +62,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 34 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 34", len(keys))
+	if len(keys) != 36 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 36", len(keys))
 	}
 }
 
@@ -84,6 +84,11 @@ validate: false
 	}
 	want := config.Default()
 	want.Channels = map[string]yaml.Node{} // rendered as "channels: {}"
+	// routing and tickets are raw sections, rendered as "{}": compare their kind.
+	if c.Routing.Kind != yaml.MappingNode || c.Tickets.Kind != yaml.MappingNode {
+		t.Errorf("Example(Config) renders routing/tickets as %v/%v, want mappings", c.Routing.Kind, c.Tickets.Kind)
+	}
+	c.Routing, c.Tickets = yaml.Node{}, yaml.Node{}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Example(Config) parses to %+v", c)
 	}
