@@ -28,6 +28,12 @@ type Deps struct {
 	// PublicURL is the externally reachable base URL of omnigate (http.public_url),
 	// for webhook URLs registered with providers and signature checks.
 	PublicURL string
+	// Bus is the process's bus, for the few adapters that hold live client
+	// connections and must reach the connections other replicas hold (the web
+	// chat passes frames over core NATS); nil in tests and processes that need
+	// none. Adapters still never consume omni.out themselves: the runtime calls
+	// Send.
+	Bus *bus.Bus
 }
 
 // Publisher publishes what an adapter receives. Its methods return after
@@ -58,6 +64,34 @@ func (p *Publisher) Inbound(ctx context.Context, m *core.Message) (duplicate boo
 	ack, err := p.bus.PublishMessage(ctx, bus.SubjectIn(m.Channel, string(m.From)), m)
 	if err != nil {
 		return false, fmt.Errorf("%s: inbound: %w", p.channel, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// Desk publishes what an agent desk produces for the pipeline, on
+// omni.in.<channel>.<partition of key>: an agent's reply (Kind message,
+// Direction outbound, ConversationID set) or a desk event (Kind event with a
+// Type such as "conversation.close"). Pass the conversation id as key, so that
+// one conversation's replies and events keep their order whoever wrote them.
+// It fills V, ID, Kind (message), Direction (outbound for a message, inbound
+// for an event), Channel and ReceivedAt when empty, and validates as Inbound
+// does. A provider retry with the same External.Message is stored once; Desk
+// then reports duplicate true.
+func (p *Publisher) Desk(ctx context.Context, m *core.Message, key string) (duplicate bool, err error) {
+	dir := core.Outbound
+	if m.Kind == core.KindEvent {
+		dir = core.Inbound
+	}
+	p.fill(m, core.KindMessage, dir)
+	if key == "" {
+		return false, fmt.Errorf("%s: desk: no partition key", p.channel)
+	}
+	if err := m.Validate(); err != nil {
+		return false, fmt.Errorf("%s: desk: %w", p.channel, err)
+	}
+	ack, err := p.bus.PublishMessage(ctx, bus.SubjectIn(m.Channel, key), m)
+	if err != nil {
+		return false, fmt.Errorf("%s: desk: %w", p.channel, err)
 	}
 	return ack.Duplicate, nil
 }

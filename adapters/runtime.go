@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,9 +31,31 @@ type Concurrent interface {
 	Concurrency() int
 }
 
+// EventHandler is an optional interface, for desks above all: an adapter that
+// wants to hear of lifecycle events (a reply an agent wrote was delivered or
+// failed, a conversation closed) lists their types, and the runtime calls
+// HandleEvent for every event of those types published on omni.evt.<type>.
+//
+// The runtime calls EventTypes once, before Run. The events come from one
+// durable consumer, "events-<name>" on stream OMNI_EVT, shared by the
+// replicas (each event goes to one of them); it starts with the events
+// published after it was first created. HandleEvent may be called while Run
+// and Send are running, one event at a time. Its error decides what happens
+// as Send's does: nil acknowledges, Permanent dead-letters at once (stage
+// "events-<name>"), RetryAfter and any other error redeliver with backoff
+// until the last attempt, which dead-letters.
+type EventHandler interface {
+	// EventTypes are the event types to receive, e.g. "delivery.delivered";
+	// each dot-separated part letters, digits, '_' or '-'.
+	EventTypes() []string
+	// HandleEvent handles one event.
+	HandleEvent(ctx context.Context, m *core.Message) error
+}
+
 // Runtime runs adapters: each one's Run, restarted with backoff when it fails,
 // and a durable consumer that calls Send for each message on its subject, with
-// retries, dead letters, idempotency and delivery events.
+// retries, dead letters, idempotency and delivery events; for an EventHandler
+// also a consumer of the events it asks for.
 type Runtime struct {
 	bus   *bus.Bus
 	store *store.Store
@@ -47,6 +71,9 @@ type running struct {
 
 	mu  sync.Mutex
 	err error // why it is not ready; nil once Run is up
+	// broken is a fault of the adapter no restart fixes (an invalid event
+	// type): /readyz shows it even while Run is up.
+	broken error
 }
 
 func (e *running) setErr(err error) {
@@ -83,6 +110,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 
 	for _, e := range entries {
 		if err := r.consume(ctx, e); err != nil {
+			return err
+		}
+		if err := r.consumeEvents(ctx, e); err != nil {
 			return err
 		}
 	}
@@ -164,6 +194,68 @@ func (r *Runtime) consume(ctx context.Context, e *running) error {
 		return fmt.Errorf("adapters: %s: %w", name, err)
 	}
 	return nil
+}
+
+// consumeEvents starts the event consumer of e when it is an EventHandler. An
+// adapter that asks for an event type no subject can carry has a bug: its
+// events are not consumed and /readyz says so, the others run on.
+func (r *Runtime) consumeEvents(ctx context.Context, e *running) error {
+	eh, ok := e.a.(EventHandler)
+	if !ok {
+		return nil
+	}
+	name := e.a.Name()
+	var filters []string
+	for _, typ := range eh.EventTypes() {
+		if !validEventType(typ) {
+			err := fmt.Errorf("event type %q is not a valid event type", typ)
+			r.log.Error("adapter events not consumed", "adapter", name, "err", err)
+			e.mu.Lock()
+			e.broken = err
+			e.mu.Unlock()
+			return nil
+		}
+		if f := bus.SubjectEvt(typ); !slices.Contains(filters, f) {
+			filters = append(filters, f)
+		}
+	}
+	if len(filters) == 0 {
+		return nil
+	}
+	spec := bus.ConsumerSpec{
+		Stream:     bus.StreamEvt,
+		Durable:    "events-" + name,
+		Filters:    filters,
+		DeliverNew: true,
+	}
+	log := r.log.With("adapter", name)
+	h := func(ctx context.Context, d *bus.Delivery) error {
+		m, err := d.Message()
+		if err != nil {
+			return err
+		}
+		if err := eh.HandleEvent(ctx, m); err != nil {
+			return fmt.Errorf("event %s %s: %w", m.Type, m.ID, err)
+		}
+		return nil
+	}
+	if _, err := r.bus.Consume(ctx, spec, h, bus.Recover(log), bus.Logging(log), bus.Timeout(r.bus.Options().Consumer.AckWait*9/10)); err != nil {
+		return fmt.Errorf("adapters: %s: events: %w", name, err)
+	}
+	return nil
+}
+
+// validEventType reports whether typ can be the type part of omni.evt.<type>.
+func validEventType(typ string) bool {
+	if typ == "" {
+		return false
+	}
+	for part := range strings.SplitSeq(typ, ".") {
+		if !bus.ValidToken(part) {
+			return false
+		}
+	}
+	return true
 }
 
 // sendHandler delivers one outbound message through e's Send, at most once per
@@ -265,6 +357,9 @@ func (r *Runtime) Ready(ctx context.Context) []Status {
 		st := Status{Name: e.a.Name(), Kind: e.kind}
 		e.mu.Lock()
 		err := e.err
+		if err == nil {
+			err = e.broken
+		}
 		e.mu.Unlock()
 		if err == nil {
 			if rd, ok := e.a.(Readier); ok {

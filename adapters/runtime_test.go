@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -537,4 +538,90 @@ func TestRuntime_Concurrent(t *testing.T) {
 	if a.peak < 2 {
 		t.Errorf("at most %d Send at a time, want up to Concurrency()", a.peak)
 	}
+}
+
+// evtAdapter is an rtAdapter that also handles events; its first HandleEvent
+// fails, to show the runtime redelivers.
+type evtAdapter struct {
+	*rtAdapter
+	types []string
+
+	emu  sync.Mutex
+	seen []string // types of the events handled, in order, failures included
+}
+
+func (a *evtAdapter) EventTypes() []string { return a.types }
+
+func (a *evtAdapter) HandleEvent(_ context.Context, m *core.Message) error {
+	a.emu.Lock()
+	defer a.emu.Unlock()
+	a.seen = append(a.seen, m.Type+":"+m.ReplyTo)
+	if len(a.seen) == 1 {
+		return errBoom
+	}
+	return nil
+}
+
+func (a *evtAdapter) handled() []string {
+	a.emu.Lock()
+	defer a.emu.Unlock()
+	return slices.Clone(a.seen)
+}
+
+func TestRuntime_EventHandler(t *testing.T) {
+	env := adaptertest.NewEnv(t, "rt")
+	a := &evtAdapter{rtAdapter: newRTAdapter("rt"), types: []string{adapters.EventDeliveryDelivered, "conversation.closed"}}
+	rt, _ := startRuntime(t, env, a, adapters.Desk)
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if s := status(t, rt, "rt"); s.Error != "" {
+			return fmt.Errorf("not ready: %s", s.Error)
+		}
+		return nil
+	})
+
+	publish := func(typ, replyTo string) {
+		t.Helper()
+		ev := core.NewMessage(core.KindEvent, core.Outbound, "sms")
+		ev.Type, ev.ReplyTo, ev.ConversationID = typ, replyTo, "conv1"
+		if _, err := env.Bus.PublishMessage(t.Context(), bus.SubjectEvt(typ), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(adapters.EventDeliveryDelivered, "r1")
+	publish(adapters.EventDeliverySent, "r2") // not asked for
+	publish("conversation.closed", "r3")
+
+	// The failed first attempt comes back after the backoff, so after r3.
+	want := []string{"conversation.closed:r3", "delivery.delivered:r1", "delivery.delivered:r1"}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		got := a.handled()
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("handled %q, want %q (the failed first attempt redelivered)", got, want)
+		}
+		return nil
+	})
+}
+
+func TestRuntime_EventHandlerBadType(t *testing.T) {
+	env := adaptertest.NewEnv(t, "rt")
+	a := &evtAdapter{rtAdapter: newRTAdapter("rt"), types: []string{"delivery.*"}}
+	rt, _ := startRuntime(t, env, a, adapters.Desk)
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if s := status(t, rt, "rt"); !strings.Contains(s.Error, `"delivery.*"`) {
+			return fmt.Errorf("Ready says %q, want the bad event type", s.Error)
+		}
+		return nil
+	})
+	// The adapter's sends still run.
+	m := reply("rt:1")
+	if _, err := env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("rt"), m); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if _, _, sent := a.counts(); sent != 1 {
+			return errors.New("desk message not sent")
+		}
+		return nil
+	})
 }

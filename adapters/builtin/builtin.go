@@ -5,6 +5,7 @@ package builtin
 
 import (
 	_ "github.com/omnigate/omnigate/adapters/email"
+	_ "github.com/omnigate/omnigate/adapters/slack"
 	_ "github.com/omnigate/omnigate/adapters/sms"
 	_ "github.com/omnigate/omnigate/adapters/telegram"
 )

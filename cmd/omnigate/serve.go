@@ -166,6 +166,7 @@ func (s *gateway) buildAdapters(file string) error {
 			Logger:    s.log.With("adapter", name),
 			Store:     s.store,
 			PublicURL: s.cfg.HTTP.PublicURL,
+			Bus:       s.bus,
 		}
 		a, err := adapters.Build(name, file, &node, deps)
 		if err != nil {

@@ -1,0 +1,381 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// followUp is what is left to do after Slack was answered: updating cards,
+// posting notes. It runs in the background, bounded by a timeout.
+type followUp func(ctx context.Context) error
+
+// result is the outcome of an agent's action.
+type result struct {
+	// say is told the agent only: the answer to a command, an ephemeral
+	// message after a click.
+	say string
+	// after runs once Slack was answered; nil for nothing.
+	after followUp
+}
+
+// action is one agent's action on one conversation.
+type action struct {
+	user    string // the agent's Slack user id
+	channel string // where the agent acted
+	conv    string // the conversation acted on
+	// dedup makes what the action publishes unique to it, so that Slack
+	// delivering it twice publishes once.
+	dedup string
+}
+
+// agent is the identity of the agent acting.
+func (act action) agent() core.Identity { return core.NewIdentity(Name, act.user) }
+
+// parseInteraction reads an interaction payload (the "payload" form value of
+// a POST to /interactivity, or a Socket Mode "interactive" request).
+func parseInteraction(raw []byte) (*slack.InteractionCallback, error) {
+	cb := new(slack.InteractionCallback)
+	if err := json.Unmarshal(raw, cb); err != nil {
+		return nil, fmt.Errorf("%w: interaction: %v", errMalformed, err)
+	}
+	if cb.Type == "" {
+		return nil, fmt.Errorf("%w: interaction without type", errMalformed)
+	}
+	return cb, nil
+}
+
+// handleInteraction handles clicks on a card: Claim, Close, Reopen, Create
+// ticket and Transfer. What must be stored or published is done before it
+// returns; the follow-up updates Slack. An error means the click was not
+// handled and Slack shows the agent it failed.
+func (a *Adapter) handleInteraction(ctx context.Context, cb *slack.InteractionCallback) (followUp, error) {
+	if cb.Type != slack.InteractionTypeBlockActions {
+		return nil, nil
+	}
+	channel := cmpOr(cb.Container.ChannelID, cb.Channel.ID)
+	ts := cmpOr(cb.Container.MessageTs, cb.Message.Timestamp)
+	user := cb.User.ID
+	var afters []followUp
+	for _, ba := range cb.ActionCallback.BlockActions {
+		if ba == nil || !slices.Contains([]string{actionClaim, actionClose, actionReopen, actionTicket, actionTransfer}, ba.ActionID) {
+			continue
+		}
+		if channel == "" || ts == "" || user == "" {
+			return nil, fmt.Errorf("%w: block action without channel, message or user", errMalformed)
+		}
+		convID, ok, err := a.conversationOf(ctx, channel, ts)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			a.log.Debug("click on a card of no known conversation", "channel", channel)
+			continue
+		}
+		a.rememberAgent(ctx, user, channel, convID)
+		dedup := cmpOr(cb.TriggerID, ba.ActionTs)
+		if dedup == "" {
+			dedup = core.NewID()
+		}
+		act := action{user: user, channel: channel, conv: convID, dedup: dedup + ":" + ba.ActionID}
+		var res result
+		switch ba.ActionID {
+		case actionClaim:
+			res, err = a.claim(ctx, act)
+		case actionClose:
+			res, err = a.closeConversation(ctx, act)
+		case actionReopen:
+			res, err = a.reopen(ctx, act)
+		case actionTicket:
+			res, err = a.ticket(ctx, act)
+		case actionTransfer:
+			res, err = a.transfer(ctx, act, ba.SelectedOption.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+		afters = append(afters, res.after)
+		if res.say != "" {
+			say := res.say
+			afters = append(afters, func(ctx context.Context) error {
+				a.ephemeral(ctx, channel, user, "", say)
+				return nil
+			})
+		}
+	}
+	return joinFollowUps(afters), nil
+}
+
+// joinFollowUps runs fs in order; the first error ends them.
+func joinFollowUps(fs []followUp) followUp {
+	fs = slices.DeleteFunc(fs, func(f followUp) bool { return f == nil })
+	if len(fs) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		for _, f := range fs {
+			if err := f(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// cardAndNote updates the card of conversation id and posts note in its
+// thread.
+func (a *Adapter) cardAndNote(id, note string) followUp {
+	return func(ctx context.Context) error {
+		if note != "" {
+			if conv, err := a.st.Conversation(ctx, id); err == nil {
+				if th, ok := parseRef(conv.Desk[Name]); ok {
+					a.note(ctx, th, note)
+				}
+			}
+		}
+		return a.refreshCard(ctx, id)
+	}
+}
+
+// claim assigns the conversation to the agent.
+func (a *Adapter) claim(ctx context.Context, act action) (result, error) {
+	assignee := string(act.agent())
+	conv, err := a.st.UpdateConversation(ctx, act.conv, func(c *store.Conversation) error {
+		if c.Assignee == assignee {
+			return store.ErrSkip
+		}
+		c.Assignee = assignee
+		return nil
+	})
+	if err != nil {
+		return result{}, fmt.Errorf("slack: claim: %w", err)
+	}
+	if err := a.publishEvent(ctx, EventConversationAssigned, conv, act, map[string]string{"assignee": assignee}); err != nil {
+		return result{}, err
+	}
+	return result{
+		say:   "You have this conversation now.",
+		after: a.cardAndNote(conv.ID, ":raising_hand: <@"+act.user+"> claimed this conversation."),
+	}, nil
+}
+
+// closeConversation asks the pipeline to close the conversation; the card
+// changes when it says it did (conversation.closed).
+func (a *Adapter) closeConversation(ctx context.Context, act action) (result, error) {
+	conv, err := a.st.Conversation(ctx, act.conv)
+	if err != nil {
+		return result{}, fmt.Errorf("slack: close: %w", err)
+	}
+	if conv.State == store.StateClosed {
+		return result{say: "This conversation is closed already.", after: a.cardAndNote(conv.ID, "")}, nil
+	}
+	if err := a.deskEvent(ctx, pipeline.EventConversationClose, act, nil); err != nil {
+		return result{}, err
+	}
+	return result{say: "Closing the conversation."}, nil
+}
+
+// reopen opens a closed conversation again: only the contact's latest, and
+// only while the contact has no other open conversation.
+func (a *Adapter) reopen(ctx context.Context, act action) (result, error) {
+	conv, err := a.st.Conversation(ctx, act.conv)
+	if err != nil {
+		return result{}, fmt.Errorf("slack: reopen: %w", err)
+	}
+	if conv.State == store.StateOpen {
+		return result{say: "This conversation is open already.", after: a.cardAndNote(conv.ID, "")}, nil
+	}
+	contact, err := a.st.Contact(ctx, conv.ContactID)
+	if err != nil {
+		return result{}, fmt.Errorf("slack: reopen: %w", err)
+	}
+	if open, err := a.st.OpenConversation(ctx, contact.ID); err == nil {
+		return result{say: "The customer has another open conversation" + a.threadLink(ctx, open) + "; continue there."}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return result{}, fmt.Errorf("slack: reopen: %w", err)
+	}
+	if conv.MergedInto != "" || contact.LastConversation != conv.ID {
+		return result{say: "Only the customer's latest conversation can be reopened."}, nil
+	}
+	now := time.Now()
+	// A window that reaches back to when it closed reopens it rather than
+	// starting a new one.
+	window := now.Sub(conv.ClosedAt) + time.Hour
+	got, _, err := a.st.FindOrOpenConversation(ctx, contact.ID, window, now, nil)
+	if err != nil {
+		return result{}, fmt.Errorf("slack: reopen: %w", err)
+	}
+	if got.ID != conv.ID {
+		return result{say: "The customer started another conversation meanwhile" + a.threadLink(ctx, got) + "."}, nil
+	}
+	if err := a.publishEvent(ctx, EventConversationReopened, got, act, nil); err != nil {
+		return result{}, err
+	}
+	return result{after: a.cardAndNote(got.ID, ":arrows_counterclockwise: <@"+act.user+"> reopened this conversation.")}, nil
+}
+
+// threadLink is " (<permalink|thread>)" for conv's thread, or "".
+func (a *Adapter) threadLink(ctx context.Context, conv *store.Conversation) string {
+	if th, ok := parseRef(conv.Desk[Name]); ok {
+		if link := a.permalink(ctx, th.channel, th.ts); link != "" {
+			return " (<" + link + "|thread>)"
+		}
+	}
+	return ""
+}
+
+// ticket asks for a ticket for the conversation (ticket.create).
+func (a *Adapter) ticket(ctx context.Context, act action) (result, error) {
+	conv, err := a.st.Conversation(ctx, act.conv)
+	if err != nil {
+		return result{}, fmt.Errorf("slack: ticket: %w", err)
+	}
+	if err := a.publishEvent(ctx, EventTicketCreate, conv, act, nil); err != nil {
+		return result{}, err
+	}
+	return result{
+		say:   "A ticket was requested; it shows on the card once created.",
+		after: a.cardAndNote(conv.ID, ":ticket: <@"+act.user+"> asked for a ticket."),
+	}, nil
+}
+
+// transfer moves the conversation to queue: its Queue changes and, when the
+// queue has its own channel, the thread moves there.
+func (a *Adapter) transfer(ctx context.Context, act action, queue string) (result, error) {
+	if !slices.Contains(a.queueNames(), queue) {
+		return result{say: fmt.Sprintf("There is no queue %q.", queue)}, nil
+	}
+	stored := queue
+	if queue == defaultQueue && a.cfg.Queues[defaultQueue] == "" {
+		stored = ""
+	}
+	var from string
+	conv, err := a.st.UpdateConversation(ctx, act.conv, func(c *store.Conversation) error {
+		from = c.Queue
+		if c.Queue == stored {
+			return store.ErrSkip
+		}
+		c.Queue = stored
+		return nil
+	})
+	if err != nil {
+		return result{}, fmt.Errorf("slack: transfer: %w", err)
+	}
+	if from == stored {
+		return result{say: "The conversation is in queue " + queue + " already."}, nil
+	}
+	if err := a.publishEvent(ctx, EventConversationTransferred, conv, act, map[string]string{"queue": queue, "from_queue": cmpOr(from, defaultQueue)}); err != nil {
+		return result{}, err
+	}
+	who := "<@" + act.user + ">"
+	return result{after: func(ctx context.Context) error {
+		return a.moveThread(ctx, conv.ID, who, cmpOr(from, defaultQueue), queue)
+	}}, nil
+}
+
+// moveThread follows a transfer in Slack: when the new queue's channel is
+// another, the conversation gets a new thread there (the old one stays
+// indexed, so replies in it still reach the customer, and its card points to
+// the new one); otherwise a note and the card tell. who is who moved it, as
+// the notes say it.
+func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) error {
+	conv, err := a.st.Conversation(ctx, id)
+	if err != nil {
+		return err
+	}
+	old, ok := parseRef(conv.Desk[Name])
+	if !ok {
+		return nil
+	}
+	moved := ":twisted_rightwards_arrows: " + who + " transferred this conversation from queue *" + escapeMrkdwn(from) + "* to *" + escapeMrkdwn(to) + "*"
+	channel := a.cfg.channelOf(conv.Queue)
+	if channel == old.channel {
+		return a.cardAndNote(conv.ID, moved+".")(ctx)
+	}
+	contact, err := a.contactOf(ctx, conv)
+	if err != nil {
+		return err
+	}
+	settings, err := a.convSettings(ctx, conv.ID)
+	if err != nil {
+		return err
+	}
+	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name})
+	ts, err := a.post(ctx, channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
+	if err != nil {
+		return err
+	}
+	mine := thread{channel: channel, ts: ts}
+	if _, err := a.threads.Create(ctx, threadKey(channel, ts), threadRecord{Conversation: conv.ID}, 0); err != nil && !errors.Is(err, store.ErrExists) {
+		a.dropRoot(ctx, mine, false)
+		return err
+	}
+	stored, err := a.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+		if c.Desk[Name] != old.ref() {
+			return store.ErrSkip
+		}
+		c.Desk[Name] = mine.ref()
+		return nil
+	})
+	if err != nil || stored.Desk[Name] != mine.ref() {
+		a.dropRoot(ctx, mine, true) // failed, or another transfer moved it first
+		return err
+	}
+	link := a.permalink(ctx, channel, ts)
+	if link != "" {
+		moved += ": <" + link + "|continue in the new thread>"
+		blocks, text := a.card(cardView{conv: stored, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, movedTo: link})
+		if err := a.update(ctx, old.channel, old.ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false)); err != nil {
+			a.log.Warn("old card not updated", "conversation", conv.ID, "err", err)
+		}
+	}
+	a.note(ctx, old, moved+".")
+	here := ":twisted_rightwards_arrows: " + who + " transferred this conversation here from queue *" + escapeMrkdwn(from) + "*"
+	if oldLink := a.permalink(ctx, old.channel, old.ts); oldLink != "" {
+		here += ": <" + oldLink + "|earlier messages>"
+	}
+	a.note(ctx, mine, here+".")
+	return nil
+}
+
+// publishEvent publishes a lifecycle event of act's conversation on
+// omni.evt.<typ>, deduplicated by the action.
+func (a *Adapter) publishEvent(ctx context.Context, typ string, conv *store.Conversation, act action, meta map[string]string) error {
+	ev := core.NewMessage(core.KindEvent, core.Inbound, Name)
+	ev.Type = typ
+	ev.From = act.agent()
+	ev.ConversationID, ev.ContactID = conv.ID, conv.ContactID
+	ev.External.Message = typ + ":" + act.dedup
+	ev.Meta = map[string]string{pipeline.MetaDesk: Name}
+	for k, v := range meta {
+		ev.Meta[k] = v
+	}
+	if err := a.pub.Event(ctx, ev); err != nil {
+		return fmt.Errorf("slack: %s: %w", typ, err)
+	}
+	return nil
+}
+
+// deskEvent publishes a desk event of act's conversation for the pipeline
+// (conversation.close, contact.link).
+func (a *Adapter) deskEvent(ctx context.Context, typ string, act action, meta map[string]string) error {
+	ev := core.NewMessage(core.KindEvent, core.Inbound, Name)
+	ev.Type = typ
+	ev.From = act.agent()
+	ev.ConversationID = act.conv
+	ev.External.Message = typ + ":" + act.dedup
+	ev.Meta = meta
+	if _, err := a.pub.Desk(ctx, ev, act.conv); err != nil {
+		return fmt.Errorf("slack: %s: %w", typ, err)
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// Send shows in Slack what the pipeline published on omni.desk.slack:
+//
+//   - a customer's message goes into its conversation's thread, opening the
+//     thread with the card first (in the channel of the conversation's queue),
+//     posted under the customer's name and channel; a message that reopened
+//     the conversation also updates the card;
+//   - a reply written on another desk is shown in the thread;
+//   - a "contact.merged" event is noted in the threads it concerns and their
+//     cards updated.
+//
+// Anything else is acknowledged and ignored. The Receipt's ProviderID is
+// "<channel>:<ts>" of the (first) Slack message. A 429 becomes RetryAfter, a
+// channel the bot cannot post to Permanent.
+func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, error) {
+	if m.Kind == core.KindEvent {
+		if m.Type == pipeline.EventContactMerged {
+			return adapters.Receipt{}, a.merged(ctx, m)
+		}
+		return adapters.Receipt{}, nil
+	}
+	if m.ConversationID == "" {
+		return adapters.Receipt{}, adapters.Permanent(fmt.Errorf("slack: desk message %s has no conversation", m.ID))
+	}
+	conv, err := a.st.Conversation(ctx, m.ConversationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return adapters.Receipt{}, adapters.Permanent(fmt.Errorf("slack: desk message %s: %w", m.ID, err))
+	}
+	if err != nil {
+		return adapters.Receipt{}, err
+	}
+	contact, err := a.contactOf(ctx, conv)
+	if err != nil {
+		return adapters.Receipt{}, err
+	}
+	th, conv, err := a.ensureThread(ctx, conv, contact, senderName(m))
+	if err != nil {
+		return adapters.Receipt{}, fmt.Errorf("slack: send %s: %w", m.ID, err)
+	}
+	var parts []part
+	if m.Direction == core.Inbound {
+		if m.Meta[pipeline.MetaConversationOpened] == "true" && conv.Opens > 1 {
+			parts = append(parts, part{key: "reopened", text: ":arrows_counterclockwise: The customer wrote again: conversation reopened."})
+			a.later(ctx, "card not updated", func(ctx context.Context) error { return a.refreshCard(ctx, conv.ID) })
+		}
+		parts = append(parts, customerParts(m, contact)...)
+	} else {
+		parts = append(parts, echoParts(m)...)
+	}
+	ts, err := a.postParts(ctx, m.ID, th, parts)
+	if err != nil {
+		return adapters.Receipt{}, fmt.Errorf("slack: send %s: %w", m.ID, err)
+	}
+	a.log.Debug("posted", "msg_id", m.ID, "conversation", conv.ID, "parts", len(parts))
+	return adapters.Receipt{ProviderID: th.channel + ":" + ts}, nil
+}
+
+// part is one Slack message a desk message is posted as, in its thread.
+type part struct {
+	// key names the part among those of its message, for idempotency.
+	key  string
+	text string
+	// username and icon post it under the customer's name; empty posts it as
+	// the bot.
+	username, icon string
+}
+
+// postParts posts parts in thread th and returns the ts of the first. When
+// there are several, each one posted is recorded, so that a retry after a
+// later one failed does not post it again.
+func (a *Adapter) postParts(ctx context.Context, id string, th thread, parts []part) (first string, err error) {
+	track := len(parts) > 1
+	for _, p := range parts {
+		key := "part:" + id + ":" + p.key
+		if track {
+			var ts string
+			_, err := a.messages.Get(ctx, key, &ts)
+			if err == nil {
+				first = cmpOr(first, ts)
+				continue
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return "", err
+			}
+		}
+		opts := []slack.MsgOption{
+			slack.MsgOptionTS(th.ts),
+			slack.MsgOptionText(p.text, false),
+			slack.MsgOptionDisableLinkUnfurl(),
+			slack.MsgOptionDisableMediaUnfurl(),
+		}
+		if p.username != "" {
+			opts = append(opts, slack.MsgOptionUsername(p.username), slack.MsgOptionIconEmoji(p.icon))
+		}
+		ts, err := a.post(ctx, th.channel, opts...)
+		if err != nil {
+			return "", err
+		}
+		if track {
+			if _, err := a.messages.Create(ctx, key, ts, messageTTL); err != nil && !errors.Is(err, store.ErrExists) {
+				a.log.Warn("posted, but not recorded; a retry may post it again", "msg_id", id, "err", err)
+			}
+		}
+		first = cmpOr(first, ts)
+	}
+	return first, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// customerParts are the Slack messages of a customer's message: its text in
+// pieces, then its attachments as links, under the customer's name and
+// channel.
+func customerParts(m *core.Message, contact *store.Contact) []part {
+	username := truncateRunes(customerName(contact, senderName(m), m.From)+" ("+channelLabel(m.Channel)+")", 80)
+	icon := channelIcon(m.Channel)
+	var parts []part
+	for i, t := range splitText(escapeMrkdwn(m.Text), maxPartRunes) {
+		parts = append(parts, part{key: "text-" + strconv.Itoa(i), text: t, username: username, icon: icon})
+	}
+	if files := attachmentLines(m.Attachments); files != "" {
+		parts = append(parts, part{key: "files", text: files, username: username, icon: icon})
+	}
+	if len(parts) == 0 {
+		parts = append(parts, part{key: "empty", text: "_(a message without text)_", username: username, icon: icon})
+	}
+	return parts
+}
+
+// attachmentLines shows a customer's attachments, one link per line.
+func attachmentLines(atts []core.Attachment) string {
+	var lines []string
+	for _, att := range atts {
+		name := att.Name
+		if name == "" {
+			name = "attachment"
+		}
+		var desc []string
+		if att.ContentType != "" {
+			desc = append(desc, escapeMrkdwn(att.ContentType))
+		}
+		if att.Size > 0 {
+			desc = append(desc, humanSize(att.Size))
+		}
+		line := ":paperclip: "
+		if strings.HasPrefix(att.URL, "https://") || strings.HasPrefix(att.URL, "http://") {
+			line += "<" + strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C").Replace(att.URL) + "|" + escapeMrkdwn(strings.ReplaceAll(name, "|", "/")) + ">"
+		} else {
+			line += escapeMrkdwn(name)
+			if att.Key != "" {
+				desc = append(desc, "stored as `"+escapeMrkdwn(att.Key)+"`")
+			}
+		}
+		if len(desc) > 0 {
+			line += " (" + strings.Join(desc, ", ") + ")"
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// humanSize writes n bytes for people.
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB"
+	case n >= 1<<10:
+		return strconv.FormatInt(n>>10, 10) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
+// echoParts shows a reply written on another desk.
+func echoParts(m *core.Message) []part {
+	head := ":leftwards_arrow_with_hook: _Reply via " + channelLabel(m.Channel)
+	if d := m.Meta[pipeline.MetaDesk]; d != "" {
+		head += ", written on " + escapeMrkdwn(d)
+	}
+	head += "_"
+	var parts []part
+	for i, t := range splitText(escapeMrkdwn(m.Text), maxPartRunes-len(head)) {
+		if i == 0 {
+			t = head + "\n" + t
+		}
+		parts = append(parts, part{key: "echo-" + strconv.Itoa(i), text: t})
+	}
+	if files := attachmentLines(m.Attachments); files != "" {
+		parts = append(parts, part{key: "files", text: files})
+	}
+	if len(parts) == 0 {
+		parts = append(parts, part{key: "echo", text: head})
+	}
+	return parts
+}
+
+// merged notes a contact merge in the threads it concerns and updates their
+// cards: the surviving conversation's, and the one closed into it. Only
+// reading the store can fail it; Slack's failures are logged, so that a retry
+// does not repeat the notes.
+func (a *Adapter) merged(ctx context.Context, m *core.Message) error {
+	reason := m.Meta[pipeline.MetaReason]
+	survivor := m.Meta[pipeline.MetaConversation]
+	if survivor == "" {
+		survivor = m.ConversationID
+	}
+	var link string
+	if survivor != "" {
+		conv, err := a.st.Conversation(ctx, survivor)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			if th, ok := parseRef(conv.Desk[Name]); ok {
+				a.note(ctx, th, ":link: Another contact of this customer was merged into this one (matched by "+escapeMrkdwn(reasonLabel(reason))+").")
+				link = a.permalink(ctx, th.channel, th.ts)
+				if err := a.refreshCard(ctx, survivor); err != nil {
+					a.log.Warn("card not updated", "conversation", survivor, "err", err)
+				}
+			}
+		}
+	}
+	if closed := m.Meta[pipeline.MetaClosedConversation]; closed != "" {
+		conv, err := a.st.Conversation(ctx, closed)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			if th, ok := parseRef(conv.Desk[Name]); ok {
+				text := ":link: This customer's contacts were merged; this conversation continues in the other one."
+				if link != "" {
+					text = ":link: This customer's contacts were merged; this conversation continues <" + link + "|here>."
+				}
+				a.note(ctx, th, text)
+				if err := a.refreshCard(ctx, closed); err != nil {
+					a.log.Warn("card not updated", "conversation", closed, "err", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// reasonLabel says in words what proved two contacts one.
+func reasonLabel(reason string) string {
+	switch reason {
+	case "phone":
+		return "phone number"
+	case pipeline.MetaVerifiedEmail:
+		return "verified email"
+	case pipeline.MetaVerifiedPhone:
+		return "verified phone"
+	case pipeline.MetaVerifiedUser:
+		return "signed-in account"
+	case "thread":
+		return "email thread"
+	case "agent":
+		return "an agent's link"
+	case "":
+		return "an identity"
+	}
+	return reason
+}

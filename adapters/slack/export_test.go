@@ -1,0 +1,11 @@
+package slack
+
+// Test hooks for the payload parsers.
+var (
+	ParseEvents      = func(raw []byte) error { _, err := parseEvents(raw); return err }
+	ParseInteraction = func(raw []byte) error { _, err := parseInteraction(raw); return err }
+	ParseCommand     = func(raw []byte) error { _, err := parseCommand(raw); return err }
+	ErrMalformed     = errMalformed
+	SplitText        = splitText
+	ParsePermalink   = parsePermalink
+)

@@ -1,0 +1,193 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// EventContactBlocked is the event a channel publishes when the customer
+// blocked it (the telegram adapter does); its ConversationID is noted.
+const EventContactBlocked = "contact.blocked"
+
+// EventTicketCreated is the event the ticket system publishes once a ticket
+// exists; meta "ticket" is its id, "ticket_url" its link.
+const EventTicketCreated = "ticket.created"
+
+// EventTypes lists the events the runtime hands to HandleEvent: delivery
+// reports of replies and the changes of conversations a card shows.
+func (a *Adapter) EventTypes() []string {
+	return []string{
+		adapters.EventDeliverySent, adapters.EventDeliveryDelivered, adapters.EventDeliveryRead, adapters.EventDeliveryFailed,
+		EventContactBlocked,
+		pipeline.EventConversationClosed,
+		EventConversationAssigned, EventConversationTransferred, EventConversationReopened,
+		EventTicketCreated,
+	}
+}
+
+// HandleEvent shows in Slack what became of a conversation and its replies:
+//
+//   - delivery.sent, .delivered and .read of a reply written in Slack put a
+//     reaction on the agent's message; delivery.failed one too, and a note
+//     in the thread with the channel's error;
+//   - contact.blocked is noted in the thread;
+//   - conversation.closed, and changes made elsewhere (assigned, reopened,
+//     ticket.created), update the card, with a note; a transfer made
+//     elsewhere (meta "queue", "from_queue") moves the thread to the new
+//     queue's channel as the Transfer menu does.
+//
+// Events about messages or conversations the desk does not know are ignored.
+func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
+	switch ev.Type {
+	case adapters.EventDeliverySent:
+		return a.reactTo(ctx, ev, a.cfg.Reactions.Sent)
+	case adapters.EventDeliveryDelivered:
+		return a.reactTo(ctx, ev, a.cfg.Reactions.Delivered)
+	case adapters.EventDeliveryRead:
+		return a.reactTo(ctx, ev, a.cfg.Reactions.Read)
+	case adapters.EventDeliveryFailed:
+		return a.failed(ctx, ev)
+	case EventContactBlocked:
+		return a.eventNote(ctx, ev, ":no_entry: The customer blocked us on "+channelLabel(cmpOr(ev.To.Channel(), ev.Channel))+
+			": replies there cannot reach them. Try another channel with `/omni reply-via`.", false)
+	case pipeline.EventConversationClosed:
+		by := "The conversation was closed."
+		if u, ok := slackUser(ev.From); ok {
+			by = "<@" + u + "> closed this conversation."
+		}
+		return a.eventNote(ctx, ev, ":white_check_mark: "+by+" The customer's next message opens it again.", true)
+	case EventConversationAssigned, EventConversationTransferred, EventConversationReopened:
+		if ev.Meta[pipeline.MetaDesk] == Name {
+			return nil // done by this desk: the card shows it already
+		}
+		if ev.Type == EventConversationTransferred && ev.ConversationID != "" {
+			// Routing moved it: the thread follows to the queue's channel.
+			return a.moveThread(ctx, ev.ConversationID, "Routing", cmpOr(ev.Meta["from_queue"], defaultQueue), cmpOr(ev.Meta["queue"], defaultQueue))
+		}
+		return a.eventNote(ctx, ev, changeNote(ev), true)
+	case EventTicketCreated:
+		note := ":ticket: A ticket was created"
+		if id := ev.Meta["ticket"]; id != "" {
+			if u := ev.Meta["ticket_url"]; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+				note += ": <" + u + "|" + escapeMrkdwn(id) + ">"
+			} else {
+				note += ": " + escapeMrkdwn(id)
+			}
+		}
+		return a.eventNote(ctx, ev, note+".", true)
+	}
+	return nil
+}
+
+// changeNote says what another component changed about a conversation.
+func changeNote(ev *core.Message) string {
+	switch ev.Type {
+	case EventConversationAssigned:
+		if as := ev.Meta["assignee"]; as != "" {
+			return ":raising_hand: Assigned to " + mention(as) + "."
+		}
+		return ":raising_hand: Assignment changed."
+	}
+	return ":arrows_counterclockwise: The conversation was reopened."
+}
+
+// slackUser returns the user id of a Slack identity.
+func slackUser(id core.Identity) (string, bool) {
+	if id.Channel() != Name || id.Address() == "" {
+		return "", false
+	}
+	return id.Address(), true
+}
+
+// reply returns where the agent's reply ev reports on is in Slack; ok is
+// false for a reply not written in Slack.
+func (a *Adapter) reply(ctx context.Context, ev *core.Message) (msgRecord, bool, error) {
+	var rec msgRecord
+	if ev.ReplyTo == "" {
+		return rec, false, nil
+	}
+	if _, err := a.messages.Get(ctx, "env:"+ev.ReplyTo, &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return rec, false, nil
+		}
+		return rec, false, err
+	}
+	return rec, rec.Channel != "" && rec.TS != "", nil
+}
+
+// reactTo puts reaction name on the agent's message ev reports on.
+func (a *Adapter) reactTo(ctx context.Context, ev *core.Message, name string) error {
+	rec, ok, err := a.reply(ctx, ev)
+	if err != nil || !ok {
+		return err
+	}
+	return a.react(ctx, rec.Channel, rec.TS, name)
+}
+
+// failed marks the agent's message that could not be delivered and notes
+// why in its thread, once per event.
+func (a *Adapter) failed(ctx context.Context, ev *core.Message) error {
+	rec, ok, err := a.reply(ctx, ev)
+	if err != nil || !ok {
+		return err
+	}
+	if err := a.react(ctx, rec.Channel, rec.TS, a.cfg.Reactions.Failed); err != nil {
+		return err
+	}
+	why := strings.TrimSpace(ev.Meta["error"])
+	if why == "" {
+		why = "no reason given"
+	}
+	note := ":warning: This reply could not be delivered via " + channelLabel(ev.Channel) + ": " + escapeMrkdwn(truncateRunes(why, 500))
+	return a.onceNote(ctx, ev.ID, thread{channel: rec.Channel, ts: cmpOr(rec.Thread, rec.TS)}, note)
+}
+
+// eventNote notes text in the thread of ev's conversation, once per event,
+// and updates its card when card is set.
+func (a *Adapter) eventNote(ctx context.Context, ev *core.Message, text string, card bool) error {
+	if ev.ConversationID == "" {
+		return nil
+	}
+	conv, err := a.st.Conversation(ctx, ev.ConversationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	th, ok := parseRef(conv.Desk[Name])
+	if !ok {
+		return nil
+	}
+	if card {
+		if err := a.refreshCard(ctx, conv.ID); err != nil {
+			return err
+		}
+	}
+	return a.onceNote(ctx, ev.ID, th, text)
+}
+
+// onceNote posts text in thread th unless the note of event id was posted.
+func (a *Adapter) onceNote(ctx context.Context, id string, th thread, text string) error {
+	key := "note:" + id
+	var done bool
+	if _, err := a.messages.Get(ctx, key, &done); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if _, err := a.post(ctx, th.channel, slackThread(th), slackText(text)); err != nil {
+		return fmt.Errorf("slack: note: %w", err)
+	}
+	if _, err := a.messages.Create(ctx, key, true, messageTTL); err != nil && !errors.Is(err, store.ErrExists) {
+		a.log.Warn("note posted, but not recorded", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,402 @@
+package slack_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/adaptertest"
+	"github.com/omnigate/omnigate/adapters/slack"
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// wait bounds every polling wait of these tests.
+const wait = 10 * time.Second
+
+// desk is the world of one test: a real JetStream (adaptertest.NewEnv), the
+// pipeline running on it, the fake Slack, and the adapter in a runtime as a
+// desk.
+type desk struct {
+	t    *testing.T
+	env  *adaptertest.Env
+	fake *fakeSlack
+	cfg  slack.Config
+	a    *slack.Adapter
+	stop func()
+}
+
+// testConfig is the config of an http-mode desk on fake.
+func testConfig(fake *fakeSlack) slack.Config {
+	return slack.Config{
+		Mode:           slack.ModeHTTP,
+		BotToken:       config.Secret(testBotTok),
+		SigningSecret:  config.Secret(testSecret),
+		DefaultChannel: chSupport,
+		Queues:         map[string]string{"billing": chBilling, "vip": chSupport},
+		ChannelRate:    1000,
+		ChannelBurst:   1000,
+		TicketURL:      "https://tracker.example.com/t/{id}",
+		APIURL:         fake.URL(),
+	}
+}
+
+// newDesk starts everything; edit changes the config first.
+func newDesk(t *testing.T, edit func(*slack.Config)) *desk {
+	t.Helper()
+	env := adaptertest.NewEnv(t, slack.Name)
+	d := &desk{t: t, env: env, fake: newFakeSlack(t)}
+	d.cfg = testConfig(d.fake)
+	if edit != nil {
+		edit(&d.cfg)
+	}
+	runPipeline(t, env)
+	d.start()
+	return d
+}
+
+// start builds a fresh adapter on the same bus and store and runs it, as a
+// restarted process would.
+func (d *desk) start() {
+	t := d.t
+	t.Helper()
+	mux := http.NewServeMux()
+	deps := d.env.Deps
+	deps.Routes = adapters.NewRoutes(mux, slack.Name)
+	a, err := slack.New(d.cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.a = a
+	d.env.Mux = mux
+	d.stop = runDesk(t, d.env, a)
+}
+
+// restart stops the adapter and starts a new one.
+func (d *desk) restart() {
+	d.stop()
+	d.start()
+}
+
+// runDesk runs a in a runtime as a desk until the returned stop or the end of
+// the test, and waits until it is ready.
+func runDesk(t *testing.T, env *adaptertest.Env, a adapters.Adapter) (stop func()) {
+	t.Helper()
+	rt := adapters.NewRuntime(env.Bus, env.Store, env.Logger)
+	if err := rt.Add(a, adapters.Desk); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("runtime: %v", err)
+				}
+			case <-time.After(wait):
+				t.Errorf("runtime did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	bustest.Eventually(t, wait, func() error {
+		for _, s := range rt.Ready(ctx) {
+			if s.Error != "" {
+				return errors.New(s.Error)
+			}
+		}
+		return nil
+	})
+	return stop
+}
+
+// runPipeline runs core's pipeline on env until the test ends.
+func runPipeline(t *testing.T, env *adaptertest.Env) {
+	t.Helper()
+	p := pipeline.New(env.Bus, env.Store, pipeline.Options{Desks: []string{slack.Name}, Logger: env.Logger})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := p.Run(ctx); err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// customer publishes what a customer wrote on channel from address, as that
+// channel's adapter does, and returns the envelope.
+func (d *desk) customer(from core.Identity, text string, meta map[string]string) *core.Message {
+	d.t.Helper()
+	m := core.NewMessage(core.KindMessage, core.Inbound, from.Channel())
+	m.From, m.Text, m.Meta = from, text, meta
+	m.External.Message = "p-" + m.ID
+	if _, err := d.env.Bus.PublishMessage(d.t.Context(), bus.SubjectIn(m.Channel, string(from)), m); err != nil {
+		d.t.Fatal(err)
+	}
+	return m
+}
+
+// posts waits until the fake Slack holds n chat.postMessage calls and
+// returns them.
+func (d *desk) posts(n int) []call {
+	d.t.Helper()
+	var got []call
+	bustest.Eventually(d.t, wait, func() error {
+		if got = d.fake.Calls("chat.postMessage"); len(got) < n {
+			return fmt.Errorf("%d messages posted, want %d", len(got), n)
+		}
+		return nil
+	})
+	return got
+}
+
+// conversationOf waits until identity's contact has an open conversation
+// with a Slack thread, and returns it.
+func (d *desk) conversationOf(id core.Identity) *store.Conversation {
+	d.t.Helper()
+	var conv *store.Conversation
+	bustest.Eventually(d.t, wait, func() error {
+		c, err := d.env.Store.ContactByIdentity(d.t.Context(), id)
+		if err != nil {
+			return err
+		}
+		conv, err = d.env.Store.OpenConversation(d.t.Context(), c.ID)
+		if err != nil {
+			return err
+		}
+		if conv.Desk[slack.Name] == "" {
+			return errors.New("no thread yet")
+		}
+		return nil
+	})
+	return conv
+}
+
+// conversation reads conversation id.
+func (d *desk) conversation(id string) *store.Conversation {
+	d.t.Helper()
+	c, err := d.env.Store.Conversation(d.t.Context(), id)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return c
+}
+
+// root returns the channel and ts of conv's thread.
+func root(t *testing.T, conv *store.Conversation) (channel, ts string) {
+	t.Helper()
+	ch, ts, ok := strings.Cut(conv.Desk[slack.Name], ":")
+	if !ok {
+		t.Fatalf("conversation %s has no slack thread: %q", conv.ID, conv.Desk[slack.Name])
+	}
+	return ch, ts
+}
+
+// signed returns a request to path under /channels/slack/ with body, signed
+// the way Slack signs: v0=hex(HMAC-SHA256(secret, "v0:<ts>:<body>")).
+func signed(path, contentType string, body []byte, secret string, at time.Time) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/channels/slack/"+path, bytes.NewReader(body))
+	r.Header.Set("Content-Type", contentType)
+	ts := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("v0:" + ts + ":"))
+	mac.Write(body)
+	r.Header.Set("X-Slack-Request-Timestamp", ts)
+	r.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	return r
+}
+
+// serve serves r on the adapter's routes and returns the status and body.
+func (d *desk) serve(r *http.Request) (int, string) {
+	d.t.Helper()
+	rec := httptest.NewRecorder()
+	d.env.Mux.ServeHTTP(rec, r.WithContext(d.t.Context()))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(body)
+}
+
+// eventPayload is an Events API event_callback carrying event.
+func eventPayload(eventID string, event map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"token": "legacy", "team_id": "T0TEST", "api_app_id": "A0TEST", "type": "event_callback",
+		"event_id": eventID, "event_time": time.Now().Unix(), "event": event,
+	})
+	return b
+}
+
+// agentReply is a message event of user in thread threadTS of channel.
+func agentReply(user, channel, threadTS, ts, text string) map[string]any {
+	return map[string]any{
+		"type": "message", "user": user, "text": text, "ts": ts, "thread_ts": threadTS,
+		"channel": channel, "channel_type": "channel", "event_ts": ts, "client_msg_id": "c-" + ts,
+	}
+}
+
+// postEvent POSTs a signed Events API payload; retry > 0 sets
+// X-Slack-Retry-Num.
+func (d *desk) postEvent(body []byte, retry int) (int, string) {
+	d.t.Helper()
+	r := signed("events", "application/json", body, testSecret, time.Now())
+	if retry > 0 {
+		r.Header.Set("X-Slack-Retry-Num", strconv.Itoa(retry))
+		r.Header.Set("X-Slack-Retry-Reason", "http_timeout")
+	}
+	return d.serve(r)
+}
+
+// click is a block_actions payload: user clicks action (with value, or the
+// selected option for a select) on the card at channel/ts.
+func click(user, channel, ts, actionID, value string) []byte {
+	act := map[string]any{"action_id": actionID, "block_id": "omni_actions", "type": "button", "value": value,
+		"action_ts": strconv.FormatInt(time.Now().UnixNano(), 10)}
+	if actionID == "omni_transfer" {
+		act = map[string]any{"action_id": actionID, "block_id": "omni_actions", "type": "static_select",
+			"selected_option": map[string]any{"value": value, "text": map[string]any{"type": "plain_text", "text": value}},
+			"action_ts":       strconv.FormatInt(time.Now().UnixNano(), 10)}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"type": "block_actions", "trigger_id": "trig-" + strconv.FormatInt(time.Now().UnixNano(), 10),
+		"user":       map[string]any{"id": user, "username": "alice", "name": "alice", "team_id": "T0TEST"},
+		"api_app_id": "A0TEST", "team": map[string]any{"id": "T0TEST", "domain": "test"},
+		"container":    map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+		"channel":      map[string]any{"id": channel, "name": "support"},
+		"message":      map[string]any{"type": "message", "ts": ts, "bot_id": botID, "text": "card"},
+		"response_url": "https://hooks.slack.com/actions/T0TEST/1/x",
+		"actions":      []any{act},
+	})
+	return b
+}
+
+// postClick POSTs a signed interactivity payload.
+func (d *desk) postClick(payload []byte) (int, string) {
+	d.t.Helper()
+	body := []byte(url.Values{"payload": {string(payload)}}.Encode())
+	return d.serve(signed("interactivity", "application/x-www-form-urlencoded", body, testSecret, time.Now()))
+}
+
+// command POSTs a signed /omni command from user in channel.
+func (d *desk) command(user, channel, text string) (int, string) {
+	d.t.Helper()
+	body := []byte(url.Values{
+		"token": {"legacy"}, "team_id": {"T0TEST"}, "team_domain": {"test"}, "channel_id": {channel}, "channel_name": {"support"},
+		"user_id": {user}, "user_name": {"alice"}, "command": {"/omni"}, "text": {text},
+		"response_url": {"https://hooks.slack.com/commands/1"}, "trigger_id": {"trig-" + strconv.FormatInt(time.Now().UnixNano(), 10)},
+		"api_app_id": {"A0TEST"},
+	}.Encode())
+	code, resp := d.serve(signed("commands", "application/x-www-form-urlencoded", body, testSecret, time.Now()))
+	var cr struct {
+		ResponseType string `json:"response_type"`
+		Text         string `json:"text"`
+	}
+	if code == http.StatusOK {
+		if err := json.Unmarshal([]byte(resp), &cr); err != nil {
+			d.t.Fatalf("command answer %q: %v", resp, err)
+		}
+		if cr.ResponseType != "ephemeral" {
+			d.t.Errorf("command answered %q, want ephemeral", cr.ResponseType)
+		}
+		return code, cr.Text
+	}
+	return code, resp
+}
+
+// stored returns the envelopes of stream whose subject starts with prefix.
+func (d *desk) stored(stream, prefix string) []*core.Message {
+	d.t.Helper()
+	var out []*core.Message
+	for _, s := range d.env.Stored(d.t, stream) {
+		if strings.HasPrefix(s.Subject, prefix) && s.Message != nil {
+			out = append(out, s.Message)
+		}
+	}
+	return out
+}
+
+// waitStored waits until stream holds n envelopes under prefix and returns
+// them.
+func (d *desk) waitStored(stream, prefix string, n int) []*core.Message {
+	d.t.Helper()
+	var got []*core.Message
+	bustest.Eventually(d.t, wait, func() error {
+		if got = d.stored(stream, prefix); len(got) < n {
+			return fmt.Errorf("%d on %s, want %d", len(got), prefix, n)
+		}
+		return nil
+	})
+	return got
+}
+
+// updatesOf returns the chat.update calls of channel/ts.
+func (d *desk) updatesOf(channel, ts string) []call {
+	var out []call
+	for _, c := range d.fake.Calls("chat.update") {
+		if c.Channel == channel && c.TS == ts {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// waitCard waits until the last chat.update of the card at channel/ts
+// contains every one of want.
+func (d *desk) waitCard(channel, ts string, want ...string) call {
+	d.t.Helper()
+	var last call
+	bustest.Eventually(d.t, wait, func() error {
+		ups := d.updatesOf(channel, ts)
+		if len(ups) == 0 {
+			return errors.New("card not updated")
+		}
+		last = ups[len(ups)-1]
+		for _, w := range want {
+			if !strings.Contains(last.Blocks, w) {
+				return fmt.Errorf("card has no %q: %s", w, last.Blocks)
+			}
+		}
+		return nil
+	})
+	return last
+}
+
+// inThread returns the chat.postMessage calls in thread ts.
+func inThread(calls []call, ts string) []call {
+	var out []call
+	for _, c := range calls {
+		if c.ThreadTS == ts {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// newID is a fresh envelope id.
+func newID() string { return core.NewID() }

@@ -1,0 +1,83 @@
+package slack_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/omnigate/omnigate/adapters/slack"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/bus/bustest"
+)
+
+// TestSocketMode receives an agent's reply, a click and a command over Socket
+// Mode: each is acknowledged after it was handled, the command with its
+// answer; a redelivered event is processed once.
+func TestSocketMode(t *testing.T) {
+	d := newDesk(t, func(c *slack.Config) {
+		c.Mode = slack.ModeSocket
+		c.AppToken = testAppTok
+		c.SigningSecret = ""
+	})
+	bustest.Eventually(t, wait, func() error {
+		if !d.fake.Connected() {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	// http mode's routes are not mounted.
+	if code, _ := d.postEvent(eventPayload("x", nil), 0); code != 404 && code != 405 {
+		t.Errorf("events route answered %d in socket mode, want none", code)
+	}
+	d.customer(ann, "Hi", nil)
+	d.posts(2)
+	conv := d.conversationOf(ann)
+	ch, ts := root(t, conv)
+
+	var event map[string]any
+	_ = json.Unmarshal(eventPayload("EvS1", agentReply(agentUser, ch, ts, "1700000004.000100", "Over the socket")), &event)
+	d.fake.Push(t, "events_api", "env-1", event)
+	waitAck(t, d.fake, "env-1")
+	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1)
+	if outs[0].Text != "Over the socket" {
+		t.Errorf("reply sent as %q", outs[0].Text)
+	}
+	// Slack sends it again (retry_attempt 1) under a new envelope.
+	d.fake.Push(t, "events_api", "env-2", event)
+	waitAck(t, d.fake, "env-2")
+
+	var cb map[string]any
+	_ = json.Unmarshal(click(agentUser, ch, ts, "omni_claim", conv.ID), &cb)
+	d.fake.Push(t, "interactive", "env-3", cb)
+	waitAck(t, d.fake, "env-3")
+	if a := d.conversation(conv.ID).Assignee; a != "slack:"+agentUser {
+		t.Errorf("assignee %q after a click over the socket", a)
+	}
+	d.waitCard(ch, ts, "<@"+agentUser+">")
+
+	d.fake.Push(t, "slash_commands", "env-4", map[string]any{
+		"command": "/omni", "text": "whois " + conv.ID, "user_id": agentUser, "channel_id": ch, "trigger_id": "trig-s",
+	})
+	payload := waitAck(t, d.fake, "env-4")
+	if !strings.Contains(string(payload), "+15550001111") || !strings.Contains(string(payload), `"response_type":"ephemeral"`) {
+		t.Errorf("command acknowledged with %s, want the whois answer", payload)
+	}
+	if n := len(d.stored(bus.StreamIn, "omni.in.slack.")); n != 1 {
+		t.Errorf("%d replies published, want the redelivered event once", n)
+	}
+}
+
+func waitAck(t *testing.T, f *fakeSlack, id string) json.RawMessage {
+	t.Helper()
+	var payload json.RawMessage
+	bustest.Eventually(t, wait, func() error {
+		var ok bool
+		if payload, ok = f.Ack(id); !ok {
+			return fmt.Errorf("envelope %s not acknowledged", id)
+		}
+		return nil
+	})
+	return payload
+}
