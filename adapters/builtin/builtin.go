@@ -8,4 +8,5 @@ import (
 	_ "github.com/omnigate/omnigate/adapters/slack"
 	_ "github.com/omnigate/omnigate/adapters/sms"
 	_ "github.com/omnigate/omnigate/adapters/telegram"
+	_ "github.com/omnigate/omnigate/adapters/web"
 )

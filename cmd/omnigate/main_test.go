@@ -76,6 +76,13 @@ func TestServe_EmbeddedReadyzAndSIGTERM(t *testing.T) {
 	if code, _, err := getStatus("http://" + addr + "/healthz"); err != nil || code != 200 {
 		t.Fatalf("healthz: %d %v", code, err)
 	}
+	// With no config the web chat runs: a demo page with the widget on it.
+	if code, body, err := getStatus("http://" + addr + "/"); err != nil || code != 200 || !strings.Contains(body, "widget.js") {
+		t.Fatalf("demo page: %d %v %.200q", code, err, body)
+	}
+	if code, body, err := getStatus("http://" + addr + "/readyz"); err != nil || !strings.Contains(body, `"adapter web"`) {
+		t.Fatalf("readyz does not report the web adapter: %d %v %s", code, err, body)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	_ "github.com/omnigate/omnigate/adapters/builtin" // every built-in adapter
+	"github.com/omnigate/omnigate/adapters/web"
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/pipeline"
@@ -96,6 +97,10 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		ReopenWindow: cfg.Conversation.ReopenWindow,
 		Logger:       log.With("component", "pipeline"),
 	})
+	s.mux.Handle("GET /widget.js", web.WidgetHandler())
+	if file == "" {
+		s.mux.Handle("GET /{$}", web.DemoHandler(""))
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -147,9 +152,13 @@ func closeBus(b *bus.Bus, timeout time.Duration, log *slog.Logger) {
 
 // buildAdapters builds every adapter configured under channels.
 func (s *gateway) buildAdapters(file string) error {
-	names := make([]string, 0, len(s.cfg.Channels))
+	names := make([]string, 0, len(s.cfg.Channels)+1)
 	for name := range s.cfg.Channels {
 		names = append(names, name)
+	}
+	if _, ok := s.cfg.Channels["web"]; !ok && file == "" {
+		// With no config, the web chat runs with its demo site.
+		names = append(names, "web")
 	}
 	sort.Strings(names)
 	var errs []error
