@@ -36,6 +36,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		errs = append(errs, err)
 	} else {
+		if _, err := ticketsConfig(file, cfg); err != nil {
+			errs = append(errs, err)
+		}
 		for name, node := range cfg.Channels {
 			if _, ok := adapters.Lookup(name); !ok {
 				errs = append(errs, fmt.Errorf("%s: channels.%s: %w (omnigate adapters lists them)", file, name, adapters.ErrUnknownAdapter))

@@ -25,6 +25,7 @@ import (
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/tickets"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -62,6 +63,7 @@ type gateway struct {
 	store    *store.Store
 	runtime  *adapters.Runtime
 	pipeline *pipeline.Pipeline
+	tickets  *tickets.Service
 	mux      *http.ServeMux
 	// desks are the configured agent desks; the pipeline publishes to each.
 	desks []string
@@ -87,6 +89,12 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux()}
 	s.runtime = adapters.NewRuntime(b, st, log.With("component", "adapters"))
 	if err := s.buildAdapters(file); err != nil {
+		ln.Close()
+		st.Close()
+		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
+		return err
+	}
+	if err := s.buildTickets(file); err != nil {
 		ln.Close()
 		st.Close()
 		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
@@ -126,6 +134,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	})
 	g.Go(func() error { return s.runtime.Run(gctx) })
 	g.Go(func() error { return s.pipeline.Run(gctx) })
+	g.Go(func() error { return s.tickets.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
@@ -192,6 +201,28 @@ func (s *gateway) buildAdapters(file string) error {
 	return errors.Join(errs...)
 }
 
+// buildTickets builds the ticket service from the tickets section and mounts
+// its admin API and inbound tracker hooks under /api/.
+func (s *gateway) buildTickets(file string) error {
+	tcfg, err := ticketsConfig(file, s.cfg)
+	if err != nil {
+		return err
+	}
+	s.tickets, err = tickets.New(tcfg, tickets.Deps{Bus: s.bus, Store: s.store, Desks: s.desks, Logger: s.log.With("component", "tickets")})
+	if err != nil {
+		return err
+	}
+	s.mux.Handle("/api/", s.tickets.Handler())
+	return nil
+}
+
+// ticketsConfig decodes the tickets section with its env overrides.
+func ticketsConfig(file string, cfg *config.Config) (tickets.Config, error) {
+	var tcfg tickets.Config
+	err := config.DecodeSection(file, &cfg.Tickets, config.EnvName("tickets"), &tcfg)
+	return tcfg, err
+}
+
 // readyz answers 200 when the bus, the store and every adapter are ready, else
 // 503; the JSON body says what is not.
 func (s *gateway) readyz(w http.ResponseWriter, r *http.Request) {
@@ -212,6 +243,7 @@ func (s *gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	add("bus", s.bus.Ready(ctx))
 	add("store", s.store.Ping(ctx))
+	add("tickets", s.tickets.Ready(ctx))
 	for _, st := range s.runtime.Ready(ctx) {
 		var err error
 		if st.Error != "" {
