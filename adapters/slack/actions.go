@@ -309,7 +309,7 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 	if err != nil {
 		return err
 	}
-	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name})
+	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, ticketStatus: settings.TicketStatus})
 	ts, err := a.post(ctx, channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
 	if err != nil {
 		return err
@@ -333,7 +333,7 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 	link := a.permalink(ctx, channel, ts)
 	if link != "" {
 		moved += ": <" + link + "|continue in the new thread>"
-		blocks, text := a.card(cardView{conv: stored, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, movedTo: link})
+		blocks, text := a.card(cardView{conv: stored, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, movedTo: link, ticketStatus: settings.TicketStatus})
 		if err := a.update(ctx, old.channel, old.ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false)); err != nil {
 			a.log.Warn("old card not updated", "conversation", conv.ID, "err", err)
 		}

@@ -121,6 +121,19 @@ func TestDesk_Actions(t *testing.T) {
 	}
 	d.waitCard(chBilling, newTS, "https://tracker.example.com/t/T-42|T-42")
 	d.waitNote(newTS, "A ticket was created")
+
+	// Every later change of the ticket reaches the desk: the card shows the
+	// ticket's status and the thread says what changed.
+	updated := tix[0].Clone()
+	updated.ID, updated.Type, updated.Channel = newID(), slack.DeskEventTicketUpdated, "slack"
+	updated.External.Message = ""
+	updated.Text = "status changed from open to solved"
+	updated.Meta = map[string]string{"ticket": "T-42", "status": "solved"}
+	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), updated); err != nil {
+		t.Fatal(err)
+	}
+	d.waitCard(chBilling, newTS, "T-42", "(solved)")
+	d.waitNote(newTS, "status changed from open to solved")
 }
 
 // TestDesk_ClickUnknownCard ignores a click on a message that is no card.

@@ -39,6 +39,8 @@ type cardView struct {
 	// movedTo is the permalink of the thread the conversation moved to; the
 	// card then offers no actions.
 	movedTo string
+	// ticketStatus is each ticket's last reported status.
+	ticketStatus map[string]string
 }
 
 // card renders the root message of a conversation's thread: the customer,
@@ -79,7 +81,7 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 		fields = append(fields, mrkdwn("*Identities*\n"+ids))
 	}
 	if len(c.Tickets) > 0 {
-		fields = append(fields, mrkdwn("*Tickets*\n"+a.ticketLinks(c.Tickets)))
+		fields = append(fields, mrkdwn("*Tickets*\n"+a.ticketLinks(c.Tickets, v.ticketStatus)))
 	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 
@@ -138,14 +140,17 @@ func (a *Adapter) queueNames() []string {
 }
 
 // ticketLinks lists ticket ids, linked when ticket_url is set.
-func (a *Adapter) ticketLinks(ids []string) string {
+func (a *Adapter) ticketLinks(ids []string, status map[string]string) string {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
+		link := escapeMrkdwn(id)
 		if a.cfg.TicketURL != "" {
-			out = append(out, "<"+strings.ReplaceAll(a.cfg.TicketURL, "{id}", id)+"|"+escapeMrkdwn(id)+">")
-		} else {
-			out = append(out, escapeMrkdwn(id))
+			link = "<" + strings.ReplaceAll(a.cfg.TicketURL, "{id}", id) + "|" + escapeMrkdwn(id) + ">"
 		}
+		if st := status[id]; st != "" {
+			link += " (" + escapeMrkdwn(st) + ")"
+		}
+		out = append(out, link)
 	}
 	return truncateRunes(strings.Join(out, ", "), 1900)
 }

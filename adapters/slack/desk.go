@@ -30,8 +30,11 @@ import (
 // channel the bot cannot post to Permanent.
 func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, error) {
 	if m.Kind == core.KindEvent {
-		if m.Type == pipeline.EventContactMerged {
+		switch m.Type {
+		case pipeline.EventContactMerged:
 			return adapters.Receipt{}, a.merged(ctx, m)
+		case DeskEventTicketUpdated:
+			return adapters.Receipt{}, a.ticketUpdated(ctx, m)
 		}
 		return adapters.Receipt{}, nil
 	}
@@ -282,4 +285,38 @@ func reasonLabel(reason string) string {
 		return "an identity"
 	}
 	return reason
+}
+
+// DeskEventTicketUpdated is the desk event the ticket system sends for every
+// change of a ticket linked to a conversation; meta "ticket" and "status" say
+// which and what it is now, Text says what changed.
+const DeskEventTicketUpdated = "ticket.updated"
+
+// ticketUpdated keeps the ticket's status for the card, refreshes the card and
+// notes the change in the thread.
+func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
+	id, st := m.Meta["ticket"], m.Meta["status"]
+	if m.ConversationID == "" || id == "" {
+		return nil
+	}
+	var r convRecord
+	if _, err := a.convs.Update(ctx, m.ConversationID, &r, 0, func(bool) error {
+		if st == "" || r.TicketStatus[id] == st {
+			return store.ErrSkip
+		}
+		if r.TicketStatus == nil {
+			r.TicketStatus = map[string]string{}
+		}
+		r.TicketStatus[id] = st
+		return nil
+	}); err != nil {
+		return fmt.Errorf("slack: ticket %s: %w", id, err)
+	}
+	note := ":ticket: Ticket " + escapeMrkdwn(id)
+	if m.Text != "" {
+		note += ": " + escapeMrkdwn(truncateRunes(m.Text, 500))
+	} else if st != "" {
+		note += " is now " + escapeMrkdwn(st)
+	}
+	return a.eventNote(ctx, m, note, true)
 }

@@ -48,6 +48,9 @@ type convRecord struct {
 	// Name is the customer's name as a channel gave it, shown when the
 	// contact has none.
 	Name string `json:"name,omitempty"`
+	// TicketStatus is the last status the ticket system reported for each
+	// ticket of the conversation, shown on the card.
+	TicketStatus map[string]string `json:"ticket_status,omitempty"`
 }
 
 // convSettings reads conversation id's record; a missing one is empty.
@@ -211,7 +214,7 @@ func (a *Adapter) refreshCard(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name})
+	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, ticketStatus: settings.TicketStatus})
 	return a.update(ctx, th.channel, th.ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
 }
 
