@@ -21,6 +21,7 @@ import (
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/routing"
 )
 
 // cmdCheckConfig validates a config file, adapter sections included, and prints
@@ -37,6 +38,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 		errs = append(errs, err)
 	} else {
 		if _, err := ticketsConfig(file, cfg); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := routingConfig(file, cfg); err != nil {
 			errs = append(errs, err)
 		}
 		for name, node := range cfg.Channels {
@@ -294,3 +298,79 @@ func cmdHealthcheck(ctx context.Context, args []string, stdout io.Writer) error 
 	fmt.Fprintln(stdout, "ok")
 	return nil
 }
+
+// cmdRoute explains which routing rule a sample message matches, and why.
+func cmdRoute(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("route", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	explain := fs.Bool("explain", false, "explain the routing of the sample message (the only mode)")
+	var s routing.Sample
+	fs.StringVar(&s.Channel, "channel", "", "`CHANNEL` the message arrives on (default web)")
+	fs.StringVar(&s.From, "from", "", "sender `IDENTITY`, e.g. sms:+15551234567")
+	fs.StringVar(&s.Language, "lang", "", "`LANGUAGE` (default: detected)")
+	tier := fs.String("tier", "", "the contact's `TIER`")
+	tags := fs.String("tags", "", "the contact's `TAGS`, comma-separated")
+	var attrs multiFlag
+	fs.Var(&attrs, "attr", "a contact attribute `KEY=VALUE` (repeatable)")
+	fs.BoolVar(&s.Returning, "returning", false, "the customer had a conversation before")
+	at := fs.String("at", "", "arrival `TIME` (RFC 3339; default now)")
+	envelope := fs.String("envelope", "", "read the message as a JSON envelope from `FILE` (- for stdin)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	if !*explain {
+		fmt.Fprintln(stderr, "usage: omnigate route --explain [flags] TEXT")
+		return exitError{2}
+	}
+	s.Text = strings.Join(fs.Args(), " ")
+	s.Attributes = map[string]string{}
+	for _, kv := range attrs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("route: --attr %q: want KEY=VALUE", kv)
+		}
+		s.Attributes[k] = v
+	}
+	if *tier != "" {
+		s.Attributes[routing.TierAttribute] = *tier
+	}
+	if *tags != "" {
+		s.Tags = strings.Split(*tags, ",")
+	}
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return fmt.Errorf("route: --at: %w", err)
+		}
+		s.Now = t
+	}
+	if *envelope != "" {
+		var err error
+		if *envelope == "-" {
+			s.Envelope, err = io.ReadAll(io.LimitReader(os.Stdin, core.MaxEnvelopeBytes))
+		} else {
+			s.Envelope, err = os.ReadFile(*envelope)
+		}
+		if err != nil {
+			return fmt.Errorf("route: envelope: %w", err)
+		}
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	rc, err := routingConfig(cf.config, cfg)
+	if err != nil {
+		return err
+	}
+	return routing.ExplainSample(stdout, rc, s, *asJSON)
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -24,6 +24,7 @@ Usage:
   omnigate tail [--config FILE] [SUBJECT]
   omnigate dlq list [--config FILE] [--stage STAGE] [--limit N]
   omnigate dlq replay [--config FILE] (SEQ... | --all [--stage STAGE])
+  omnigate route --explain [--config FILE] [--channel C] [--from ID] [--tier T] TEXT
   omnigate healthcheck [--url URL]
   omnigate version
 
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdTail(ctx, rest, stdout, stderr)
 	case "dlq":
 		return cmdDLQ(ctx, rest, stdout, stderr)
+	case "route":
+		return cmdRoute(rest, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout)
 	case "version", "--version", "-v":

@@ -281,3 +281,25 @@ func TestServe_SendReachesDeskThroughPipeline(t *testing.T) {
 		t.Fatalf("nothing reached omni.desk.slack\nserver log:\n%s", stderr.String())
 	}
 }
+
+func TestRoute_Explain(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "omnigate.yaml")
+	os.WriteFile(file, []byte(`routing:
+  default_queue: general
+  queues:
+    general: {desk: slack, channel: C0GENERAL}
+    billing: {desk: slack, channel: C0BILLING}
+  rules:
+    - name: billing
+      when: {text_regex: '(?i)\binvoice\b'}
+      then: {queue: billing}
+`), 0o600)
+	var out, errb bytes.Buffer
+	err := run(t.Context(), []string{"route", "--explain", "--config", file, "--channel", "email", "--from", "email:ann@example.com", "where", "is", "my", "invoice?"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("route --explain: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "billing") {
+		t.Fatalf("explanation does not name the billing rule/queue:\n%s", out.String())
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/routing"
 	"github.com/omnigate/omnigate/tickets"
 )
 
@@ -64,6 +65,7 @@ type gateway struct {
 	runtime  *adapters.Runtime
 	pipeline *pipeline.Pipeline
 	tickets  *tickets.Service
+	router   *routing.Router
 	mux      *http.ServeMux
 	// desks are the configured agent desks; the pipeline publishes to each.
 	desks []string
@@ -94,7 +96,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
 		return err
 	}
-	if err := s.buildTickets(file); err != nil {
+	if err := errors.Join(s.buildTickets(file), s.buildRouter(file)); err != nil {
 		ln.Close()
 		st.Close()
 		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
@@ -135,6 +137,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	g.Go(func() error { return s.runtime.Run(gctx) })
 	g.Go(func() error { return s.pipeline.Run(gctx) })
 	g.Go(func() error { return s.tickets.Run(gctx) })
+	g.Go(func() error { return s.router.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
@@ -214,6 +217,24 @@ func (s *gateway) buildTickets(file string) error {
 	}
 	s.mux.Handle("/api/", s.tickets.Handler())
 	return nil
+}
+
+// buildRouter builds routing (rules, queues, assignment, SLA timers) from the
+// routing section.
+func (s *gateway) buildRouter(file string) error {
+	rc, err := routingConfig(file, s.cfg)
+	if err != nil {
+		return err
+	}
+	s.router, err = routing.New(s.bus, s.store, rc, routing.Options{Logger: s.log.With("component", "routing")})
+	return err
+}
+
+// routingConfig decodes the routing section with its env overrides.
+func routingConfig(file string, cfg *config.Config) (routing.Config, error) {
+	var rc routing.Config
+	err := config.DecodeSection(file, &cfg.Routing, config.EnvName("routing"), &rc)
+	return rc, err
 }
 
 // ticketsConfig decodes the tickets section with its env overrides.

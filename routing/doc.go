@@ -1,0 +1,69 @@
+// Package routing decides where each conversation goes and makes sure nobody
+// waits unanswered: rules, queues, assignment, business hours, acknowledgements,
+// SLA timers and escalation. docs/routing.md is the operator's guide with a
+// full configuration example.
+//
+// # Flow
+//
+// A Router consumes the transcripts (durable "routing" on stream OMNI_CONV,
+// omni.conv.>, starting at new messages when first created) and the events it
+// cares about (durable "routing-events" on OMNI_EVT: agent.away, agent.back,
+// conversation.closed, conversation.assigned, conversation.transferred). Any
+// number of Routers may share the durables; Config.Workers transcript entries
+// are handled at once per replica.
+//
+// For a customer message (direction inbound) of a conversation's opening
+// routing has not seen, the rules (Config.Rules, in order) decide the queue,
+// priority, tags, skills and an optional auto-reply; the escalation scorer
+// (Classifier; built-in Scorer for English and Chinese, or an HTTP hook) may
+// raise the priority and move the conversation to a senior queue, on this or
+// any later message. Routing writes Queue and Priority on the conversation
+// (store compare-and-set), publishes "conversation.routed" on the queue's desk
+// (omni.desk.<desk>), and assigns by the queue's strategy: manual (agents
+// claim), round_robin, least_active, sticky (the customer's previous agent) or
+// skills. Assignment respects each agent's availability and capacity, kept in
+// the store ("routing_agents") so replicas agree; with nobody available the
+// conversation waits in the queue's backlog and is assigned when an agent comes
+// back or frees a slot. Assignments publish "conversation.assigned" on the
+// desk and on omni.evt.conversation.assigned (meta by=routing).
+//
+// A customer waits from their first unanswered message until an agent reply
+// (direction outbound in the transcript; routing's own auto-replies, meta
+// "auto", do not count). While they wait, durable timers run:
+//
+//   - ack: after the queue's ack_after, the ack template is sent on the
+//     customer's own channel with the expected wait (the median of the queue's
+//     recent response times, kept in "routing_stats"), once per wait;
+//   - first_response and next_response: the queue's SLA targets for the
+//     conversation's priority, counted in business time when the queue has
+//     hours. On a breach routing publishes "sla.breached" on the desk (meta
+//     mention=<group>) and on omni.evt.sla.breached, and moves the conversation
+//     to the queue's overflow queue when it has one.
+//
+// A customer who writes while their queue is closed gets the out_of_hours
+// template with the next opening, once per closed period, instead of an ack.
+// Auto-replies are outbound envelopes (To the conversation's LastIdentity,
+// meta auto=ack|out_of_hours|<template>) published on omni.out.<channel>,
+// appended to the transcript and echoed to the desk.
+//
+// # Consistency
+//
+// Each conversation's routing state is one record ("routing_conv") changed
+// only by compare-and-set. Every handler and timer first records in it what
+// must happen (the decision, the flags that make each reply and breach happen
+// once, the envelopes to publish in an outbox), then brings the rest in line:
+// the conversation, the agent's slot, the backlog, the timers, the outbox.
+// Every step is idempotent, envelopes have ids derived from the conversation
+// and the timer, and publishes carry deduplication ids, so a redelivery, a
+// crash or two replicas racing change nothing twice. Waiting is derived from
+// the stream sequences of the latest customer message and agent reply, which
+// makes transcript entries handled out of order (replicas, Workers > 1) come
+// out right.
+//
+// Timers are records ("routing_timers") with a due time. Every replica indexes
+// those it armed and, every Config.TimerScan, all of them; the replica whose
+// compare-and-set claim on a due timer wins fires it, and a claim left by a
+// replica that died expires after two minutes. Firing re-checks the state (the
+// customer still waits, the flag is not set), so a stale timer does nothing.
+// Time comes from Options.Clock, which tests replace (routingtest.Clock).
+package routing

@@ -1,0 +1,277 @@
+package routing
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// Event types routing publishes: desk events on omni.desk.<desk> (kind event)
+// and lifecycle events on omni.evt.<type>.
+const (
+	// EventConversationRouted, on the desk, says a conversation got (or changed)
+	// its queue or priority: meta queue, priority, tags, skills, desk_channel,
+	// language, score, labels, rule, reason and, when it moved, previous_queue.
+	EventConversationRouted = "conversation.routed"
+	// EventConversationAssigned, on the desk and on
+	// omni.evt.conversation.assigned, says routing assigned the conversation:
+	// meta assignee, queue, strategy and by=routing. Desks publish the same
+	// type (without by=routing) when an agent claims one; routing consumes those.
+	EventConversationAssigned = "conversation.assigned"
+	// EventSLABreached, on the desk and on omni.evt.sla.breached: a response
+	// target passed. Meta sla (first_response or next_response), queue, target,
+	// waited, mention (the group to notify, when set) and overflow (the queue
+	// the conversation moved to, when it did).
+	EventSLABreached = "sla.breached"
+	// EventAgentAway and EventAgentBack, on omni.evt.agent.away and
+	// omni.evt.agent.back, set an agent's availability: meta agent (the desk
+	// identity, e.g. slack:U0123ABCD; else From). Routing consumes them from any
+	// publisher (a desk's /omni away) and publishes them from SetAvailability.
+	EventAgentAway = "agent.away"
+	EventAgentBack = "agent.back"
+	// EventConversationTransferred, from a desk on
+	// omni.evt.conversation.transferred: an agent moved the conversation to the
+	// queue in meta queue. Routing follows it.
+	EventConversationTransferred = "conversation.transferred"
+)
+
+// Meta keys routing sets or reads.
+const (
+	MetaAuto          = "auto" // on auto-replies: ack, out_of_hours or the rule's template name
+	MetaQueue         = "queue"
+	MetaPriority      = "priority"
+	MetaTags          = "tags"   // comma-separated
+	MetaSkills        = "skills" // comma-separated
+	MetaDeskChannel   = "desk_channel"
+	MetaLanguage      = "language"
+	MetaScore         = "score"
+	MetaLabels        = "labels"
+	MetaRule          = "rule"
+	MetaReason        = "reason"
+	MetaPreviousQueue = "previous_queue"
+	MetaAssignee      = "assignee"
+	MetaStrategy      = "strategy"
+	MetaBy            = "by" // "routing" on what routing published
+	MetaSLA           = "sla"
+	MetaTarget        = "target"
+	MetaWaited        = "waited"
+	MetaMention       = "mention"
+	MetaOverflow      = "overflow"
+	MetaAgent         = "agent"
+	MetaExpectedWait  = "expected_wait"
+)
+
+// By is the value of meta "by" on what routing publishes.
+const By = "routing"
+
+// Auto-reply kinds in meta "auto".
+const (
+	AutoAck        = "ack"
+	AutoOutOfHours = "out_of_hours"
+)
+
+// Reasons in meta "reason" of routed events.
+const (
+	ReasonRules      = "rules"
+	ReasonEscalation = "escalation"
+	ReasonSLABreach  = "sla_breach"
+	ReasonTransfer   = "transfer"
+)
+
+// effect is something to publish or record, kept in the conversation's
+// outbox until done.
+type effect struct {
+	// ID is the deduplication id: Nats-Msg-Id of a publish, sample id of a
+	// response time.
+	ID string `json:"id"`
+	// Kind counts it in Metrics.
+	Kind    string `json:"kind"`
+	Subject string `json:"subject,omitempty"`
+	Data    []byte `json:"data,omitempty"`
+	// Queue and Wait record a response time.
+	Queue string        `json:"queue,omitempty"`
+	Wait  time.Duration `json:"wait,omitempty"`
+	At    time.Time     `json:"at,omitzero"`
+}
+
+// Effect kinds.
+const (
+	kindRouted    = "routed"
+	kindAssigned  = "assigned"
+	kindAutoReply = "auto_reply"
+	kindAck       = "ack"
+	kindOOH       = "out_of_hours"
+	kindBreach    = "breach"
+	kindSample    = "sample"
+	kindEvent     = "event"
+)
+
+// detID is a ULID at t whose random part derives from key, so rebuilding an
+// envelope after a crash gives it the same id (the runtime's sent records and
+// JetStream deduplication then keep it from being sent twice).
+func detID(key string, t time.Time) string {
+	sum := sha256.Sum256([]byte(key))
+	return ulid.MustNew(ulid.Timestamp(t), bytes.NewReader(sum[:])).String()
+}
+
+// publishEffect encodes m for subject with deduplication id id.
+func publishEffect(kind, id, subject string, m *core.Message) (effect, error) {
+	data, err := m.Encode()
+	if err != nil {
+		return effect{}, fmt.Errorf("encode %s: %w", kind, err)
+	}
+	return effect{ID: id, Kind: kind, Subject: subject, Data: data}, nil
+}
+
+// replyEffects build an auto-reply to the customer: on omni.out.<channel>,
+// appended to the transcript, and echoed to the queue's desk.
+func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind, key, text, lang string, at time.Time) ([]effect, error) {
+	to := conv.LastIdentity
+	channel := cmpOr(conv.LastChannel, conv.Channel)
+	if to != "" {
+		channel = to.Channel()
+	}
+	if to == "" || channel == "" {
+		return nil, nil // nobody to answer
+	}
+	m := core.NewMessage(core.KindMessage, core.Outbound, channel)
+	m.ID = detID(key, at)
+	m.ReceivedAt = at.UTC()
+	m.To = to
+	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
+	m.Text = text
+	m.Language = lang
+	m.Meta = map[string]string{MetaAuto: auto, MetaQueue: s.Queue, MetaBy: By}
+	q := pl.queue(s.Queue)
+	var out []effect
+	for _, t := range []struct{ subj, id string }{
+		{bus.SubjectOut(channel), "out:" + m.ID},
+		{bus.SubjectConv(conv.ID), "conv:" + m.ID},
+		{bus.SubjectDesk(q.Desk), "desk:" + q.Desk + ":" + m.ID},
+	} {
+		e, err := publishEffect(kind, t.id, t.subj, m)
+		if err != nil {
+			return nil, err
+		}
+		if t.subj != bus.SubjectOut(channel) {
+			e.Kind = kindEvent // count the reply once
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// eventEffects build an event of type typ for the conversation, on the desk
+// of queue when desk is set and on omni.evt.<typ> when evt is set.
+func (pl *plan) eventEffects(conv *store.Conversation, queue, typ, kind, key string, meta map[string]string, at time.Time, desk, evt bool) ([]effect, error) {
+	q := pl.queue(queue)
+	m := core.NewMessage(core.KindEvent, core.Inbound, q.Desk)
+	m.ID = detID(key, at)
+	m.ReceivedAt = at.UTC()
+	m.Type = typ
+	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
+	m.Meta = map[string]string{MetaBy: By, MetaQueue: q.name}
+	if q.Channel != "" {
+		m.Meta[MetaDeskChannel] = q.Channel
+	}
+	for k, v := range meta {
+		if v != "" {
+			m.Meta[k] = v
+		}
+	}
+	var out []effect
+	if desk {
+		e, err := publishEffect(kind, "desk:"+q.Desk+":"+m.ID, bus.SubjectDesk(q.Desk), m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if evt {
+		e, err := publishEffect(kind, "evt:"+m.ID, bus.SubjectEvt(typ), m)
+		if err != nil {
+			return nil, err
+		}
+		if desk {
+			e.Kind = kindEvent
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// routedMeta describes s for a routed event.
+func routedMeta(s *convState, reason, previous string) map[string]string {
+	return map[string]string{
+		MetaPriority:      s.Priority,
+		MetaTags:          strings.Join(s.Tags, ","),
+		MetaSkills:        strings.Join(s.Skills, ","),
+		MetaLanguage:      s.Language,
+		MetaScore:         strconv.FormatFloat(s.Score, 'f', 2, 64),
+		MetaLabels:        strings.Join(s.Labels, ","),
+		MetaRule:          strings.Join(s.Rules, ","),
+		MetaReason:        reason,
+		MetaPreviousQueue: previous,
+		MetaAssignee:      s.Assignee,
+	}
+}
+
+// flush publishes and records the outbox of s, then removes what was done
+// from the stored outbox.
+func (r *Router) flush(ctx context.Context, convID string, s *convState) error {
+	if len(s.Outbox) == 0 {
+		return nil
+	}
+	done := map[string]bool{}
+	var firstErr error
+	for _, e := range s.Outbox {
+		var err error
+		switch e.Kind {
+		case kindSample:
+			err = r.addSample(ctx, e)
+		default:
+			var ack bus.Ack
+			ack, err = r.bus.Publish(ctx, e.Subject, e.Data, bus.WithMsgID(e.ID))
+			if err == nil && !ack.Duplicate {
+				r.metrics.count(e.Kind)
+			}
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("flush %s: %w", e.Kind, err)
+			}
+			continue
+		}
+		done[e.ID] = true
+	}
+	var st convState
+	_, err := r.states.Update(ctx, convID, &st, stateTTL, func(bool) error {
+		kept := st.Outbox[:0]
+		for _, e := range st.Outbox {
+			if !done[e.ID] {
+				kept = append(kept, e)
+			}
+		}
+		if len(kept) == len(st.Outbox) {
+			return store.ErrSkip
+		}
+		st.Outbox = kept
+		return nil
+	})
+	if err == nil {
+		*s = st
+	} else if firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}

@@ -1,0 +1,941 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/store"
+)
+
+// Options are what a Router needs besides its Config.
+type Options struct {
+	// Logger receives the router's logs; message text is never logged above
+	// debug. Default: discard.
+	Logger *slog.Logger
+	// Clock is the router's time. Default: the wall clock.
+	Clock Clock
+	// Classifier scores customer messages for escalation. Default: the HTTP
+	// hook of escalation.classifier when its url is set (falling back to the
+	// built-in scorer), else the built-in Scorer.
+	Classifier Classifier
+	// Detector guesses a message's language when its channel did not say.
+	// Default: DefaultDetector().
+	Detector LanguageDetector
+	// ReplicaID names this replica in timer claims. Default: a fresh id.
+	ReplicaID string
+}
+
+// Durable consumer names and the stage of routing's dead letters.
+const (
+	// DurableTranscript consumes the transcripts (stream OMNI_CONV).
+	DurableTranscript = "routing"
+	// DurableEvents consumes agent and conversation events (stream OMNI_EVT).
+	DurableEvents = "routing-events"
+	// Stage names routing's dead letters: omni.dlq.routing.
+	Stage = "routing"
+)
+
+// Record buckets routing keeps in the store.
+const (
+	recordsConv     = "routing_conv"
+	recordsTimers   = "routing_timers"
+	recordsAgents   = "routing_agents"
+	recordsStats    = "routing_stats"
+	recordsQueues   = "routing_queues"
+	recordsContacts = "routing_contacts"
+)
+
+// Router routes conversations: see the package documentation. Any number of
+// Routers, in one process or many, may run on the same bus and store; they
+// share the work, and each timer fires once.
+type Router struct {
+	bus      *bus.Bus
+	st       *store.Store
+	plan     *plan
+	log      *slog.Logger
+	clock    Clock
+	classify Classifier
+	detect   LanguageDetector
+
+	states, agents, stats, queueRecs, contacts *store.Records
+
+	sched   *scheduler
+	locks   convLocks
+	metrics metrics
+}
+
+// New returns a Router on b and st for cfg, which must have been through
+// SetDefaults (config.DecodeSection does that) and is validated here: the
+// error is config.Errors with paths below routing. New does no I/O; Run starts
+// the router.
+func New(b *bus.Bus, st *store.Store, cfg Config, opts Options) (*Router, error) {
+	var p config.Problems
+	pl := compile(&cfg, &p)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	if opts.Detector == nil {
+		opts.Detector = DefaultDetector()
+	}
+	if opts.ReplicaID == "" {
+		opts.ReplicaID = core.NewID()
+	}
+	if opts.Classifier == nil {
+		opts.Classifier = defaultScorer
+		if c := cfg.Escalation.Classifier; c.URL != "" {
+			opts.Classifier = &HTTPClassifier{URL: c.URL, Token: c.Token.Value(), Timeout: c.Timeout, Logger: opts.Logger}
+		}
+	}
+	r := &Router{
+		bus: b, st: st, plan: pl, log: opts.Logger, clock: opts.Clock,
+		classify: opts.Classifier, detect: opts.Detector,
+		states:    st.Records(recordsConv),
+		agents:    st.Records(recordsAgents),
+		stats:     st.Records(recordsStats),
+		queueRecs: st.Records(recordsQueues),
+		contacts:  st.Records(recordsContacts),
+		locks:     convLocks{m: map[string]*convLock{}},
+	}
+	r.sched = newScheduler(st.Records(recordsTimers), opts.Clock, opts.ReplicaID, opts.Logger.With("part", "timers"), cfg.TimerScan, r.fire)
+	return r, nil
+}
+
+// Run consumes the transcripts and the agent and conversation events, fires
+// timers and drains backlogs until ctx is done; then it stops its consumers,
+// letting in-flight handlers finish (bounded by the bus's ack wait), and
+// returns nil. It returns an error, having started nothing, when a consumer
+// cannot be created. Call it once.
+func (r *Router) Run(ctx context.Context) error {
+	ackWait := r.bus.Options().Consumer.AckWait
+	mw := []bus.Middleware{bus.Recover(r.log), bus.Logging(r.log), bus.Timeout(ackWait * 9 / 10)}
+	specs := []struct {
+		spec bus.ConsumerSpec
+		h    bus.Handler
+	}{
+		{bus.ConsumerSpec{
+			Stream:      bus.StreamConv,
+			Durable:     DurableTranscript,
+			Filters:     []string{bus.RootConv + ".>"},
+			Stage:       Stage,
+			Concurrency: r.plan.cfg.Workers,
+			// A new deployment starts at new messages, not at 90 days of history.
+			DeliverNew: true,
+		}, r.handleTranscript},
+		{bus.ConsumerSpec{
+			Stream:  bus.StreamEvt,
+			Durable: DurableEvents,
+			Filters: []string{
+				bus.SubjectEvt(EventAgentAway), bus.SubjectEvt(EventAgentBack),
+				bus.SubjectEvt(pipeline.EventConversationClosed), bus.SubjectEvt(EventConversationAssigned),
+				bus.SubjectEvt(EventConversationTransferred),
+			},
+			Stage:      Stage,
+			DeliverNew: true,
+		}, r.handleEvent},
+	}
+	var consumers []*bus.Consumer
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackWait)
+		defer cancel()
+		for _, c := range consumers {
+			if err := c.Stop(sctx); err != nil {
+				r.log.Warn("routing consumer did not stop cleanly", "err", err)
+			}
+		}
+	}
+	for _, s := range specs {
+		c, err := r.bus.Consume(ctx, s.spec, s.h, mw...)
+		if err != nil {
+			stop()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("routing: start %s: %w", s.spec.Durable, err)
+		}
+		consumers = append(consumers, c)
+	}
+	r.log.Info("routing running", "queues", len(r.plan.queues), "rules", len(r.plan.rules), "workers", r.plan.cfg.Workers)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.sched.run(gctx) })
+	g.Go(func() error { return r.drainLoop(gctx) })
+	err := g.Wait()
+	stop()
+	r.log.Info("routing stopped")
+	return err
+}
+
+// drainLoop drains every backlog once per timer scan, so a conversation is
+// assigned even when the event that freed an agent was missed.
+func (r *Router) drainLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.clock.After(r.plan.cfg.TimerScan):
+		}
+		r.drainQueues(ctx, slices.Sorted(func(yield func(string) bool) {
+			for name := range r.plan.queues {
+				if !yield(name) {
+					return
+				}
+			}
+		})...)
+	}
+}
+
+// Metrics returns what this Router did since it was built.
+func (r *Router) Metrics() Metrics {
+	m := &r.metrics
+	return Metrics{
+		Routed: m.routed.Load(), Assigned: m.assigned.Load(), AutoReplies: m.autoReplies.Load(),
+		Acks: m.acks.Load(), OutOfHours: m.ooh.Load(), Breaches: m.breaches.Load(),
+		TimersFired: r.sched.fired.Load(),
+	}
+}
+
+// PendingTimers lists the timers not fired yet, soonest first.
+func (r *Router) PendingTimers(ctx context.Context) ([]Timer, error) {
+	ts, err := r.sched.pending(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("routing: pending timers: %w", err)
+	}
+	return ts, nil
+}
+
+// handleTranscript handles one transcript entry: a customer message or an
+// agent reply. Auto-replies (meta auto) are routing's own and skipped.
+func (r *Router) handleTranscript(ctx context.Context, d *bus.Delivery) error {
+	m, err := d.Message()
+	if err != nil {
+		return err
+	}
+	if m.Kind != core.KindMessage || m.ConversationID == "" || m.Meta[MetaAuto] != "" {
+		return nil
+	}
+	at := m.ReceivedAt
+	if at.IsZero() {
+		at = d.Published
+	}
+	if now := r.clock.Now(); at.IsZero() || at.After(now) {
+		at = now
+	}
+	seq := d.StreamSeq
+	if m.Direction == core.Outbound {
+		_, err = r.process(ctx, m.ConversationID, func(conv *store.Conversation, s *convState) error {
+			if conv.State != store.StateOpen || !s.opening(conv, seq) {
+				return store.ErrSkip
+			}
+			waited := s.observeOutbound(seq, at)
+			if waited > 0 && s.Routed {
+				s.addEffects(effect{ID: "sample:" + conv.ID + ":" + utoa(seq), Kind: kindSample, Queue: s.Queue, Wait: waited, At: at})
+			}
+			return nil
+		})
+		return err
+	}
+	f, err := r.facts(ctx, m)
+	if err != nil {
+		return err
+	}
+	_, err = r.process(ctx, m.ConversationID, func(conv *store.Conversation, s *convState) error {
+		if conv.State != store.StateOpen || !s.opening(conv, seq) {
+			return store.ErrSkip
+		}
+		f.Returning = conv.Previous != "" || conv.Opens > 1
+		return r.inbound(conv, s, f, seq, at)
+	})
+	if err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// facts gathers what the rules look at for a customer message.
+func (r *Router) facts(ctx context.Context, m *core.Message) (facts, error) {
+	f := facts{Message: m, Now: r.clock.Now(), Language: m.Language}
+	if f.Language == "" {
+		f.Language = r.detect.Detect(m.Text)
+	}
+	if m.ContactID != "" {
+		c, err := r.st.Contact(ctx, m.ContactID)
+		switch {
+		case err == nil:
+			f.Contact = c
+		case !errors.Is(err, store.ErrNotFound):
+			return f, fmt.Errorf("load contact: %w", err)
+		}
+	}
+	if m.Text != "" {
+		c, err := r.classify.Classify(ctx, m.Text, f.Language)
+		if err != nil {
+			r.log.Warn("classifier failed, using the built-in scorer", "msg_id", m.ID, "err", err)
+			c = defaultScorer.Score(m.Text, f.Language)
+		}
+		f.Score = c
+	}
+	return f, nil
+}
+
+// inbound applies a customer message to s: routing on the opening's first
+// message, escalation on any, waiting, and the out-of-hours reply.
+func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq uint64, at time.Time) error {
+	pl := r.plan
+	now := f.Now
+	s.observeInbound(seq, at)
+	if f.Score.Score > s.Score {
+		s.Score, s.Labels = f.Score.Score, f.Score.Labels
+	}
+	if s.Language == "" {
+		s.Language = f.Language
+	}
+	if !s.Routed {
+		d, _ := pl.decide(f)
+		prev := s.Queue
+		s.Routed, s.Rules = true, d.Rules
+		s.Queue, s.Priority, s.Tags, s.Skills, s.Escalated = d.Queue, d.Priority, d.Tags, d.Skills, d.Escalated
+		if s.Assignee != "" && !pl.queue(s.Queue).member(s.Assignee) && pl.agents[s.Assignee].ID == "" {
+			s.Unassign, s.Assignee = s.Assignee, "" // reopened into a queue the agent is not in
+		}
+		if err := r.routed(conv, s, ReasonRules, prev, now); err != nil {
+			return err
+		}
+		if d.AutoReply != "" && !s.AutoReplied {
+			text, lang, err := pl.render(d.AutoReply, s.Language, r.replyData(conv, s, now, 0))
+			if err != nil {
+				return bus.Permanent(err)
+			}
+			es, err := pl.replyEffects(conv, s, d.AutoReply, kindAutoReply, "auto:"+conv.ID+":"+itoa(s.Opens), text, lang, now)
+			if err != nil {
+				return err
+			}
+			s.addEffects(es...)
+			s.AutoReplied = true
+		}
+	} else {
+		d := Decision{Queue: s.Queue, Priority: s.Priority, Tags: s.Tags}
+		if pl.escalate(&d, f.Score) {
+			prev := s.Queue
+			s.Priority, s.Tags, s.Escalated = d.Priority, d.Tags, true
+			if d.Queue != s.Queue {
+				s.Queue = d.Queue
+				if s.Assignee != "" && !pl.queue(d.Queue).member(s.Assignee) {
+					s.Unassign, s.Assignee = s.Assignee, ""
+				}
+			} else {
+				prev = ""
+			}
+			if err := r.routed(conv, s, ReasonEscalation, prev, now); err != nil {
+				return err
+			}
+		}
+	}
+	q := pl.queue(s.Queue)
+	if q.hours != nil && !q.open(now) && *q.OutOfHoursReply && s.waiting() {
+		next, ok := q.hours.NextOpen(now)
+		if ok && s.OOHUntil != next.Unix() {
+			data := r.replyData(conv, s, now, 0)
+			data.NextOpen = humanTime(next, now, s.Language)
+			text, lang, err := pl.render(q.OutOfHoursTemplate, s.Language, data)
+			if err != nil {
+				return bus.Permanent(err)
+			}
+			es, err := pl.replyEffects(conv, s, AutoOutOfHours, kindOOH, "ooh:"+conv.ID+":"+strconv.FormatInt(next.Unix(), 10), text, lang, now)
+			if err != nil {
+				return err
+			}
+			s.addEffects(es...)
+			s.OOHUntil = next.Unix()
+		}
+		if ok {
+			s.OOHEpoch = s.WaitEpoch
+		}
+	}
+	return nil
+}
+
+// routed records a routing change of s and the desk event saying so.
+func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous string, now time.Time) error {
+	s.RouteRev++
+	if previous == s.Queue {
+		previous = ""
+	}
+	if previous != "" {
+		// It waits in the new queue's backlog now; the old entry is dropped when
+		// that backlog is drained.
+		s.Backlogged = false
+	}
+	es, err := r.plan.eventEffects(conv, s.Queue, EventConversationRouted, kindRouted,
+		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), routedMeta(s, reason, previous), now, true, false)
+	if err != nil {
+		return err
+	}
+	s.addEffects(es...)
+	return nil
+}
+
+// replyData fills what auto-reply templates see.
+func (r *Router) replyData(conv *store.Conversation, s *convState, now time.Time, wait time.Duration) replyData {
+	q := r.plan.queue(s.Queue)
+	d := replyData{Queue: q.name, Channel: cmpOr(conv.LastChannel, conv.Channel)}
+	if wait > 0 {
+		d.Wait = humanWait(wait, s.Language)
+	}
+	if q.hours != nil {
+		if next, ok := q.hours.NextOpen(now); ok {
+			d.NextOpen = humanTime(next, now, s.Language)
+		}
+	}
+	return d
+}
+
+// process runs fn on the routing state of conversation id with
+// compare-and-set, then brings everything else in line with the state:
+// the conversation's queue, priority and assignee, the agent's slot, the
+// backlog, the timers and the outbox. fn may return store.ErrSkip to change
+// nothing; nil fn only reconciles. It returns the state afterwards, nil when
+// the conversation does not exist. Calls for one conversation take turns in
+// this process.
+func (r *Router) process(ctx context.Context, id string, fn func(conv *store.Conversation, s *convState) error) (*convState, error) {
+	if !bus.ValidToken(id) {
+		return nil, bus.Permanent(fmt.Errorf("%q is not a conversation id", id))
+	}
+	defer r.locks.lock(id)()
+	conv, err := r.st.Conversation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s convState
+	_, err = r.states.Update(ctx, id, &s, stateTTL, func(bool) error {
+		if conv.State != store.StateOpen && !s.Closed {
+			s.Closed = true
+			return nil
+		}
+		if conv.State == store.StateOpen && s.Closed && conv.Opens > s.Opens {
+			s.opening(conv, 0) // reopened: whatever comes now is of the new opening
+		}
+		if fn == nil {
+			return store.ErrSkip
+		}
+		return fn(conv, &s)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("routing state: %w", err)
+	}
+	if err := r.reconcile(ctx, conv, &s); err != nil {
+		return &s, err
+	}
+	return &s, nil
+}
+
+// update changes the stored state of conversation id with fn and returns it.
+func (r *Router) update(ctx context.Context, id string, fn func(s *convState) error) (convState, error) {
+	var s convState
+	_, err := r.states.Update(ctx, id, &s, stateTTL, func(bool) error { return fn(&s) })
+	return s, err
+}
+
+// reconcile makes the world agree with s; every step is safe to repeat.
+func (r *Router) reconcile(ctx context.Context, conv *store.Conversation, s *convState) error {
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.Closed {
+		keep(r.settleClosed(ctx, conv, s))
+		keep(r.flush(ctx, conv.ID, s))
+		return errors.Join(errs...)
+	}
+	if s.Routed {
+		keep(r.applyConversation(ctx, conv, s))
+		keep(r.settleAssignee(ctx, conv, s))
+		q := r.plan.queue(s.Queue)
+		if s.Assignee == "" && q.Strategy != StrategyManual {
+			keep(r.assign(ctx, conv, s, q))
+		}
+	}
+	keep(r.settleTimers(ctx, conv, s))
+	keep(r.flush(ctx, conv.ID, s))
+	return errors.Join(errs...)
+}
+
+// applyConversation writes queue, priority and a removed assignee to the
+// conversation.
+func (r *Router) applyConversation(ctx context.Context, conv *store.Conversation, s *convState) error {
+	if conv.Queue == s.Queue && conv.Priority == s.Priority && (s.Unassign == "" || conv.Assignee != s.Unassign) {
+		return nil
+	}
+	c, err := r.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+		if c.State != store.StateOpen {
+			return store.ErrSkip
+		}
+		c.Queue, c.Priority = s.Queue, s.Priority
+		if s.Unassign != "" && c.Assignee == s.Unassign {
+			c.Assignee = ""
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update conversation: %w", err)
+	}
+	*conv = *c
+	return nil
+}
+
+// settleAssignee moves the capacity slot to the current assignee, writes the
+// assignee to a conversation that has none, and forgets Unassign.
+func (r *Router) settleAssignee(ctx context.Context, conv *store.Conversation, s *convState) error {
+	if s.Reserved == s.Assignee && s.Unassign == "" && (s.Assignee == "" || conv.Assignee != "") {
+		return nil
+	}
+	if s.Reserved != "" && s.Reserved != s.Assignee {
+		if err := r.release(ctx, s.Reserved, conv.ID); err != nil {
+			return err
+		}
+	}
+	if s.Assignee != "" {
+		if _, err := r.reserve(ctx, s.Assignee, conv.ID, true); err != nil {
+			return err
+		}
+		if conv.Assignee == "" {
+			c, err := r.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+				if c.Assignee != "" || c.State != store.StateOpen {
+					return store.ErrSkip
+				}
+				c.Assignee = s.Assignee
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("update conversation: %w", err)
+			}
+			*conv = *c
+		}
+	}
+	assignee := s.Assignee
+	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+		if st.Assignee != assignee {
+			return store.ErrSkip // changed meanwhile: the next reconcile settles it
+		}
+		st.Reserved, st.Unassign = st.Assignee, ""
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*s = st
+	return nil
+}
+
+// assign picks an agent of q for the conversation by the queue's strategy,
+// takes the agent's slot, and records the assignment; with nobody available
+// the conversation joins the queue's backlog.
+func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convState, q *queuePlan) error {
+	cands, strategy, err := r.candidates(ctx, conv, s, q, q.Strategy)
+	if err != nil {
+		return fmt.Errorf("assign: %w", err)
+	}
+	now := r.clock.Now()
+	for _, a := range cands {
+		ok, err := r.reserve(ctx, a, conv.ID, false)
+		if err != nil {
+			return fmt.Errorf("assign: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		c, err := r.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+			if c.State != store.StateOpen || (c.Assignee != "" && c.Assignee != a) {
+				return store.ErrSkip
+			}
+			c.Assignee = a
+			return nil
+		})
+		if err != nil {
+			_ = r.release(ctx, a, conv.ID)
+			return fmt.Errorf("assign: %w", err)
+		}
+		*conv = *c
+		by := strategy
+		if c.Assignee != a {
+			// Someone claimed it meanwhile: theirs.
+			if err := r.release(ctx, a, conv.ID); err != nil {
+				return err
+			}
+			a, by = c.Assignee, ""
+		}
+		wasBacklogged := s.Backlogged
+		st, err := r.update(ctx, conv.ID, func(st *convState) error {
+			if st.Assignee != "" || st.Closed {
+				return store.ErrSkip
+			}
+			st.Assignee, st.Reserved, st.Backlogged = a, a, false
+			st.AssignRev++
+			if by == "" {
+				return nil
+			}
+			meta := map[string]string{MetaAssignee: a, MetaStrategy: by, MetaPriority: st.Priority}
+			es, err := r.plan.eventEffects(conv, st.Queue, EventConversationAssigned, kindAssigned,
+				"assigned:"+conv.ID+":"+itoa(st.Opens)+":"+itoa(st.AssignRev), meta, now, true, true)
+			if err != nil {
+				return err
+			}
+			st.addEffects(es...)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("assign: %w", err)
+		}
+		*s = st
+		if s.Assignee != a {
+			_ = r.release(ctx, a, conv.ID)
+			return nil
+		}
+		r.log.Debug("assigned", "conversation", conv.ID, "queue", q.name, "agent", a, "strategy", by)
+		var cr contactRecord
+		if _, err := r.contacts.Update(ctx, conv.ContactID, &cr, contactTTL, func(bool) error {
+			cr.Agent, cr.At = a, now.UTC()
+			return nil
+		}); err != nil {
+			r.log.Warn("last agent of contact not recorded", "contact", conv.ContactID, "err", err)
+		}
+		if wasBacklogged {
+			if err := r.backlogRemove(ctx, q.name, conv.ID); err != nil {
+				r.log.Warn("backlog not cleaned", "queue", q.name, "err", err)
+			}
+		}
+		return nil
+	}
+	if s.Backlogged || len(q.Agents) == 0 || strategy == StrategyManual {
+		return nil // manual: agents claim it from the desk
+	}
+	if err := r.backlogAdd(ctx, q.name, conv.ID, priorityRank(s.Priority), cmpTime(s.WaitSince, now)); err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+		if st.Backlogged {
+			return store.ErrSkip
+		}
+		st.Backlogged = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*s = st
+	r.log.Debug("no agent available, waiting in backlog", "conversation", conv.ID, "queue", q.name)
+	return nil
+}
+
+func cmpTime(a, b time.Time) time.Time {
+	if a.IsZero() {
+		return b
+	}
+	return a
+}
+
+// settleTimers arms the timers s needs and cancels the others.
+func (r *Router) settleTimers(ctx context.Context, conv *store.Conversation, s *convState) error {
+	want := r.plan.desiredTimers(conv.ID, s)
+	if sameTimers(s.Timers, want) {
+		return nil
+	}
+	for id := range s.Timers {
+		if _, ok := want[id]; !ok {
+			if err := r.sched.cancel(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	for id, t := range want {
+		if d, ok := s.Timers[id]; ok && d.Equal(t.Due) {
+			continue
+		}
+		if err := r.sched.arm(ctx, id, t); err != nil {
+			return err
+		}
+	}
+	dues := timerDues(want)
+	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+		st.Timers = dues
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*s = st
+	return nil
+}
+
+// settleClosed cancels the timers of a closed conversation, frees its agent's
+// slot and takes it out of the backlog.
+func (r *Router) settleClosed(ctx context.Context, conv *store.Conversation, s *convState) error {
+	if len(s.Timers) == 0 && s.Reserved == "" && !s.Backlogged {
+		return nil
+	}
+	for id := range s.Timers {
+		if err := r.sched.cancel(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := r.release(ctx, s.Reserved, conv.ID); err != nil {
+		return err
+	}
+	if s.Backlogged {
+		if err := r.backlogRemove(ctx, r.plan.queue(s.Queue).name, conv.ID); err != nil {
+			return err
+		}
+	}
+	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+		st.Timers, st.Reserved, st.Backlogged = nil, "", false
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*s = st
+	return nil
+}
+
+// fire is the scheduler's callback: one timer came due.
+func (r *Router) fire(ctx context.Context, id string, t timerRecord) error {
+	now := r.clock.Now()
+	var wait time.Duration
+	if t.Kind == TimerAck {
+		var s convState
+		if _, err := r.states.Get(ctx, t.Conversation, &s); err == nil {
+			wait = r.expectedWait(ctx, s.Queue, now)
+		}
+	}
+	_, err := r.process(ctx, t.Conversation, func(conv *store.Conversation, s *convState) error {
+		if conv.State != store.StateOpen || s.Opens != t.Opens || !s.waiting() {
+			return store.ErrSkip
+		}
+		switch t.Kind {
+		case TimerAck:
+			return r.fireAck(conv, s, t, now, wait)
+		case TimerFirstResponse, TimerNextResponse:
+			return r.fireBreach(conv, s, t, now)
+		}
+		return store.ErrSkip
+	})
+	if err != nil {
+		return fmt.Errorf("fire %s: %w", id, err)
+	}
+	return nil
+}
+
+// fireAck acknowledges a customer still waiting for an agent.
+func (r *Router) fireAck(conv *store.Conversation, s *convState, t timerRecord, now time.Time, wait time.Duration) error {
+	if s.WaitEpoch != t.Epoch || s.AckEpoch == t.Epoch || s.OOHEpoch == t.Epoch {
+		return store.ErrSkip
+	}
+	s.AckEpoch = t.Epoch
+	q := r.plan.queue(s.Queue)
+	if !q.open(now) {
+		return nil // closed: the out-of-hours reply speaks for the queue
+	}
+	remaining := max(wait-now.Sub(s.WaitSince), time.Minute)
+	text, lang, err := r.plan.render(q.AckTemplate, s.Language, r.replyData(conv, s, now, remaining))
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	es, err := r.plan.replyEffects(conv, s, AutoAck, kindAck, "ack:"+conv.ID+":"+itoa(s.Opens)+":"+utoa(t.Epoch), text, lang, now)
+	if err != nil {
+		return err
+	}
+	s.addEffects(es...)
+	return nil
+}
+
+// fireBreach escalates a conversation whose response target passed.
+func (r *Router) fireBreach(conv *store.Conversation, s *convState, t timerRecord, now time.Time) error {
+	sla := TimerFirstResponse
+	start := s.FirstWait
+	switch {
+	case t.Kind == TimerFirstResponse && !s.Responded && !s.FirstBreached:
+		s.FirstBreached = true
+	case t.Kind == TimerNextResponse && s.Responded && s.WaitEpoch == t.Epoch && s.NextBreached != t.Epoch:
+		s.NextBreached = t.Epoch
+		sla, start = TimerNextResponse, s.WaitSince
+	default:
+		return store.ErrSkip
+	}
+	q := r.plan.queue(s.Queue)
+	target := q.targets(s.Priority).FirstResponse
+	if sla == TimerNextResponse {
+		target = q.targets(s.Priority).NextResponse
+	}
+	key := "sla:" + sla + ":" + conv.ID + ":" + itoa(s.Opens) + ":" + utoa(t.Epoch)
+	meta := map[string]string{
+		MetaSLA: sla, MetaTarget: target.String(), MetaWaited: now.Sub(start).Round(time.Second).String(),
+		MetaMention: q.SLA.Mention, MetaOverflow: q.SLA.Overflow, MetaAssignee: s.Assignee, MetaPriority: s.Priority,
+	}
+	es, err := r.plan.eventEffects(conv, s.Queue, EventSLABreached, kindBreach, key, meta, now, true, true)
+	if err != nil {
+		return err
+	}
+	s.addEffects(es...)
+	if o := q.SLA.Overflow; o != "" && o != s.Queue {
+		prev := s.Queue
+		s.Queue = o
+		if s.Assignee != "" && !r.plan.queue(o).member(s.Assignee) {
+			s.Unassign, s.Assignee = s.Assignee, ""
+		}
+		if err := r.routed(conv, s, ReasonSLABreach, prev, now); err != nil {
+			return err
+		}
+	}
+	r.log.Info("sla breached", "conversation", conv.ID, "sla", sla, "queue", q.name, "overflow", q.SLA.Overflow)
+	return nil
+}
+
+// handleEvent handles agent availability and conversation events.
+func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
+	m, err := d.Message()
+	if err != nil {
+		return err
+	}
+	at := m.ReceivedAt
+	if at.IsZero() {
+		at = d.Published
+	}
+	switch m.Type {
+	case EventAgentAway, EventAgentBack:
+		agent := cmpOr(m.Meta[MetaAgent], string(m.From))
+		if _, err := core.ParseIdentity(agent); err != nil {
+			return bus.Permanent(fmt.Errorf("%s without an agent identity", m.Type))
+		}
+		back := m.Type == EventAgentBack
+		changed, err := r.applyAvailability(ctx, agent, back, at)
+		if err != nil {
+			return err
+		}
+		if changed && back {
+			r.drainQueues(ctx, r.plan.queuesOf(agent)...)
+		}
+		return nil
+	case pipeline.EventConversationClosed:
+		s, err := r.process(ctx, m.ConversationID, nil)
+		if err != nil || s == nil {
+			return err
+		}
+		// The agent's slot is free: someone waiting may have it.
+		queues := []string{r.plan.queue(s.Queue).name}
+		if s.Assignee != "" {
+			queues = append(queues, r.plan.queuesOf(s.Assignee)...)
+		}
+		slices.Sort(queues)
+		r.drainQueues(ctx, slices.Compact(queues)...)
+		return nil
+	case EventConversationAssigned:
+		if m.Meta[MetaBy] == By {
+			return nil
+		}
+		agent := m.Meta[MetaAssignee]
+		if agent != "" {
+			if _, err := core.ParseIdentity(agent); err != nil {
+				return bus.Permanent(fmt.Errorf("%s: assignee: %w", m.Type, err))
+			}
+		}
+		_, err := r.process(ctx, m.ConversationID, func(_ *store.Conversation, s *convState) error {
+			if s.Assignee == agent {
+				return store.ErrSkip
+			}
+			if s.Assignee != "" {
+				s.Unassign = s.Assignee
+			}
+			s.Assignee = agent
+			s.AssignRev++
+			return nil
+		})
+		if err == nil && agent != "" {
+			var cr contactRecord
+			if m.ContactID != "" {
+				_, _ = r.contacts.Update(ctx, m.ContactID, &cr, contactTTL, func(bool) error {
+					cr.Agent, cr.At = agent, at.UTC()
+					return nil
+				})
+			}
+		}
+		return err
+	case EventConversationTransferred:
+		queue := m.Meta[MetaQueue]
+		if _, ok := r.plan.queues[queue]; !ok {
+			r.log.Warn("transfer to a queue routing does not know, ignored", "conversation", m.ConversationID, "queue", queue)
+			return nil
+		}
+		_, err := r.process(ctx, m.ConversationID, func(conv *store.Conversation, s *convState) error {
+			if s.Queue == queue {
+				return store.ErrSkip
+			}
+			prev := s.Queue
+			s.Queue, s.Routed = queue, true
+			if s.Priority == "" {
+				s.Priority = r.plan.cfg.DefaultPriority
+			}
+			if s.Assignee != "" && !r.plan.queue(queue).member(s.Assignee) {
+				s.Unassign, s.Assignee = s.Assignee, ""
+			}
+			if s.Backlogged {
+				s.Backlogged = false // re-queued below, in the new queue
+			}
+			return r.routed(conv, s, ReasonTransfer, prev, at)
+		})
+		return err
+	}
+	return nil
+}
+
+// convLocks serializes, within this process, the handling of one
+// conversation; replicas are kept apart by compare-and-set.
+type convLocks struct {
+	mu sync.Mutex
+	m  map[string]*convLock
+}
+
+type convLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (l *convLocks) lock(id string) (unlock func()) {
+	l.mu.Lock()
+	k := l.m[id]
+	if k == nil {
+		k = &convLock{}
+		l.m[id] = k
+	}
+	k.refs++
+	l.mu.Unlock()
+	k.mu.Lock()
+	return func() {
+		k.mu.Unlock()
+		l.mu.Lock()
+		if k.refs--; k.refs == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
+}
