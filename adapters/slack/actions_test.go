@@ -134,6 +134,20 @@ func TestDesk_Actions(t *testing.T) {
 	}
 	d.waitCard(chBilling, newTS, "T-42", "(solved)")
 	d.waitNote(newTS, "status changed from open to solved")
+
+	// Routing's desk events are shown in the thread.
+	for typ, meta := range map[string]map[string]string{
+		slack.DeskEventRouted:      {"queue": "billing", "priority": "high", "rule": "invoices"},
+		slack.DeskEventSLABreached: {"sla": "first_response", "waited": "31m", "mention": "<!subteam^S0LEADS01>"},
+	} {
+		ev := tix[0].Clone()
+		ev.ID, ev.Type, ev.Channel, ev.External.Message, ev.Meta = newID(), typ, "slack", "", meta
+		if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.waitNote(newTS, "Routed to *billing*, priority high (rule invoices)")
+	d.waitNote(newTS, "SLA breached: first_response, the customer has waited 31m <!subteam^S0LEADS01>")
 }
 
 // TestDesk_ClickUnknownCard ignores a click on a message that is no card.

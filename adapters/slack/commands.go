@@ -40,7 +40,7 @@ func (a *Adapter) handleCommand(ctx context.Context, cmd slack.SlashCommand) (re
 	case "link", "reply-via":
 		need = 1
 	case "away", "back":
-		return result{say: "`/omni " + sub + "` is not available yet: agent availability comes with routing."}, nil
+		return a.availability(ctx, cmd, sub == "back")
 	default:
 		return result{say: fmt.Sprintf("I do not know `/omni %s`. Try `/omni help`.", escapeMrkdwn(sub))}, nil
 	}
@@ -235,4 +235,33 @@ func (a *Adapter) replyVia(ctx context.Context, act action, channel string) (res
 	}
 	return result{say: "Replies go via " + channelLabel(channel) + " now.",
 		after: a.cardAndNote(conv.ID, ":incoming_envelope: <@"+act.user+"> set replies to go via "+channelLabel(channel)+".")}, nil
+}
+
+// Agent availability events, consumed by routing: an agent who is away is
+// given no new conversations. Meta "agent" is the agent's identity.
+const (
+	EventAgentAway = "agent.away"
+	EventAgentBack = "agent.back"
+)
+
+// availability publishes that the agent who typed /omni away|back is away or
+// back, for routing's assignment.
+func (a *Adapter) availability(ctx context.Context, cmd slack.SlashCommand, back bool) (result, error) {
+	typ, say := EventAgentAway, "You are away: routing assigns you no new conversations until `/omni back`."
+	if back {
+		typ, say = EventAgentBack, "Welcome back: routing assigns you conversations again."
+	}
+	agent := string(core.NewIdentity(Name, cmd.UserID))
+	ev := core.NewMessage(core.KindEvent, core.Inbound, Name)
+	ev.Type = typ
+	ev.From = core.Identity(agent)
+	if cmd.TriggerID != "" {
+		// Slack's retry of the same command is stored once.
+		ev.External.Message = typ + ":" + cmd.TriggerID
+	}
+	ev.Meta = map[string]string{"agent": agent}
+	if err := a.pub.Event(ctx, ev); err != nil {
+		return result{}, fmt.Errorf("slack: %s: %w", typ, err)
+	}
+	return result{say: say}, nil
 }

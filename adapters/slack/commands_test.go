@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omnigate/omnigate/adapters/slack"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/pipeline"
@@ -75,9 +76,18 @@ func TestCommands(t *testing.T) {
 		t.Errorf("reply-via auto: %q", say)
 	}
 
-	if say := run(agentUser, "away"); !strings.Contains(say, "not available yet") {
+	// Availability goes to routing as agent.away / agent.back events.
+	if say := run(agentUser, "away"); !strings.Contains(say, "You are away") {
 		t.Errorf("away: %q", say)
 	}
+	aways := d.waitStored(bus.StreamEvt, bus.SubjectEvt(slack.EventAgentAway), 1)
+	if a := aways[0]; a.Meta["agent"] != "slack:"+agentUser {
+		t.Errorf("agent.away %+v", a)
+	}
+	if say := run(agentUser, "back"); !strings.Contains(say, "Welcome back") {
+		t.Errorf("back: %q", say)
+	}
+	d.waitStored(bus.StreamEvt, bus.SubjectEvt(slack.EventAgentBack), 1)
 	if say := run(agentUser, "frobnicate"); !strings.Contains(say, "/omni help") {
 		t.Errorf("unknown command: %q", say)
 	}

@@ -35,6 +35,8 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 			return adapters.Receipt{}, a.merged(ctx, m)
 		case DeskEventTicketUpdated:
 			return adapters.Receipt{}, a.ticketUpdated(ctx, m)
+		case DeskEventRouted, EventConversationAssigned, DeskEventSLABreached:
+			return adapters.Receipt{}, a.eventNote(ctx, m, routingNote(m), m.Type != DeskEventSLABreached)
 		}
 		return adapters.Receipt{}, nil
 	}
@@ -319,4 +321,44 @@ func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
 		note += " is now " + escapeMrkdwn(st)
 	}
 	return a.eventNote(ctx, m, note, true)
+}
+
+// Desk events routing sends about a conversation.
+const (
+	// DeskEventRouted: routing chose a queue and priority (meta queue,
+	// priority, rule).
+	DeskEventRouted = "conversation.routed"
+	// DeskEventSLABreached: a response target passed (meta sla, target,
+	// waited, and mention, a Slack mention of the group to alert).
+	DeskEventSLABreached = "sla.breached"
+)
+
+// routingNote says in the thread what routing decided or noticed.
+func routingNote(m *core.Message) string {
+	md := m.Meta
+	switch m.Type {
+	case DeskEventRouted:
+		note := ":twisted_rightwards_arrows: Routed to *" + escapeMrkdwn(md["queue"]) + "*"
+		if p := md["priority"]; p != "" {
+			note += ", priority " + escapeMrkdwn(p)
+		}
+		if r := md["rule"]; r != "" {
+			note += " (rule " + escapeMrkdwn(r) + ")"
+		}
+		return note + "."
+	case DeskEventSLABreached:
+		note := ":rotating_light: SLA breached"
+		if sla := md["sla"]; sla != "" {
+			note += ": " + escapeMrkdwn(sla)
+		}
+		if w := md["waited"]; w != "" {
+			note += ", the customer has waited " + escapeMrkdwn(w)
+		}
+		// The mention is configured by the operator to ping a group: kept as is.
+		if mention := md["mention"]; strings.HasPrefix(mention, "<") && strings.HasSuffix(mention, ">") {
+			note += " " + mention
+		}
+		return note + "."
+	}
+	return changeNote(m)
 }
