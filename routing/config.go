@@ -106,6 +106,7 @@ type Action struct {
 	Tags      []string `yaml:"tags" doc:"Tags for the conversation, shown on the desk."`
 	Skills    []string `yaml:"skills" doc:"Skills an agent needs (for the skills strategy)."`
 	AutoReply string   `yaml:"auto_reply" doc:"Template sent to the customer at once, once per conversation opening."`
+	Ticket    bool     `yaml:"ticket" doc:"Ask the ticket system for a ticket for the conversation (event ticket.create), once per conversation opening."`
 }
 
 // Hours is a business hours calendar.

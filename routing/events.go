@@ -43,6 +43,10 @@ const (
 	// omni.evt.conversation.transferred: an agent moved the conversation to the
 	// queue in meta queue. Routing follows it.
 	EventConversationTransferred = "conversation.transferred"
+
+	// EventTicketCreate asks the ticket system for a ticket for the
+	// conversation; routing publishes it when a rule says ticket: true.
+	EventTicketCreate = "ticket.create"
 )
 
 // Meta keys routing sets or reads.
@@ -114,6 +118,7 @@ const (
 	kindBreach    = "breach"
 	kindSample    = "sample"
 	kindEvent     = "event"
+	kindTicket    = "ticket"
 )
 
 // detID is a ULID at t whose random part derives from key, so rebuilding an

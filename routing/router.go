@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -328,6 +329,17 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 			}
 			s.addEffects(es...)
 			s.AutoReplied = true
+		}
+		if d.Ticket {
+			meta := map[string]string{MetaRule: strings.Join(d.Rules, ","), MetaBy: "routing", "priority": s.Priority}
+			if f.Message != nil && f.Message.Text != "" {
+				meta["subject"] = truncateSubject(f.Message.Text)
+			}
+			es, err := pl.eventEffects(conv, s.Queue, EventTicketCreate, kindTicket, "ticket:"+conv.ID+":"+itoa(s.Opens), meta, now, false, true)
+			if err != nil {
+				return err
+			}
+			s.addEffects(es...)
 		}
 	} else {
 		d := Decision{Queue: s.Queue, Priority: s.Priority, Tags: s.Tags}
@@ -938,4 +950,14 @@ func (l *convLocks) lock(id string) (unlock func()) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// truncateSubject makes a ticket subject of a customer's first message: its
+// first line, at most 120 characters.
+func truncateSubject(text string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(text), "\n")
+	if r := []rune(line); len(r) > 120 {
+		line = string(r[:120]) + "…"
+	}
+	return line
 }

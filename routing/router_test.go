@@ -244,7 +244,7 @@ func TestRouter_EndToEndWithPipeline(t *testing.T) {
 			"general": {Channel: "C0GENERAL", AckAfter: 2 * time.Minute, SLA: routing.SLA{FirstResponse: 30 * time.Minute}},
 			"billing": {Channel: "C0BILLING", Strategy: routing.StrategyLeastActive, Agents: []string{"slack:UANN", "slack:UBOB"}, AckAfter: 2 * time.Minute},
 		},
-		Rules: []routing.Rule{{Name: "billing", When: routing.Match{Keywords: []string{"invoice", "发票"}}, Then: routing.Action{Queue: "billing", Tags: []string{"billing"}}}},
+		Rules: []routing.Rule{{Name: "billing", When: routing.Match{Keywords: []string{"invoice", "发票"}}, Then: routing.Action{Queue: "billing", Tags: []string{"billing"}, Ticket: true}}},
 	}
 	r, _ := e.router(cfg, "r1")
 
@@ -273,6 +273,13 @@ func TestRouter_EndToEndWithPipeline(t *testing.T) {
 		assigned := e.count(bus.StreamEvt, bus.SubjectEvt(routing.EventConversationAssigned), routing.EventConversationAssigned)
 		if routed != 1 || assigned != 1 {
 			return fmt.Errorf("routed %d, assigned %d", routed, assigned)
+		}
+		// The billing rule asks the ticket system for a ticket, once.
+		n := e.countFunc(bus.StreamEvt, bus.SubjectEvt(routing.EventTicketCreate), func(m *core.Message) bool {
+			return m.Type == routing.EventTicketCreate && m.ConversationID == conv.ID && m.Meta["subject"] == in.Text
+		})
+		if n != 1 {
+			return fmt.Errorf("%d ticket.create events for the conversation", n)
 		}
 		return nil
 	})

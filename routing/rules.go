@@ -100,8 +100,8 @@ func (pl *plan) compileRule(p problems, path string, r Rule) *rule {
 	if t.Priority != "" {
 		checkPriority(p, path+".then.priority", t.Priority)
 	}
-	if t.Queue == "" && t.Priority == "" && len(t.Tags) == 0 && len(t.Skills) == 0 && t.AutoReply == "" {
-		p.Add(path+".then", "does nothing: set queue, priority, tags, skills or auto_reply")
+	if t.Queue == "" && t.Priority == "" && len(t.Tags) == 0 && len(t.Skills) == 0 && t.AutoReply == "" && !t.Ticket {
+		p.Add(path+".then", "does nothing: set queue, priority, tags, skills, auto_reply or ticket")
 	}
 	return cr
 }
@@ -161,6 +161,8 @@ type Decision struct {
 	Tags      []string `json:"tags,omitempty"`
 	Skills    []string `json:"skills,omitempty"`
 	AutoReply string   `json:"auto_reply,omitempty"`
+	// Ticket asks the ticket system for a ticket for the conversation.
+	Ticket bool `json:"ticket,omitempty"`
 	// Rules are the names of the rules that matched, in order.
 	Rules []string `json:"rules,omitempty"`
 	// Escalated is true when the score raised the priority or moved the queue.
@@ -198,6 +200,7 @@ func (pl *plan) decide(f facts) (Decision, []RuleTrace) {
 		d.Queue = cmpOr(d.Queue, t.Queue)
 		d.Priority = cmpOr(d.Priority, t.Priority)
 		d.AutoReply = cmpOr(d.AutoReply, t.AutoReply)
+		d.Ticket = d.Ticket || t.Ticket
 		d.Tags = addAll(d.Tags, t.Tags...)
 		d.Skills = addAll(d.Skills, t.Skills...)
 		done = !r.Continue
