@@ -378,13 +378,15 @@ func checkFailed(t *testing.T, env *adaptertest.Env, m *core.Message, deliveries
 	if !strings.Contains(evs[0].Meta["error"], reason) {
 		t.Errorf("event meta error %q, want it to contain %q", evs[0].Meta["error"], reason)
 	}
-	dls, err := env.Bus.DeadLetters(t.Context(), "send-rt", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(dls) != 1 {
-		t.Fatalf("%d dead letters, want 1", len(dls))
-	}
+	var dls []bus.DeadLetter
+	bustest.Eventually(t, 10*time.Second, func() error {
+		var err error
+		dls, err = env.Bus.DeadLetters(t.Context(), "send-rt", 0)
+		if err == nil && len(dls) != 1 {
+			err = fmt.Errorf("%d dead letters, want 1", len(dls))
+		}
+		return err
+	})
 	if dl := dls[0]; dl.Deliveries != deliveries || dl.Subject != bus.SubjectOut("rt") || !strings.Contains(dl.Error, reason) {
 		t.Errorf("dead letter: %d deliveries, subject %s, error %q", dl.Deliveries, dl.Subject, dl.Error)
 	}
