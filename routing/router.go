@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/omnigate/omnigate/core/keylock"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -73,7 +73,7 @@ type Router struct {
 	states, agents, stats, queueRecs, contacts *store.Records
 
 	sched   *scheduler
-	locks   convLocks
+	locks   keylock.Locks // one conversation's handling at a time in this process
 	metrics metrics
 }
 
@@ -113,7 +113,6 @@ func New(b *bus.Bus, st *store.Store, cfg Config, opts Options) (*Router, error)
 		stats:     st.Records(recordsStats),
 		queueRecs: st.Records(recordsQueues),
 		contacts:  st.Records(recordsContacts),
-		locks:     convLocks{m: map[string]*convLock{}},
 	}
 	r.sched = newScheduler(st.Records(recordsTimers), opts.Clock, opts.ReplicaID, opts.Logger.With("part", "timers"), cfg.TimerScan, r.fire)
 	return r, nil
@@ -429,7 +428,7 @@ func (r *Router) process(ctx context.Context, id string, fn func(conv *store.Con
 	if !bus.ValidToken(id) {
 		return nil, bus.Permanent(fmt.Errorf("%q is not a conversation id", id))
 	}
-	defer r.locks.lock(id)()
+	defer r.locks.Lock(id)()
 	conv, err := r.st.Conversation(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -918,38 +917,6 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 		return err
 	}
 	return nil
-}
-
-// convLocks serializes, within this process, the handling of one
-// conversation; replicas are kept apart by compare-and-set.
-type convLocks struct {
-	mu sync.Mutex
-	m  map[string]*convLock
-}
-
-type convLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (l *convLocks) lock(id string) (unlock func()) {
-	l.mu.Lock()
-	k := l.m[id]
-	if k == nil {
-		k = &convLock{}
-		l.m[id] = k
-	}
-	k.refs++
-	l.mu.Unlock()
-	k.mu.Lock()
-	return func() {
-		k.mu.Unlock()
-		l.mu.Lock()
-		if k.refs--; k.refs == 0 {
-			delete(l.m, id)
-		}
-		l.mu.Unlock()
-	}
 }
 
 // truncateSubject makes a ticket subject of a customer's first message: its

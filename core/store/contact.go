@@ -221,7 +221,7 @@ func (s *Store) UpdateContact(ctx context.Context, id string, fn func(c *Contact
 
 // updateContact is UpdateContact without the error context.
 func (s *Store) updateContact(ctx context.Context, id string, fn func(c *Contact) error) (*Contact, error) {
-	defer s.locks.lock(bucketContacts, id)()
+	defer s.locks.Lock(bucketContacts + "/" + id)()
 	var out *Contact
 	err := casLoop(ctx, func() error {
 		c, err := s.contact(ctx, id)
@@ -326,7 +326,7 @@ func (s *Store) resolveContact(ctx context.Context, id core.Identity, seed func(
 	if id == "" {
 		return nil, false, fmt.Errorf("%w identity: empty", ErrInvalid)
 	}
-	defer s.locks.lock(bucketIdentities, string(id))()
+	defer s.locks.Lock(bucketIdentities + "/" + string(id))()
 	var (
 		out     *Contact
 		created bool

@@ -223,7 +223,7 @@ func (s *Store) UpdateConversation(ctx context.Context, id string, fn func(c *Co
 // mutateConversation is the compare-and-set loop under every conversation update.
 // It sets UpdatedAt and the expiry that fits the resulting state.
 func (s *Store) mutateConversation(ctx context.Context, id string, fn func(c *Conversation) error) (*Conversation, error) {
-	defer s.locks.lock(bucketConversations, id)()
+	defer s.locks.Lock(bucketConversations + "/" + id)()
 	var out *Conversation
 	err := casLoop(ctx, func() error {
 		c, err := s.conversation(ctx, id)
@@ -397,7 +397,7 @@ func (s *Store) reopen(ctx context.Context, id, contactID string, opens int, now
 // exactly one caller gets opened true for it.
 func (s *Store) FindOrOpenConversation(ctx context.Context, contactID string, reopenWindow time.Duration, now time.Time, init func(c *Conversation)) (conv *Conversation, opened bool, err error) {
 	now = now.UTC()
-	defer s.locks.lock(bucketOpen, contactID)()
+	defer s.locks.Lock(bucketOpen + "/" + contactID)()
 	err = casLoop(ctx, func() error {
 		c, err := s.openConversation(ctx, contactID)
 		if err == nil {

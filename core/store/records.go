@@ -67,7 +67,7 @@ func (r *Records) Update(ctx context.Context, key string, v any, ttl time.Durati
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return 0, r.errorf("update", fmt.Errorf("%w: v must be a non-nil pointer", ErrInvalid))
 	}
-	defer r.s.locks.lock(r.bucket, key)()
+	defer r.s.locks.Lock(r.bucket + "/" + key)()
 	var rev uint64
 	err := casLoop(ctx, func() error {
 		rv.Elem().SetZero()

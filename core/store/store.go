@@ -13,8 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/omnigate/omnigate/core/keylock"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
@@ -163,9 +163,10 @@ type Options struct {
 // any number of goroutines and replicas sharing the same backend. Functions passed
 // to its methods (update, seed and init functions) must not call the Store.
 type Store struct {
-	kv    KV
-	opts  Options
-	locks keyLocks
+	kv   KV
+	opts Options
+	// locks serializes this process's read-modify-write loops on one key.
+	locks keylock.Locks
 }
 
 // New returns a Store on kv. The Store owns kv: Close closes it.
@@ -173,7 +174,7 @@ func New(kv KV, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{kv: kv, opts: opts, locks: keyLocks{m: map[string]*keyLock{}}}
+	return &Store{kv: kv, opts: opts}
 }
 
 // KV returns the primitive the Store runs on, for admin tools.
@@ -221,44 +222,5 @@ func backoff(ctx context.Context, i int) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
-	}
-}
-
-// keyLocks serializes, within one process, the read-modify-write loops on one key.
-// Compare-and-set alone is correct, but goroutines of one replica racing on the
-// same contact would mostly burn round trips on conflicts; with the lock they take
-// turns, and conflicts only come from other replicas. Locks are taken one at a
-// time or in the order open -> conversation, never the other way, so they cannot
-// deadlock; functions passed to Store methods must not call the Store.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-// keyLock is one key's lock and the number of goroutines holding or waiting for it.
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-// lock locks bucket/key and returns its unlock function.
-func (l *keyLocks) lock(bucket, key string) (unlock func()) {
-	name := bucket + "/" + key
-	l.mu.Lock()
-	k := l.m[name]
-	if k == nil {
-		k = &keyLock{}
-		l.m[name] = k
-	}
-	k.refs++
-	l.mu.Unlock()
-	k.mu.Lock()
-	return func() {
-		k.mu.Unlock()
-		l.mu.Lock()
-		if k.refs--; k.refs == 0 {
-			delete(l.m, name)
-		}
-		l.mu.Unlock()
 	}
 }
