@@ -222,3 +222,34 @@ func TestDesk_EventsFromElsewhere(t *testing.T) {
 	publish(slack.EventContactBlocked, func(ev *core.Message) { ev.Channel, ev.To = "telegram", "telegram:42" })
 	d.waitNote(newTS, "The customer blocked us on Telegram")
 }
+
+// TestDesk_RoutedMovesThread: the first thread opened in the default channel
+// before routing decided; routing's conversation.routed to a queue with its
+// own channel moves the thread there.
+func TestDesk_RoutedMovesThread(t *testing.T) {
+	d := newDesk(t, nil)
+	d.customer(ann, "Hi, about my invoice", nil)
+	d.posts(2)
+	conv := d.conversationOf(ann)
+	_, ts := root(t, conv)
+	if _, err := d.env.Store.UpdateConversation(t.Context(), conv.ID, func(c *store.Conversation) error {
+		c.Queue = "billing"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev := core.NewMessage(core.KindEvent, core.Inbound, "slack")
+	ev.Type, ev.ConversationID, ev.ContactID = slack.DeskEventRouted, conv.ID, conv.ContactID
+	ev.Meta = map[string]string{"queue": "billing", "priority": "normal", "rule": "billing", "by": "routing"}
+	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, wait, func() error {
+		nch, _, _ := strings.Cut(d.conversation(conv.ID).Desk[slack.Name], ":")
+		if nch != chBilling {
+			return fmt.Errorf("thread in %s, want %s", nch, chBilling)
+		}
+		return nil
+	})
+	d.waitNote(ts, "Routing transferred this conversation from queue *default* to *billing*")
+}

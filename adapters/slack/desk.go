@@ -35,7 +35,9 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 			return adapters.Receipt{}, a.merged(ctx, m)
 		case DeskEventTicketUpdated:
 			return adapters.Receipt{}, a.ticketUpdated(ctx, m)
-		case DeskEventRouted, EventConversationAssigned, DeskEventSLABreached:
+		case DeskEventRouted:
+			return adapters.Receipt{}, a.routed(ctx, m)
+		case EventConversationAssigned, DeskEventSLABreached:
 			return adapters.Receipt{}, a.eventNote(ctx, m, routingNote(m), m.Type != DeskEventSLABreached)
 		}
 		return adapters.Receipt{}, nil
@@ -361,4 +363,25 @@ func routingNote(m *core.Message) string {
 		return note + "."
 	}
 	return changeNote(m)
+}
+
+// routed follows routing's decision: when the conversation's queue has another
+// channel than its thread (the first thread can open before routing decided),
+// the thread moves there, as a Transfer does; otherwise the thread is told.
+func (a *Adapter) routed(ctx context.Context, m *core.Message) error {
+	if m.ConversationID == "" {
+		return nil
+	}
+	conv, err := a.st.Conversation(ctx, m.ConversationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	th, ok := parseRef(conv.Desk[Name])
+	if ok && a.cfg.channelOf(conv.Queue) != th.channel {
+		return a.moveThread(ctx, conv.ID, "Routing", cmpOr(m.Meta["previous_queue"], defaultQueue), cmpOr(conv.Queue, defaultQueue))
+	}
+	return a.eventNote(ctx, m, routingNote(m), true)
 }
