@@ -37,10 +37,12 @@ type RetryAfterError struct {
 	Delay time.Duration
 }
 
+// Error says what failed and when to retry.
 func (e *RetryAfterError) Error() string {
 	return fmt.Sprintf("%v (retry after %s)", e.Err, e.Delay)
 }
 
+// Unwrap returns the error that asked for the retry.
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // RetryAfter wraps err so the message is redelivered no sooner than d.
