@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 		{"nats.consumer.max_ack_pending", c.NATS.Consumer.MaxAckPending, 1000},
 		{"store.backend", c.Store.Backend, "kv"},
 		{"store.redis.prefix", c.Store.Redis.Prefix, "omnigate:"},
-		{"store.redis.closed_ttl", c.Store.Redis.ClosedTTL, 720 * time.Hour},
+		{"store.closed_ttl", c.Store.ClosedTTL, 720 * time.Hour},
 		{"store.kv.replicas", c.Store.KV.Replicas, 1},
 		{"conversation.reopen_window", c.Conversation.ReopenWindow, 24 * time.Hour},
 	}

@@ -46,7 +46,7 @@ func TestKeys_Config(t *testing.T) {
 		{Path: "nats.streams.replicas", Type: "int", Default: "1", Env: "OMNIGATE_NATS_STREAMS_REPLICAS"},
 		{Path: "nats.consumer.backoff", Type: "[]duration", Default: "[1s, 5s, 30s, 2m]", Env: "OMNIGATE_NATS_CONSUMER_BACKOFF"},
 		{Path: "store.redis.url", Type: "secret", Env: "OMNIGATE_STORE_REDIS_URL", Secret: true},
-		{Path: "store.redis.closed_ttl", Type: "duration", Default: "720h", Env: "OMNIGATE_STORE_REDIS_CLOSED_TTL"},
+		{Path: "store.closed_ttl", Type: "duration", Default: "720h", Env: "OMNIGATE_STORE_CLOSED_TTL"},
 		{Path: "store.kv.replicas", Type: "int", Default: "nats.streams.replicas", Env: "OMNIGATE_STORE_KV_REPLICAS"},
 		{Path: "channels", Type: "map[string]object"},
 	}

@@ -10,8 +10,10 @@ import (
 // Store configures where omnigate keeps state.
 type Store struct {
 	Backend string `yaml:"backend" default:"kv, or redis when redis.url is set" doc:"kv (JetStream key-value buckets on the NATS server) or redis."`
-	Redis   Redis  `yaml:"redis" doc:"Redis, used when backend is redis."`
-	KV      KV     `yaml:"kv" doc:"JetStream key-value buckets, used when backend is kv."`
+	// ClosedTTL applies to both backends.
+	ClosedTTL time.Duration `yaml:"closed_ttl" doc:"How long the state of a closed conversation is kept (a customer who writes again within reopen_window reopens it)."`
+	Redis     Redis         `yaml:"redis" doc:"Redis, used when backend is redis."`
+	KV        KV            `yaml:"kv" doc:"JetStream key-value buckets, used when backend is kv."`
 }
 
 // SetDefaults chooses backend redis when redis.url is set and kv otherwise, and
@@ -24,6 +26,9 @@ func (s *Store) SetDefaults() {
 			s.Backend = "redis"
 		}
 	}
+	if s.ClosedTTL == 0 {
+		s.ClosedTTL = 720 * time.Hour
+	}
 	s.Redis.SetDefaults()
 }
 
@@ -34,6 +39,7 @@ func (s *Store) Validate() error {
 	if s.Backend == "redis" && s.Redis.URL == "" {
 		p.Add("redis.url", "required when store.backend is redis")
 	}
+	checkPositive(&p, "closed_ttl", s.ClosedTTL)
 	p.Merge("redis", s.Redis.Validate())
 	p.Merge("kv", s.KV.Validate())
 	return p.Err()
@@ -41,18 +47,14 @@ func (s *Store) Validate() error {
 
 // Redis configures the Redis store.
 type Redis struct {
-	URL       Secret        `yaml:"url" doc:"redis://[user:password@]host:port[/db] or rediss:// for TLS. Required when backend is redis."`
-	Prefix    string        `yaml:"prefix" doc:"Prefix of every key, so several deployments can share one Redis."`
-	ClosedTTL time.Duration `yaml:"closed_ttl" doc:"How long state of closed conversations is kept."`
+	URL    Secret `yaml:"url" doc:"redis://[user:password@]host:port[/db] or rediss:// for TLS. Required when backend is redis."`
+	Prefix string `yaml:"prefix" doc:"Prefix of every key, so several deployments can share one Redis."`
 }
 
-// SetDefaults sets prefix "omnigate:" and closed_ttl 720h (30 days).
+// SetDefaults sets prefix "omnigate:".
 func (r *Redis) SetDefaults() {
 	if r.Prefix == "" {
 		r.Prefix = "omnigate:"
-	}
-	if r.ClosedTTL == 0 {
-		r.ClosedTTL = 720 * time.Hour
 	}
 }
 
@@ -70,7 +72,6 @@ func (r *Redis) Validate() error {
 			p.Add("url", "database must be a number, as in redis://host:6379/0")
 		}
 	}
-	checkPositive(&p, "closed_ttl", r.ClosedTTL)
 	return p.Err()
 }
 
