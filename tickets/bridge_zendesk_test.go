@@ -402,7 +402,7 @@ func TestZendeskBridge_TwoReplicasCreateOnce(t *testing.T) {
 	}
 	be := kvBackend()
 	e := newEnv(t, be, cfg)
-	other := e.service(cfg, be.open(t, e.bus))
+	other := e.service(cfg, be.Open(t, e.bus))
 	e.run(e.svc)
 	e.run(other)
 	ctx := e.ctx()

@@ -4,83 +4,27 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/core/store/storetest"
 	"github.com/omnigate/omnigate/tickets"
 )
 
-// backend opens stores on one backend; every store it opens for one test shares
-// the same data, as replicas do.
-type backend struct {
-	name string
-	open func(tb testing.TB, b *bus.Bus) *store.Store
-}
+// backend opens stores on one backend (storetest.Backend).
+type backend = storetest.Backend
 
-func kvBackend() backend {
-	return backend{name: "kv", open: func(tb testing.TB, b *bus.Bus) *store.Store {
-		tb.Helper()
-		kv, err := store.NewJetStream(context.Background(), b.JetStream(), store.JetStreamOptions{})
-		if err != nil {
-			tb.Fatalf("jetstream kv: %v", err)
-		}
-		st := store.New(kv, store.Options{})
-		tb.Cleanup(func() { _ = st.Close() })
-		return st
-	}}
-}
+func kvBackend() backend { return storetest.JetStreamBackend() }
 
-// redisBackend stores in the test Redis under a prefix of the test's own, or
-// skips the test when OMNIGATE_TEST_REDIS_URL is unset.
-func redisBackend(tb testing.TB) backend {
-	tb.Helper()
-	u := os.Getenv("OMNIGATE_TEST_REDIS_URL")
-	if u == "" {
-		tb.Skip("set OMNIGATE_TEST_REDIS_URL=redis://127.0.0.1:6379/0 to run the tickets tests on the Redis store")
-	}
-	prefix := "omnigate-test:tickets:" + core.NewID() + ":"
-	tb.Cleanup(func() { deleteRedisPrefix(tb, u, prefix) })
-	return backend{name: "redis", open: func(tb testing.TB, _ *bus.Bus) *store.Store {
-		tb.Helper()
-		kv, err := store.NewRedis(context.Background(), store.RedisOptions{URL: u, Prefix: prefix})
-		if err != nil {
-			tb.Fatalf("redis: %v", err)
-		}
-		st := store.New(kv, store.Options{})
-		tb.Cleanup(func() { _ = st.Close() })
-		return st
-	}}
-}
-
-func deleteRedisPrefix(tb testing.TB, u, prefix string) {
-	o, err := redis.ParseURL(u)
-	if err != nil {
-		tb.Errorf("redis url: %v", err)
-		return
-	}
-	c := redis.NewClient(o)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if len(keys) > 0 {
-		c.Unlink(ctx, keys...)
-	}
-}
+func redisBackend(tb testing.TB) backend { return storetest.RedisBackend(tb, "tickets") }
 
 // forEachBackend runs fn as subtests "kv" and "redis", in parallel.
 func forEachBackend(t *testing.T, fn func(t *testing.T, be backend)) {
@@ -152,7 +96,7 @@ func newEnv(t *testing.T, be backend, cfg tickets.Config) *env {
 	t.Helper()
 	srv := bustest.RunServer(t)
 	b := openBus(t, srv)
-	e := &env{t: t, srv: srv, bus: b, st: be.open(t, b), clock: newClock()}
+	e := &env{t: t, srv: srv, bus: b, st: be.Open(t, b), clock: newClock()}
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = "secret-token"
 	}

@@ -19,7 +19,7 @@ func TestService_NumberingTwoReplicas(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		cfg := tickets.Config{FirstNumber: 1000}
 		e := newEnv(t, be, cfg)
-		replicas := []*tickets.Service{e.svc, e.service(cfg, be.open(t, e.bus))}
+		replicas := []*tickets.Service{e.svc, e.service(cfg, be.Open(t, e.bus))}
 		const each = 25
 		var mu sync.Mutex
 		var numbers []int64

@@ -23,7 +23,7 @@ func benchMessages(b *testing.B, be backend) {
 	const senders = 1000
 	srv := bustest.RunServer(b)
 	bb := openBus(b, srv)
-	e := &env{t: b, ctx: testCtx(b), srv: srv, bus: bb, st: be.open(b, bb), js: bb.JetStream()}
+	e := &env{t: b, ctx: testCtx(b), srv: srv, bus: bb, st: be.Open(b, bb), js: bb.JetStream()}
 	e.run(bb, e.st, pipeline.Options{})
 	pub, err := jetstream.New(srv.Connect(b))
 	if err != nil {

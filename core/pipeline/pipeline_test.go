@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,85 +12,21 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/core/store/storetest"
 )
 
-// backend makes stores on one backend; every store it makes for one test shares
-// the same data, as replicas do.
-type backend struct {
-	name string
-	// open returns a store on b's connection (JetStream KV) or on the test Redis.
-	open func(tb testing.TB, b *bus.Bus) *store.Store
-}
+// backend opens stores on one backend (storetest.Backend).
+type backend = storetest.Backend
 
-// kvBackend stores in JetStream KV buckets on the test's server.
-func kvBackend() backend {
-	return backend{name: "kv", open: func(tb testing.TB, b *bus.Bus) *store.Store {
-		tb.Helper()
-		kv, err := store.NewJetStream(context.Background(), b.JetStream(), store.JetStreamOptions{})
-		if err != nil {
-			tb.Fatalf("jetstream kv: %v", err)
-		}
-		st := store.New(kv, store.Options{})
-		tb.Cleanup(func() { _ = st.Close() })
-		return st
-	}}
-}
+func kvBackend() backend { return storetest.JetStreamBackend() }
 
-// redisBackend stores in the test Redis under a prefix of the test's own, or
-// skips the test when OMNIGATE_TEST_REDIS_URL is unset.
-func redisBackend(tb testing.TB) backend {
-	tb.Helper()
-	u := os.Getenv("OMNIGATE_TEST_REDIS_URL")
-	if u == "" {
-		tb.Skip("set OMNIGATE_TEST_REDIS_URL=redis://127.0.0.1:6379/0 to run the pipeline on the Redis store")
-	}
-	prefix := "omnigate-test:pipeline:" + core.NewID() + ":"
-	tb.Cleanup(func() { deleteRedisPrefix(tb, u, prefix) })
-	return backend{name: "redis", open: func(tb testing.TB, _ *bus.Bus) *store.Store {
-		tb.Helper()
-		kv, err := store.NewRedis(context.Background(), store.RedisOptions{URL: u, Prefix: prefix})
-		if err != nil {
-			tb.Fatalf("redis: %v", err)
-		}
-		st := store.New(kv, store.Options{})
-		tb.Cleanup(func() { _ = st.Close() })
-		return st
-	}}
-}
-
-// deleteRedisPrefix removes every key under prefix.
-func deleteRedisPrefix(tb testing.TB, u, prefix string) {
-	o, err := redis.ParseURL(u)
-	if err != nil {
-		tb.Errorf("redis url: %v", err)
-		return
-	}
-	c := redis.NewClient(o)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 1000 {
-			c.Unlink(ctx, batch...)
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		c.Unlink(ctx, batch...)
-	}
-	if err := iter.Err(); err != nil {
-		tb.Errorf("redis cleanup: %v", err)
-	}
-}
+func redisBackend(tb testing.TB) backend { return storetest.RedisBackend(tb, "pipeline") }
 
 // forEachBackend runs fn as subtests "kv" and "redis".
 func forEachBackend(t *testing.T, fn func(t *testing.T, be backend)) {
@@ -152,7 +87,7 @@ func newEnv(tb testing.TB, be backend, opts pipeline.Options) *env {
 	tb.Helper()
 	srv := bustest.RunServer(tb)
 	b := openBus(tb, srv)
-	e := &env{t: tb, ctx: testCtx(tb), srv: srv, bus: b, st: be.open(tb, b), js: b.JetStream()}
+	e := &env{t: tb, ctx: testCtx(tb), srv: srv, bus: b, st: be.Open(tb, b), js: b.JetStream()}
 	e.run(b, e.st, opts)
 	return e
 }
@@ -377,7 +312,7 @@ func (e *env) wantNoDeadLetters() {
 func TestOptions_Invalid(t *testing.T) {
 	srv := bustest.RunServer(t)
 	b := openBus(t, srv)
-	st := kvBackend().open(t, b)
+	st := kvBackend().Open(t, b)
 	for _, opts := range []pipeline.Options{
 		{Desks: []string{"Slack"}},
 		{Desks: []string{"slack"}, Channels: []string{"slack", "sms"}},
@@ -394,7 +329,7 @@ func TestOptions_Invalid(t *testing.T) {
 func TestRun_ReturnsOnCancel(t *testing.T) {
 	srv := bustest.RunServer(t)
 	b := openBus(t, srv)
-	p := pipeline.New(b, kvBackend().open(t, b), pipeline.Options{})
+	p := pipeline.New(b, kvBackend().Open(t, b), pipeline.Options{})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -106,9 +106,9 @@ func TestPipeline_Replicas(t *testing.T) {
 		}
 		srv := bustest.RunServer(t)
 		b1, b2 := openBus(t, srv), openBus(t, srv)
-		e := &env{t: t, ctx: testCtx(t), srv: srv, bus: b1, st: be.open(t, b1), js: b1.JetStream()}
+		e := &env{t: t, ctx: testCtx(t), srv: srv, bus: b1, st: be.Open(t, b1), js: b1.JetStream()}
 		e.run(b1, e.st, pipeline.Options{})
-		e.run(b2, be.open(t, b2), pipeline.Options{})
+		e.run(b2, be.Open(t, b2), pipeline.Options{})
 
 		start := time.Now()
 		pub, err := jetstream.New(srv.Connect(t))
@@ -193,7 +193,7 @@ func TestPipeline_Restart(t *testing.T) {
 	const senders, perSender = 20, 20
 	srv := bustest.RunServer(t)
 	b := openBus(t, srv)
-	e := &env{t: t, ctx: testCtx(t), srv: srv, bus: b, st: kvBackend().open(t, b), js: b.JetStream()}
+	e := &env{t: t, ctx: testCtx(t), srv: srv, bus: b, st: kvBackend().Open(t, b), js: b.JetStream()}
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +14,7 @@ import (
 )
 
 // redisURL returns the test Redis or skips the test.
-func redisURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("OMNIGATE_TEST_REDIS_URL")
-	if u == "" {
-		tb.Skip("set OMNIGATE_TEST_REDIS_URL=redis://127.0.0.1:6379/0 to run the Redis store tests")
-	}
-	return u
-}
+func redisURL(tb testing.TB) string { return storetest.RedisURL(tb, "Redis store") }
 
 // newRedisKV returns a Redis KV with a prefix of its own, whose keys are deleted
 // when the test ends.
@@ -36,7 +28,7 @@ func newRedisKV(tb testing.TB) (*store.Redis, string) {
 	}
 	tb.Cleanup(func() {
 		_ = kv.Close()
-		deletePrefix(tb, u, prefix)
+		storetest.DeleteRedisPrefix(tb, u, prefix)
 	})
 	return kv, prefix
 }
@@ -51,38 +43,6 @@ func redisClient(tb testing.TB, u string) *redis.Client {
 	c := redis.NewClient(o)
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// deletePrefix removes every key under prefix (which has no glob characters).
-func deletePrefix(tb testing.TB, u, prefix string) {
-	o, err := redis.ParseURL(u)
-	if err != nil {
-		tb.Errorf("redis url: %v", err)
-		return
-	}
-	c := redis.NewClient(o)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	flush := func() {
-		if len(batch) > 0 {
-			if err := c.Unlink(ctx, batch...).Err(); err != nil {
-				tb.Errorf("cleanup %s: %v", prefix, err)
-			}
-			batch = batch[:0]
-		}
-	}
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 1000 {
-			flush()
-		}
-	}
-	flush()
-	if err := iter.Err(); err != nil {
-		tb.Errorf("cleanup %s: %v", prefix, err)
-	}
 }
 
 func TestRedis_Conformance(t *testing.T) {
