@@ -81,17 +81,11 @@ func (a *Adapter) serveHello(w http.ResponseWriter, r *http.Request) {
 // serveMessages is POST messages: a message frame in (with the visitor token as
 // bearer), the stored message frame out once JetStream has the message.
 func (a *Adapter) serveMessages(w http.ResponseWriter, r *http.Request) {
-	if !a.limitIP(w, r) {
-		return
-	}
 	// Authenticate first: a forged request learns nothing about the body.
-	v, ferr := a.bearer(r.Context(), r, false)
-	if ferr != nil {
-		a.corsIfAllowed(w, r)
-		writeError(w, r, ferr)
+	v, ok := a.authorize(w, r, false)
+	if !ok {
 		return
 	}
-	allowCORS(w, r)
 	f, ferr := readBody(w, r, typeMessage)
 	if ferr != nil {
 		writeError(w, r, ferr)
@@ -107,16 +101,10 @@ func (a *Adapter) serveMessages(w http.ResponseWriter, r *http.Request) {
 
 // serveRead is POST read: a read frame in, 204 out.
 func (a *Adapter) serveRead(w http.ResponseWriter, r *http.Request) {
-	if !a.limitIP(w, r) {
+	v, ok := a.authorize(w, r, false)
+	if !ok {
 		return
 	}
-	v, ferr := a.bearer(r.Context(), r, false)
-	if ferr != nil {
-		a.corsIfAllowed(w, r)
-		writeError(w, r, ferr)
-		return
-	}
-	allowCORS(w, r)
 	f, ferr := readBody(w, r, typeRead)
 	if ferr == nil {
 		ferr = a.read(r.Context(), v, uint64(f.UpTo))
@@ -130,16 +118,10 @@ func (a *Adapter) serveRead(w http.ResponseWriter, r *http.Request) {
 
 // serveHistory is GET history?before=&after=&limit=.
 func (a *Adapter) serveHistory(w http.ResponseWriter, r *http.Request) {
-	if !a.limitIP(w, r) {
+	v, ok := a.authorize(w, r, false)
+	if !ok {
 		return
 	}
-	v, ferr := a.bearer(r.Context(), r, false)
-	if ferr != nil {
-		a.corsIfAllowed(w, r)
-		writeError(w, r, ferr)
-		return
-	}
-	allowCORS(w, r)
 	q := r.URL.Query()
 	before, err1 := parseCursor(q.Get("before"))
 	after, err2 := parseCursor(q.Get("after"))
@@ -179,17 +161,11 @@ const (
 // come as ?token= since EventSource sets no headers; ?resume_after= (or
 // Last-Event-ID) first replays what was missed.
 func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
-	if !a.limitIP(w, r) {
-		return
-	}
 	ctx := r.Context()
-	v, ferr := a.bearer(ctx, r, true)
-	if ferr != nil {
-		a.corsIfAllowed(w, r)
-		writeError(w, r, ferr)
+	v, ok := a.authorize(w, r, true)
+	if !ok {
 		return
 	}
-	allowCORS(w, r)
 	resumeText := r.Header.Get("Last-Event-ID")
 	if resumeText == "" {
 		resumeText = r.URL.Query().Get("resume_after")
@@ -302,4 +278,22 @@ func writeError(w http.ResponseWriter, _ *http.Request, e *frameError) {
 		code = http.StatusBadRequest
 	}
 	writeJSON(w, code, e.frame(""))
+}
+
+// authorize opens every HTTP call made with a visitor token: the per-IP rate
+// limit, the bearer token, and CORS headers (for a refused call only when the
+// origin is allowed). query also accepts the token as ?token= (EventSource
+// cannot set headers). It answers the refusal itself and reports false.
+func (a *Adapter) authorize(w http.ResponseWriter, r *http.Request, query bool) (*visitor, bool) {
+	if !a.limitIP(w, r) {
+		return nil, false
+	}
+	v, ferr := a.bearer(r.Context(), r, query)
+	if ferr != nil {
+		a.corsIfAllowed(w, r)
+		writeError(w, r, ferr)
+		return nil, false
+	}
+	allowCORS(w, r)
+	return v, true
 }

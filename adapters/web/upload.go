@@ -134,16 +134,10 @@ func uploadURL(base, channel, id string) string {
 // sniffed from its bytes and must be allowed; it answers the upload's id, to
 // put in a message frame's attachments.
 func (a *Adapter) serveUpload(w http.ResponseWriter, r *http.Request) {
-	if !a.limitIP(w, r) {
+	v, ok := a.authorize(w, r, false)
+	if !ok {
 		return
 	}
-	v, ferr := a.bearer(r.Context(), r, false)
-	if ferr != nil {
-		a.corsIfAllowed(w, r)
-		writeError(w, r, ferr)
-		return
-	}
-	allowCORS(w, r)
 	if ok, d := a.visitorLim.allow(v.id, 1, a.now()); !ok {
 		writeError(w, r, &frameError{Code: codeRateLimited, Msg: "too many uploads, slow down", Status: http.StatusTooManyRequests, RetryAfter: d})
 		return
