@@ -44,6 +44,8 @@ type Info struct {
 type entry struct {
 	info  Info
 	build func(file string, node *yaml.Node, deps Deps) (Adapter, error)
+	// check decodes and validates the config section only.
+	check func(file string, node *yaml.Node) error
 }
 
 var (
@@ -64,11 +66,20 @@ func Register[C any](name string, kind Kind, doc string, f Factory[C]) {
 	if _, dup := registry[name]; dup {
 		panic(fmt.Sprintf("adapters: %q registered twice", name))
 	}
+	decode := func(file string, node *yaml.Node) (C, error) {
+		var cfg C
+		err := config.DecodeSection(file, node, config.EnvName("channels."+name), &cfg)
+		return cfg, err
+	}
 	registry[name] = entry{
 		info: Info{Name: name, Kind: kind, Doc: doc, Keys: config.Keys(new(C), "channels."+name)},
+		check: func(file string, node *yaml.Node) error {
+			_, err := decode(file, node)
+			return err
+		},
 		build: func(file string, node *yaml.Node, deps Deps) (Adapter, error) {
-			var cfg C
-			if err := config.DecodeSection(file, node, config.EnvName("channels."+name), &cfg); err != nil {
+			cfg, err := decode(file, node)
+			if err != nil {
 				return nil, err
 			}
 			a, err := f(cfg, deps)
@@ -98,6 +109,18 @@ func Lookup(name string) (Info, bool) {
 	defer regMu.RUnlock()
 	e, ok := registry[name]
 	return e.info, ok
+}
+
+// Check decodes and validates the config section node of the adapter
+// registered as name, as Build does, without building it: for check-config.
+func Check(name, file string, node *yaml.Node) error {
+	regMu.RLock()
+	e, ok := registry[name]
+	regMu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w %q (omnigate adapters lists them)", ErrUnknownAdapter, name)
+	}
+	return e.check(file, node)
 }
 
 // Build decodes the config section node (from file, for error positions; nil

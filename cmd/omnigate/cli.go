@@ -44,11 +44,11 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 			errs = append(errs, err)
 		}
 		for name, node := range cfg.Channels {
-			if _, ok := adapters.Lookup(name); !ok {
-				errs = append(errs, fmt.Errorf("%s: channels.%s: %w (omnigate adapters lists them)", file, name, adapters.ErrUnknownAdapter))
-				continue
+			err := adapters.Check(name, file, &node)
+			if errors.Is(err, adapters.ErrUnknownAdapter) {
+				err = fmt.Errorf("%s: channels.%s: %w", file, name, err)
 			}
-			if _, err := adapters.Build(name, file, &node, adapters.Deps{}); err != nil {
+			if err != nil {
 				errs = append(errs, err)
 			}
 		}

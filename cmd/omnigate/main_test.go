@@ -303,3 +303,48 @@ func TestRoute_Explain(t *testing.T) {
 		t.Fatalf("explanation does not name the billing rule/queue:\n%s", out.String())
 	}
 }
+
+// The commented channels example in config/omnigate.example.yaml, uncommented,
+// passes check-config: it cannot drift from the adapters' keys.
+func TestCheckConfig_ExampleChannels(t *testing.T) {
+	data, err := os.ReadFile("../../config/omnigate.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "\nchannels:\n")
+	if start < 0 {
+		t.Fatal("no channels section in the example")
+	}
+	var b strings.Builder
+	b.WriteString("channels:\n")
+	for _, line := range strings.Split(text[start+len("\nchannels:\n"):], "\n") {
+		if !strings.HasPrefix(line, "  #") {
+			break
+		}
+		// "  # web:" -> "  web:"; prose lines ("  # An example; ...") have no key.
+		body := strings.TrimPrefix(strings.TrimPrefix(line, "  #"), " ")
+		if strings.HasPrefix(body, "  ") || strings.HasSuffix(body, ":") && !strings.Contains(body, " ") {
+			b.WriteString("  " + body + "\n")
+		}
+	}
+	secrets := t.TempDir()
+	example := strings.ReplaceAll(b.String(), "/run/secrets/", secrets+"/")
+	os.WriteFile(filepath.Join(secrets, "telegram_bot_token"), []byte("123456789:AAHfake-token-for-the-example\n"), 0o600)
+	for _, env := range []string{"SHOP_WIDGET_SECRET", "TWILIO_AUTH_TOKEN", "EMAIL_PASSWORD"} {
+		t.Setenv(env, "a-secret-long-enough-for-every-check")
+	}
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-1-2-example")
+	t.Setenv("SLACK_APP_TOKEN", "xapp-1-A1-2-example")
+	file := filepath.Join(t.TempDir(), "channels.yaml")
+	os.WriteFile(file, []byte(example), 0o600)
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"check-config", file}, &out, &errb); err != nil {
+		t.Fatalf("the example's channels do not check:\n%s\n%s", example, errb.String())
+	}
+	for _, name := range []string{"web:", "sms:", "telegram:", "email:", "slack:"} {
+		if !strings.Contains(example, "  "+name) {
+			t.Errorf("the example lacks %s", name)
+		}
+	}
+}
