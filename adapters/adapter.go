@@ -62,15 +62,3 @@ func Permanent(err error) error { return bus.Permanent(err) }
 // RetryAfter asks for the message to be retried no sooner than d, e.g. after
 // a provider's 429 with Retry-After. RetryAfter(nil, d) is nil.
 func RetryAfter(err error, d time.Duration) error { return bus.RetryAfter(err, d) }
-
-// Event types adapters and the runtime publish on omni.evt.<type>.
-const (
-	// EventDeliverySent: the provider accepted an outbound message.
-	EventDeliverySent = "delivery.sent"
-	// EventDeliveryDelivered: the provider confirmed delivery to the customer.
-	EventDeliveryDelivered = "delivery.delivered"
-	// EventDeliveryRead: the customer read it, where the channel tells.
-	EventDeliveryRead = "delivery.read"
-	// EventDeliveryFailed: it could not be delivered; meta "error" says why.
-	EventDeliveryFailed = "delivery.failed"
-)

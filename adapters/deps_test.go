@@ -12,6 +12,7 @@ import (
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 func TestRoutes_Prefix(t *testing.T) {
@@ -157,7 +158,7 @@ func TestPublisher_Event(t *testing.T) {
 	pub := env.Deps.Publisher
 	for range 2 {
 		// A provider's status callback, retried: stored once.
-		ev := &core.Message{Type: adapters.EventDeliveryDelivered, ReplyTo: core.NewID(), External: core.External{Message: "SM1:delivered"}}
+		ev := &core.Message{Type: event.DeliveryDelivered, ReplyTo: core.NewID(), External: core.External{Message: "SM1:delivered"}}
 		if err := pub.Event(t.Context(), ev); err != nil {
 			t.Fatal(err)
 		}
@@ -166,8 +167,8 @@ func TestPublisher_Event(t *testing.T) {
 		}
 	}
 	got := env.Stored(t, bus.StreamEvt)
-	if len(got) != 1 || got[0].Subject != bus.SubjectEvt(adapters.EventDeliveryDelivered) {
-		t.Fatalf("stored %+v, want one event on %s", got, bus.SubjectEvt(adapters.EventDeliveryDelivered))
+	if len(got) != 1 || got[0].Subject != bus.SubjectEvt(event.DeliveryDelivered) {
+		t.Fatalf("stored %+v, want one event on %s", got, bus.SubjectEvt(event.DeliveryDelivered))
 	}
 	if err := pub.Event(t.Context(), &core.Message{}); !errors.Is(err, core.ErrInvalid) {
 		t.Errorf("Event without type = %v, want core.ErrInvalid", err)
@@ -177,8 +178,8 @@ func TestPublisher_Event(t *testing.T) {
 func TestDeliveryEvent(t *testing.T) {
 	m := core.NewMessage(core.KindMessage, core.Outbound, "sms")
 	m.To, m.ContactID, m.ConversationID = "sms:+1555", "c1", "v1"
-	ev := adapters.DeliveryEvent(m, adapters.EventDeliveryFailed)
-	if ev.Kind != core.KindEvent || ev.Type != adapters.EventDeliveryFailed || ev.Direction != core.Outbound ||
+	ev := adapters.DeliveryEvent(m, event.DeliveryFailed)
+	if ev.Kind != core.KindEvent || ev.Type != event.DeliveryFailed || ev.Direction != core.Outbound ||
 		ev.Channel != "sms" || ev.To != m.To || ev.ContactID != "c1" || ev.ConversationID != "v1" || ev.ReplyTo != m.ID {
 		t.Errorf("DeliveryEvent = %+v", ev)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -281,7 +282,7 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 		defer cancel()
 		if err != nil {
 			if e.kind == Channel && (bus.IsPermanent(err) || d.NumDelivered >= uint64(maxDeliver)) {
-				r.deliveryEvent(ctx, m, EventDeliveryFailed, Receipt{}, err)
+				r.deliveryEvent(ctx, m, event.DeliveryFailed, Receipt{}, err)
 			}
 			return fmt.Errorf("send %s: %w", m.ID, err)
 		}
@@ -296,7 +297,7 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 			log.Warn("sent, but could not record it; a redelivery may send it twice", "msg_id", m.ID, "err", err)
 		}
 		if e.kind == Channel {
-			r.deliveryEvent(ctx, m, EventDeliverySent, rc, nil)
+			r.deliveryEvent(ctx, m, event.DeliverySent, rc, nil)
 		}
 		log.Debug("sent", "msg_id", m.ID, "conversation", m.ConversationID, "provider_id", rc.ProviderID)
 		return nil
@@ -309,7 +310,7 @@ func (r *Runtime) deliveryEvent(ctx context.Context, m *core.Message, typ string
 	ev := DeliveryEvent(m, typ)
 	ev.External.Message = rc.ProviderID
 	if cause != nil {
-		ev.Meta = map[string]string{"error": truncate(cause.Error(), 1024)}
+		ev.Meta = map[string]string{event.MetaError: truncate(cause.Error(), 1024)}
 	}
 	if _, err := r.bus.PublishMessage(ctx, bus.SubjectEvt(typ), ev, bus.WithMsgID("evt:"+typ+":"+m.ID)); err != nil {
 		r.log.Warn("delivery event not published", "type", typ, "msg_id", m.ID, "err", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -276,9 +277,9 @@ func TestRuntime_IdempotentSend(t *testing.T) {
 	if rc.ProviderID != "p-"+m.ID || rc.Status != "sent" || rc.At.IsZero() {
 		t.Errorf("sent record %+v, want the receipt with status and time filled", rc)
 	}
-	evs := env.Events(t, adapters.EventDeliverySent, m.ID)
+	evs := env.Events(t, event.DeliverySent, m.ID)
 	if len(evs) != 1 {
-		t.Fatalf("%d %s events, want 1", len(evs), adapters.EventDeliverySent)
+		t.Fatalf("%d %s events, want 1", len(evs), event.DeliverySent)
 	}
 	ev := evs[0]
 	if ev.External.Message != "p-"+m.ID || ev.To != m.To || ev.ConversationID != "conv1" || ev.Channel != "rt" {
@@ -302,11 +303,11 @@ func TestRuntime_RetryThenSend(t *testing.T) {
 	if _, calls, sent := a.counts(); calls != 2 || sent != 1 {
 		t.Errorf("Send called %d times, %d successfully; want 2 and 1", calls, sent)
 	}
-	if evs := env.Events(t, adapters.EventDeliveryFailed, m.ID); len(evs) != 0 {
-		t.Errorf("%s event for a message that was sent on retry", adapters.EventDeliveryFailed)
+	if evs := env.Events(t, event.DeliveryFailed, m.ID); len(evs) != 0 {
+		t.Errorf("%s event for a message that was sent on retry", event.DeliveryFailed)
 	}
-	if evs := env.Events(t, adapters.EventDeliverySent, m.ID); len(evs) != 1 {
-		t.Errorf("%d %s events, want 1", len(evs), adapters.EventDeliverySent)
+	if evs := env.Events(t, event.DeliverySent, m.ID); len(evs) != 1 {
+		t.Errorf("%d %s events, want 1", len(evs), event.DeliverySent)
 	}
 }
 
@@ -371,9 +372,9 @@ func TestRuntime_LastDeliveryFails(t *testing.T) {
 // that one delivery.failed event says why.
 func checkFailed(t *testing.T, env *adaptertest.Env, m *core.Message, deliveries int, reason string) {
 	t.Helper()
-	evs := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+	evs := env.Events(t, event.DeliveryFailed, m.ID)
 	if len(evs) != 1 {
-		t.Fatalf("%d %s events, want 1", len(evs), adapters.EventDeliveryFailed)
+		t.Fatalf("%d %s events, want 1", len(evs), event.DeliveryFailed)
 	}
 	if !strings.Contains(evs[0].Meta["error"], reason) {
 		t.Errorf("event meta error %q, want it to contain %q", evs[0].Meta["error"], reason)
@@ -390,8 +391,8 @@ func checkFailed(t *testing.T, env *adaptertest.Env, m *core.Message, deliveries
 	if dl := dls[0]; dl.Deliveries != deliveries || dl.Subject != bus.SubjectOut("rt") || !strings.Contains(dl.Error, reason) {
 		t.Errorf("dead letter: %d deliveries, subject %s, error %q", dl.Deliveries, dl.Subject, dl.Error)
 	}
-	if evs := env.Events(t, adapters.EventDeliverySent, m.ID); len(evs) != 0 {
-		t.Errorf("%s event for a message that failed", adapters.EventDeliverySent)
+	if evs := env.Events(t, event.DeliverySent, m.ID); len(evs) != 0 {
+		t.Errorf("%s event for a message that failed", event.DeliverySent)
 	}
 	if _, err := env.Store.Records("sent_rt").Get(t.Context(), m.ID, new(adapters.Receipt)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("sent record of a failed message: %v", err)
@@ -456,8 +457,8 @@ func TestRuntime_FailedEventAfterTimeout(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if _, err := st.GetLastMsgForSubject(t.Context(), bus.SubjectEvt(adapters.EventDeliveryFailed)); err != nil {
-			return fmt.Errorf("no %s event: %w", adapters.EventDeliveryFailed, err)
+		if _, err := st.GetLastMsgForSubject(t.Context(), bus.SubjectEvt(event.DeliveryFailed)); err != nil {
+			return fmt.Errorf("no %s event: %w", event.DeliveryFailed, err)
 		}
 		return nil
 	})
@@ -490,7 +491,7 @@ func TestRuntime_Desk(t *testing.T) {
 	if _, _, sent := a.counts(); sent != 1 {
 		t.Errorf("desk adapter sent %d, want 1", sent)
 	}
-	if evs := env.Events(t, adapters.EventDeliverySent, ""); len(evs) != 0 {
+	if evs := env.Events(t, event.DeliverySent, ""); len(evs) != 0 {
 		t.Errorf("%d delivery events for a desk, want none: desks are not customer channels", len(evs))
 	}
 }
@@ -572,7 +573,7 @@ func (a *evtAdapter) handled() []string {
 
 func TestRuntime_EventHandler(t *testing.T) {
 	env := adaptertest.NewEnv(t, "rt")
-	a := &evtAdapter{rtAdapter: newRTAdapter("rt"), types: []string{adapters.EventDeliveryDelivered, "conversation.closed"}}
+	a := &evtAdapter{rtAdapter: newRTAdapter("rt"), types: []string{event.DeliveryDelivered, "conversation.closed"}}
 	rt, _ := startRuntime(t, env, a, adapters.Desk)
 	bustest.Eventually(t, 5*time.Second, func() error {
 		if s := status(t, rt, "rt"); s.Error != "" {
@@ -589,8 +590,8 @@ func TestRuntime_EventHandler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	publish(adapters.EventDeliveryDelivered, "r1")
-	publish(adapters.EventDeliverySent, "r2") // not asked for
+	publish(event.DeliveryDelivered, "r1")
+	publish(event.DeliverySent, "r2") // not asked for
 	publish("conversation.closed", "r3")
 
 	// The failed first attempt comes back after the backoff, so after r3.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -59,16 +60,16 @@ func (r *Router) SetAvailability(ctx context.Context, agent string, available bo
 	if _, err := r.applyAvailability(ctx, string(id), available, now); err != nil {
 		return err
 	}
-	typ := EventAgentAway
+	typ := event.AgentAway
 	if available {
-		typ = EventAgentBack
+		typ = event.AgentBack
 	}
 	ev := core.NewMessage(core.KindEvent, core.Inbound, id.Channel())
 	ev.ID = detID("agent:"+agent+":"+now.UTC().Format(time.RFC3339Nano)+":"+typ, now)
 	ev.Type = typ
 	ev.From = id
 	ev.ReceivedAt = now.UTC()
-	ev.Meta = map[string]string{MetaAgent: agent, MetaBy: By}
+	ev.Meta = map[string]string{event.MetaAgent: agent, event.MetaBy: event.ByRouting}
 	if _, err := r.bus.PublishMessage(ctx, bus.SubjectEvt(typ), ev); err != nil {
 		return fmt.Errorf("routing: set availability: %w", err)
 	}

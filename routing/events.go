@@ -13,70 +13,9 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
-
-// Event types routing publishes: desk events on omni.desk.<desk> (kind event)
-// and lifecycle events on omni.evt.<type>.
-const (
-	// EventConversationRouted, on the desk, says a conversation got (or changed)
-	// its queue or priority: meta queue, priority, tags, skills, desk_channel,
-	// language, score, labels, rule, reason and, when it moved, previous_queue.
-	EventConversationRouted = "conversation.routed"
-	// EventConversationAssigned, on the desk and on
-	// omni.evt.conversation.assigned, says routing assigned the conversation:
-	// meta assignee, queue, strategy and by=routing. Desks publish the same
-	// type (without by=routing) when an agent claims one; routing consumes those.
-	EventConversationAssigned = "conversation.assigned"
-	// EventSLABreached, on the desk and on omni.evt.sla.breached: a response
-	// target passed. Meta sla (first_response or next_response), queue, target,
-	// waited, mention (the group to notify, when set) and overflow (the queue
-	// the conversation moved to, when it did).
-	EventSLABreached = "sla.breached"
-	// EventAgentAway and EventAgentBack, on omni.evt.agent.away and
-	// omni.evt.agent.back, set an agent's availability: meta agent (the desk
-	// identity, e.g. slack:U0123ABCD; else From). Routing consumes them from any
-	// publisher (a desk's /omni away) and publishes them from SetAvailability.
-	EventAgentAway = "agent.away"
-	EventAgentBack = "agent.back"
-	// EventConversationTransferred, from a desk on
-	// omni.evt.conversation.transferred: an agent moved the conversation to the
-	// queue in meta queue. Routing follows it.
-	EventConversationTransferred = "conversation.transferred"
-
-	// EventTicketCreate asks the ticket system for a ticket for the
-	// conversation; routing publishes it when a rule says ticket: true.
-	EventTicketCreate = "ticket.create"
-)
-
-// Meta keys routing sets or reads.
-const (
-	MetaAuto          = "auto" // on auto-replies: ack, out_of_hours or the rule's template name
-	MetaQueue         = "queue"
-	MetaPriority      = "priority"
-	MetaTags          = "tags"   // comma-separated
-	MetaSkills        = "skills" // comma-separated
-	MetaDeskChannel   = "desk_channel"
-	MetaLanguage      = "language"
-	MetaScore         = "score"
-	MetaLabels        = "labels"
-	MetaRule          = "rule"
-	MetaReason        = "reason"
-	MetaPreviousQueue = "previous_queue"
-	MetaAssignee      = "assignee"
-	MetaStrategy      = "strategy"
-	MetaBy            = "by" // "routing" on what routing published
-	MetaSLA           = "sla"
-	MetaTarget        = "target"
-	MetaWaited        = "waited"
-	MetaMention       = "mention"
-	MetaOverflow      = "overflow"
-	MetaAgent         = "agent"
-	MetaExpectedWait  = "expected_wait"
-)
-
-// By is the value of meta "by" on what routing publishes.
-const By = "routing"
 
 // Auto-reply kinds in meta "auto".
 const (
@@ -156,7 +95,7 @@ func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind,
 	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
 	m.Text = text
 	m.Language = lang
-	m.Meta = map[string]string{MetaAuto: auto, MetaQueue: s.Queue, MetaBy: By}
+	m.Meta = map[string]string{event.MetaAuto: auto, event.MetaQueue: s.Queue, event.MetaBy: event.ByRouting}
 	q := pl.queue(s.Queue)
 	var out []effect
 	for _, t := range []struct{ subj, id string }{
@@ -185,9 +124,9 @@ func (pl *plan) eventEffects(conv *store.Conversation, queue, typ, kind, key str
 	m.ReceivedAt = at.UTC()
 	m.Type = typ
 	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
-	m.Meta = map[string]string{MetaBy: By, MetaQueue: q.name}
+	m.Meta = map[string]string{event.MetaBy: event.ByRouting, event.MetaQueue: q.name}
 	if q.Channel != "" {
-		m.Meta[MetaDeskChannel] = q.Channel
+		m.Meta[event.MetaDeskChannel] = q.Channel
 	}
 	for k, v := range meta {
 		if v != "" {
@@ -217,18 +156,7 @@ func (pl *plan) eventEffects(conv *store.Conversation, queue, typ, kind, key str
 
 // routedMeta describes s for a routed event.
 func routedMeta(s *convState, reason, previous string) map[string]string {
-	return map[string]string{
-		MetaPriority:      s.Priority,
-		MetaTags:          strings.Join(s.Tags, ","),
-		MetaSkills:        strings.Join(s.Skills, ","),
-		MetaLanguage:      s.Language,
-		MetaScore:         strconv.FormatFloat(s.Score, 'f', 2, 64),
-		MetaLabels:        strings.Join(s.Labels, ","),
-		MetaRule:          strings.Join(s.Rules, ","),
-		MetaReason:        reason,
-		MetaPreviousQueue: previous,
-		MetaAssignee:      s.Assignee,
-	}
+	return map[string]string{event.MetaPriority: s.Priority, event.MetaTags: strings.Join(s.Tags, ","), event.MetaSkills: strings.Join(s.Skills, ","), event.MetaLanguage: s.Language, event.MetaScore: strconv.FormatFloat(s.Score, 'f', 2, 64), event.MetaLabels: strings.Join(s.Labels, ","), event.MetaRule: strings.Join(s.Rules, ","), event.MetaReason: reason, event.MetaPreviousQueue: previous, event.MetaAssignee: s.Assignee}
 }
 
 // flush publishes and records the outbox of s, then removes what was done

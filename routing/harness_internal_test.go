@@ -13,6 +13,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -249,7 +250,7 @@ func streamMessages(t testing.TB, ctx context.Context, js jetstream.JetStream, s
 func ofType(ms []*core.Message, typ string) []*core.Message {
 	var out []*core.Message
 	for _, m := range ms {
-		if m.Type == typ || m.Meta[MetaAuto] == typ {
+		if m.Type == typ || m.Meta[event.MetaAuto] == typ {
 			out = append(out, m)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
 	// Time zones are looked up by name; the distroless image has no zoneinfo,
 	// so the database is compiled in (about 450 KB).
 	_ "time/tzdata"

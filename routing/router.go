@@ -4,19 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/omnigate/omnigate/core/keylock"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/omnigate/omnigate/core/event"
+	"github.com/omnigate/omnigate/core/keylock"
+
 	"golang.org/x/sync/errgroup"
 
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
-	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -143,9 +144,9 @@ func (r *Router) Run(ctx context.Context) error {
 			Stream:  bus.StreamEvt,
 			Durable: DurableEvents,
 			Filters: []string{
-				bus.SubjectEvt(EventAgentAway), bus.SubjectEvt(EventAgentBack),
-				bus.SubjectEvt(pipeline.EventConversationClosed), bus.SubjectEvt(EventConversationAssigned),
-				bus.SubjectEvt(EventConversationTransferred),
+				bus.SubjectEvt(event.AgentAway), bus.SubjectEvt(event.AgentBack),
+				bus.SubjectEvt(event.ConversationClosed), bus.SubjectEvt(event.ConversationAssigned),
+				bus.SubjectEvt(event.ConversationTransfer),
 			},
 			Stage:      Stage,
 			DeliverNew: true,
@@ -227,7 +228,7 @@ func (r *Router) handleTranscript(ctx context.Context, d *bus.Delivery) error {
 	if err != nil {
 		return err
 	}
-	if m.Kind != core.KindMessage || m.ConversationID == "" || m.Meta[MetaAuto] != "" {
+	if m.Kind != core.KindMessage || m.ConversationID == "" || m.Meta[event.MetaAuto] != "" {
 		return nil
 	}
 	at := m.ReceivedAt
@@ -330,11 +331,11 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 			s.AutoReplied = true
 		}
 		if d.Ticket {
-			meta := map[string]string{MetaRule: strings.Join(d.Rules, ","), MetaBy: "routing", "priority": s.Priority}
+			meta := map[string]string{event.MetaRule: strings.Join(d.Rules, ","), event.MetaBy: event.ByRouting, event.MetaPriority: s.Priority}
 			if f.Message != nil && f.Message.Text != "" {
 				meta["subject"] = truncateSubject(f.Message.Text)
 			}
-			es, err := pl.eventEffects(conv, s.Queue, EventTicketCreate, kindTicket, "ticket:"+conv.ID+":"+itoa(s.Opens), meta, now, false, true)
+			es, err := pl.eventEffects(conv, s.Queue, event.TicketCreate, kindTicket, "ticket:"+conv.ID+":"+itoa(s.Opens), meta, now, false, true)
 			if err != nil {
 				return err
 			}
@@ -393,7 +394,7 @@ func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous
 		// that backlog is drained.
 		s.Backlogged = false
 	}
-	es, err := r.plan.eventEffects(conv, s.Queue, EventConversationRouted, kindRouted,
+	es, err := r.plan.eventEffects(conv, s.Queue, event.ConversationRouted, kindRouted,
 		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), routedMeta(s, reason, previous), now, true, false)
 	if err != nil {
 		return err
@@ -606,8 +607,8 @@ func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convSt
 			if by == "" {
 				return nil
 			}
-			meta := map[string]string{MetaAssignee: a, MetaStrategy: by, MetaPriority: st.Priority}
-			es, err := r.plan.eventEffects(conv, st.Queue, EventConversationAssigned, kindAssigned,
+			meta := map[string]string{event.MetaAssignee: a, event.MetaStrategy: by, event.MetaPriority: st.Priority}
+			es, err := r.plan.eventEffects(conv, st.Queue, event.ConversationAssigned, kindAssigned,
 				"assigned:"+conv.ID+":"+itoa(st.Opens)+":"+itoa(st.AssignRev), meta, now, true, true)
 			if err != nil {
 				return err
@@ -799,11 +800,8 @@ func (r *Router) fireBreach(conv *store.Conversation, s *convState, t timerRecor
 		target = q.targets(s.Priority).NextResponse
 	}
 	key := "sla:" + sla + ":" + conv.ID + ":" + itoa(s.Opens) + ":" + utoa(t.Epoch)
-	meta := map[string]string{
-		MetaSLA: sla, MetaTarget: target.String(), MetaWaited: now.Sub(start).Round(time.Second).String(),
-		MetaMention: q.SLA.Mention, MetaOverflow: q.SLA.Overflow, MetaAssignee: s.Assignee, MetaPriority: s.Priority,
-	}
-	es, err := r.plan.eventEffects(conv, s.Queue, EventSLABreached, kindBreach, key, meta, now, true, true)
+	meta := map[string]string{event.MetaSLA: sla, event.MetaTarget: target.String(), event.MetaWaited: now.Sub(start).Round(time.Second).String(), event.MetaMention: q.SLA.Mention, event.MetaOverflow: q.SLA.Overflow, event.MetaAssignee: s.Assignee, event.MetaPriority: s.Priority}
+	es, err := r.plan.eventEffects(conv, s.Queue, event.SLABreached, kindBreach, key, meta, now, true, true)
 	if err != nil {
 		return err
 	}
@@ -833,12 +831,12 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 		at = d.Published
 	}
 	switch m.Type {
-	case EventAgentAway, EventAgentBack:
-		agent := cmpOr(m.Meta[MetaAgent], string(m.From))
+	case event.AgentAway, event.AgentBack:
+		agent := cmpOr(m.Meta[event.MetaAgent], string(m.From))
 		if _, err := core.ParseIdentity(agent); err != nil {
 			return bus.Permanent(fmt.Errorf("%s without an agent identity", m.Type))
 		}
-		back := m.Type == EventAgentBack
+		back := m.Type == event.AgentBack
 		changed, err := r.applyAvailability(ctx, agent, back, at)
 		if err != nil {
 			return err
@@ -847,7 +845,7 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 			r.drainQueues(ctx, r.plan.queuesOf(agent)...)
 		}
 		return nil
-	case pipeline.EventConversationClosed:
+	case event.ConversationClosed:
 		s, err := r.process(ctx, m.ConversationID, nil)
 		if err != nil || s == nil {
 			return err
@@ -860,11 +858,11 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 		slices.Sort(queues)
 		r.drainQueues(ctx, slices.Compact(queues)...)
 		return nil
-	case EventConversationAssigned:
-		if m.Meta[MetaBy] == By {
+	case event.ConversationAssigned:
+		if m.Meta[event.MetaBy] == event.ByRouting {
 			return nil
 		}
-		agent := m.Meta[MetaAssignee]
+		agent := m.Meta[event.MetaAssignee]
 		if agent != "" {
 			if _, err := core.ParseIdentity(agent); err != nil {
 				return bus.Permanent(fmt.Errorf("%s: assignee: %w", m.Type, err))
@@ -891,8 +889,8 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 			}
 		}
 		return err
-	case EventConversationTransferred:
-		queue := m.Meta[MetaQueue]
+	case event.ConversationTransfer:
+		queue := m.Meta[event.MetaQueue]
 		if _, ok := r.plan.queues[queue]; !ok {
 			r.log.Warn("transfer to a queue routing does not know, ignored", "conversation", m.ConversationID, "queue", queue)
 			return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/routing"
@@ -149,7 +150,7 @@ func (e *env) say(conv *store.Conversation, text string) {
 // filter.
 func (e *env) count(stream, filter, typ string) int {
 	e.t.Helper()
-	return e.countFunc(stream, filter, func(m *core.Message) bool { return m.Type == typ || m.Meta[routing.MetaAuto] == typ })
+	return e.countFunc(stream, filter, func(m *core.Message) bool { return m.Type == typ || m.Meta[event.MetaAuto] == typ })
 }
 
 // countFunc is how many envelopes on filter in stream satisfy ok.
@@ -269,14 +270,14 @@ func TestRouter_EndToEndWithPipeline(t *testing.T) {
 		return nil
 	})
 	bustest.Eventually(t, 5*time.Second, func() error {
-		routed := e.count(bus.StreamDesk, bus.SubjectDesk("slack"), routing.EventConversationRouted)
-		assigned := e.count(bus.StreamEvt, bus.SubjectEvt(routing.EventConversationAssigned), routing.EventConversationAssigned)
+		routed := e.count(bus.StreamDesk, bus.SubjectDesk("slack"), event.ConversationRouted)
+		assigned := e.count(bus.StreamEvt, bus.SubjectEvt(event.ConversationAssigned), event.ConversationAssigned)
 		if routed != 1 || assigned != 1 {
 			return fmt.Errorf("routed %d, assigned %d", routed, assigned)
 		}
 		// The billing rule asks the ticket system for a ticket, once.
-		n := e.countFunc(bus.StreamEvt, bus.SubjectEvt(routing.EventTicketCreate), func(m *core.Message) bool {
-			return m.Type == routing.EventTicketCreate && m.ConversationID == conv.ID && m.Meta["subject"] == in.Text
+		n := e.countFunc(bus.StreamEvt, bus.SubjectEvt(event.TicketCreate), func(m *core.Message) bool {
+			return m.Type == event.TicketCreate && m.ConversationID == conv.ID && m.Meta["subject"] == in.Text
 		})
 		if n != 1 {
 			return fmt.Errorf("%d ticket.create events for the conversation", n)
@@ -303,7 +304,7 @@ func TestRouter_EndToEndWithPipeline(t *testing.T) {
 	// before the customer's next message, as it would be in real life.
 	bustest.Eventually(t, 10*time.Second, func() error {
 		agentReplies := e.countFunc(bus.StreamConv, bus.SubjectConv(conv.ID), func(m *core.Message) bool {
-			return m.Direction == core.Outbound && m.Meta[routing.MetaAuto] == ""
+			return m.Direction == core.Outbound && m.Meta[event.MetaAuto] == ""
 		})
 		if agentReplies != 1 {
 			return fmt.Errorf("%d agent replies in the transcript", agentReplies)
@@ -348,7 +349,7 @@ func TestRouter_RestartFiresPendingTimerOnce(t *testing.T) {
 	e.clock.Advance(9 * time.Minute)
 	time.Sleep(100 * time.Millisecond)
 	breaches := func() int {
-		return e.count(bus.StreamEvt, bus.SubjectEvt(routing.EventSLABreached), routing.EventSLABreached)
+		return e.count(bus.StreamEvt, bus.SubjectEvt(event.SLABreached), event.SLABreached)
 	}
 	if n := breaches(); n != 0 {
 		t.Fatalf("%d breaches before the target", n)
@@ -365,7 +366,7 @@ func TestRouter_RestartFiresPendingTimerOnce(t *testing.T) {
 	if m := r2.Metrics(); m.TimersFired != 1 || m.Breaches != 1 {
 		t.Fatalf("metrics after restart = %+v", m)
 	}
-	if n := e.count(bus.StreamDesk, bus.SubjectDesk("slack"), routing.EventSLABreached); n != 1 {
+	if n := e.count(bus.StreamDesk, bus.SubjectDesk("slack"), event.SLABreached); n != 1 {
 		t.Fatalf("%d desk breach events, want 1", n)
 	}
 }
@@ -395,7 +396,7 @@ func TestRouter_RestartTakesOverAbandonedClaim(t *testing.T) {
 	e.clock.Advance(11 * time.Minute) // due, but claimed
 	time.Sleep(150 * time.Millisecond)
 	breaches := func() int {
-		return e.count(bus.StreamEvt, bus.SubjectEvt(routing.EventSLABreached), routing.EventSLABreached)
+		return e.count(bus.StreamEvt, bus.SubjectEvt(event.SLABreached), event.SLABreached)
 	}
 	if n := breaches(); n != 0 {
 		t.Fatalf("%d breaches while another replica holds the claim", n)
@@ -435,7 +436,7 @@ func TestRouter_TwoReplicasFireOnce(t *testing.T) {
 	e.clock.Advance(15 * time.Minute)
 	acks := func() int { return e.count(bus.StreamOut, bus.SubjectOut("sms"), routing.AutoAck) }
 	breaches := func() int {
-		return e.count(bus.StreamEvt, bus.SubjectEvt(routing.EventSLABreached), routing.EventSLABreached)
+		return e.count(bus.StreamEvt, bus.SubjectEvt(event.SLABreached), event.SLABreached)
 	}
 	bustest.Eventually(t, 15*time.Second, func() error {
 		if a, b := acks(), breaches(); a != n || b != n {
@@ -466,8 +467,8 @@ func TestRouter_AgentEventsFromDesk(t *testing.T) {
 	}}}
 	r, _ := e.router(cfg, "r")
 	away := core.NewMessage(core.KindEvent, core.Inbound, "slack")
-	away.Type, away.From = routing.EventAgentAway, "slack:UANN"
-	if _, err := e.bus.PublishMessage(e.ctx, bus.SubjectEvt(routing.EventAgentAway), away); err != nil {
+	away.Type, away.From = event.AgentAway, "slack:UANN"
+	if _, err := e.bus.PublishMessage(e.ctx, bus.SubjectEvt(event.AgentAway), away); err != nil {
 		t.Fatal(err)
 	}
 	bustest.Eventually(t, 10*time.Second, func() error {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/omnigate/omnigate/core/bus"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -53,7 +53,7 @@ func (h *harness) close(c *store.Conversation) {
 	if _, err := h.st.CloseConversation(h.ctx, c.ID, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}
-	h.event(pipeline.EventConversationClosed, c.ID, nil)
+	h.event(event.ConversationClosed, c.ID, nil)
 }
 
 func TestStrategy_RoundRobin(t *testing.T) {
@@ -63,15 +63,15 @@ func TestStrategy_RoundRobin(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("assignees = %v, want %v", got, want)
 	}
-	events := ofType(h.published(bus.StreamEvt, bus.SubjectEvt(EventConversationAssigned)), EventConversationAssigned)
+	events := ofType(h.published(bus.StreamEvt, bus.SubjectEvt(event.ConversationAssigned)), event.ConversationAssigned)
 	if len(events) != 6 {
 		t.Fatalf("%d assigned events, want 6", len(events))
 	}
-	if m := events[0].Meta; m[MetaAssignee] != agentA || m[MetaStrategy] != StrategyRoundRobin || m[MetaQueue] != "support" || m[MetaBy] != By {
+	if m := events[0].Meta; m[event.MetaAssignee] != agentA || m[event.MetaStrategy] != StrategyRoundRobin || m[event.MetaQueue] != "support" || m[event.MetaBy] != event.ByRouting {
 		t.Fatalf("assigned event meta = %v", m)
 	}
-	desk := ofType(h.published(bus.StreamDesk, bus.SubjectDesk("slack")), EventConversationAssigned)
-	if len(desk) != 6 || desk[0].Meta[MetaDeskChannel] != "C0SUPPORT" {
+	desk := ofType(h.published(bus.StreamDesk, bus.SubjectDesk("slack")), event.ConversationAssigned)
+	if len(desk) != 6 || desk[0].Meta[event.MetaDeskChannel] != "C0SUPPORT" {
 		t.Fatalf("desk assigned events = %d, first meta %v", len(desk), desk[0].Meta)
 	}
 }
@@ -96,7 +96,7 @@ func TestStrategy_RoundRobinSkipsAwayAndFull(t *testing.T) {
 		t.Fatalf("after B is back, assignee = %q, want B", c.Assignee)
 	}
 	evts := h.published(bus.StreamEvt, bus.RootEvt+".agent.>")
-	if len(ofType(evts, EventAgentAway)) != 1 || len(ofType(evts, EventAgentBack)) != 1 {
+	if len(ofType(evts, event.AgentAway)) != 1 || len(ofType(evts, event.AgentBack)) != 1 {
 		t.Fatalf("agent events = %d", len(evts))
 	}
 }
@@ -129,7 +129,7 @@ func TestStrategy_LeastActivePrefersFewest(t *testing.T) {
 	// A and C take on more by claiming from the desk.
 	for _, agent := range []string{agentA, agentA, agentC} {
 		c := h.customer(fmt.Sprintf("email:claim%d@example.com", h.seq), nil)
-		h.event(EventConversationAssigned, c.ID, map[string]string{MetaAssignee: agent})
+		h.event(event.ConversationAssigned, c.ID, map[string]string{event.MetaAssignee: agent})
 		h.inbound(c, "hello")
 	}
 	got, _ := h.assignees("next")
@@ -141,7 +141,7 @@ func TestStrategy_LeastActivePrefersFewest(t *testing.T) {
 func TestStrategy_Sticky(t *testing.T) {
 	h := newHarness(t, teamConfig(StrategySticky, 5))
 	c1 := h.customer("email:ann@example.com", nil)
-	h.event(EventConversationAssigned, c1.ID, map[string]string{MetaAssignee: agentC})
+	h.event(event.ConversationAssigned, c1.ID, map[string]string{event.MetaAssignee: agentC})
 	h.inbound(c1, "hello")
 	if got := h.conv(c1.ID).Assignee; got != agentC {
 		t.Fatalf("claimed conversation assignee = %q, want C", got)
@@ -213,12 +213,12 @@ func TestStrategy_ManualClaim(t *testing.T) {
 	if got[0] != "" {
 		t.Fatalf("manual queue assigned %q", got[0])
 	}
-	h.event(EventConversationAssigned, convs[0].ID, map[string]string{MetaAssignee: agentB})
+	h.event(event.ConversationAssigned, convs[0].ID, map[string]string{event.MetaAssignee: agentB})
 	if c := h.conv(convs[0].ID); c.Assignee != agentB || c.Queue != "support" {
 		t.Fatalf("after claim: assignee %q queue %q", c.Assignee, c.Queue)
 	}
 	// A transfer to another agent moves the slot.
-	h.event(EventConversationAssigned, convs[0].ID, map[string]string{MetaAssignee: agentA})
+	h.event(event.ConversationAssigned, convs[0].ID, map[string]string{event.MetaAssignee: agentA})
 	st, _ := h.r.Agents(h.ctx)
 	for _, a := range st {
 		want := 0

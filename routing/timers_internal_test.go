@@ -7,6 +7,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // slaConfig has a queue "support" (Paris office hours, ack after 2m, SLA 10m
@@ -42,7 +43,7 @@ func (h *harness) outbound(channel string) []*core.Message {
 
 func (h *harness) breaches() []*core.Message {
 	h.t.Helper()
-	return ofType(h.published(bus.StreamEvt, bus.SubjectEvt(EventSLABreached)), EventSLABreached)
+	return ofType(h.published(bus.StreamEvt, bus.SubjectEvt(event.SLABreached)), event.SLABreached)
 }
 
 func (h *harness) pending() []Timer {
@@ -146,15 +147,15 @@ func TestTimers_FirstResponseBreachEscalatesOnce(t *testing.T) {
 	if len(bs) != 1 {
 		t.Fatalf("%d breaches at 10m, want 1", len(bs))
 	}
-	if m := bs[0].Meta; m[MetaSLA] != TimerFirstResponse || m[MetaMention] != "@leads" || m[MetaOverflow] != "overflow" || m[MetaQueue] != "support" || m[MetaTarget] != "10m0s" {
+	if m := bs[0].Meta; m[event.MetaSLA] != TimerFirstResponse || m[event.MetaMention] != "@leads" || m[event.MetaOverflow] != "overflow" || m[event.MetaQueue] != "support" || m[event.MetaTarget] != "10m0s" {
 		t.Fatalf("breach meta = %v", m)
 	}
 	desk := h.published(bus.StreamDesk, bus.SubjectDesk("slack"))
-	if d := ofType(desk, EventSLABreached); len(d) != 1 || d[0].Meta[MetaMention] != "@leads" || d[0].Meta[MetaDeskChannel] != "C0SUPPORT" {
+	if d := ofType(desk, event.SLABreached); len(d) != 1 || d[0].Meta[event.MetaMention] != "@leads" || d[0].Meta[event.MetaDeskChannel] != "C0SUPPORT" {
 		t.Fatalf("desk breach events = %v", d)
 	}
-	routed := ofType(desk, EventConversationRouted)
-	if last := routed[len(routed)-1]; last.Meta[MetaQueue] != "overflow" || last.Meta[MetaReason] != ReasonSLABreach || last.Meta[MetaPreviousQueue] != "support" {
+	routed := ofType(desk, event.ConversationRouted)
+	if last := routed[len(routed)-1]; last.Meta[event.MetaQueue] != "overflow" || last.Meta[event.MetaReason] != ReasonSLABreach || last.Meta[event.MetaPreviousQueue] != "support" {
 		t.Fatalf("last routed event meta = %v", last.Meta)
 	}
 	if got := h.conv(c.ID).Queue; got != "overflow" {
@@ -190,7 +191,7 @@ func TestTimers_ReplyStopsFirstAndArmsNextResponse(t *testing.T) {
 	}
 	h.advance(20 * time.Minute)
 	bs := h.breaches()
-	if len(bs) != 1 || bs[0].Meta[MetaSLA] != TimerNextResponse {
+	if len(bs) != 1 || bs[0].Meta[event.MetaSLA] != TimerNextResponse {
 		t.Fatalf("breaches = %v, want one next_response", bs)
 	}
 }
@@ -219,12 +220,12 @@ func TestTimers_UrgentPriorityShortensTarget(t *testing.T) {
 		t.Fatalf("priority = %s, want urgent", s.Priority)
 	}
 	h2.advance(2 * time.Minute)
-	if bs := h2.breaches(); len(bs) != 1 || bs[0].Meta[MetaPriority] != PriorityUrgent {
+	if bs := h2.breaches(); len(bs) != 1 || bs[0].Meta[event.MetaPriority] != PriorityUrgent {
 		t.Fatalf("breaches = %v, want one at the urgent target", bs)
 	}
 	var reasons []string
-	for _, m := range ofType(h2.published(bus.StreamDesk, bus.SubjectDesk("slack")), EventConversationRouted) {
-		reasons = append(reasons, m.Meta[MetaReason]+"/"+m.Meta[MetaPriority]+"/"+m.Meta[MetaQueue])
+	for _, m := range ofType(h2.published(bus.StreamDesk, bus.SubjectDesk("slack")), event.ConversationRouted) {
+		reasons = append(reasons, m.Meta[event.MetaReason]+"/"+m.Meta[event.MetaPriority]+"/"+m.Meta[event.MetaQueue])
 	}
 	if want := "rules/normal/support escalation/urgent/support sla_breach/urgent/overflow"; strings.Join(reasons, " ") != want {
 		t.Fatalf("routed events = %v, want %s", reasons, want)
@@ -238,7 +239,7 @@ func TestTimers_OutOfHoursReplyOncePerClosedPeriod(t *testing.T) {
 	c := h.customer("whatsapp:+8613800001234", nil)
 	h.inbound(c, "你好，我的订单什么时候发货？")
 	replies := h.outbound("whatsapp")
-	if len(replies) != 1 || replies[0].Meta[MetaAuto] != AutoOutOfHours {
+	if len(replies) != 1 || replies[0].Meta[event.MetaAuto] != AutoOutOfHours {
 		t.Fatalf("replies = %v, want one out-of-hours reply", replies)
 	}
 	if r := replies[0]; r.Language != "zh" || !strings.Contains(r.Text, "3月10日（星期一）09:00") {

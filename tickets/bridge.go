@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -59,9 +60,9 @@ func (s *Service) bridgeHandler(b Bridge) bus.Handler {
 			}
 		}
 		switch m.Type {
-		case EventCreated:
+		case event.TicketCreated:
 			return nil
-		case EventCommented:
+		case event.TicketCommented:
 			if ev.Comment == nil {
 				return nil
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/tickets/webhook"
 )
 
@@ -50,7 +51,7 @@ func (b *webhookBridge) Created(ctx context.Context, t *Ticket) (string, error) 
 	if !ok {
 		ev = Event{Seq: 1, At: t.CreatedAt, Action: ActionCreated}
 	}
-	answer, err := b.deliver(ctx, EventCreated, t, ev)
+	answer, err := b.deliver(ctx, event.TicketCreated, t, ev)
 	if err != nil {
 		return "", err
 	}
@@ -68,13 +69,13 @@ func (b *webhookBridge) Created(ctx context.Context, t *Ticket) (string, error) 
 
 // Updated delivers ticket.updated.
 func (b *webhookBridge) Updated(ctx context.Context, t *Ticket, ev Event) error {
-	_, err := b.deliver(ctx, EventUpdated, t, ev)
+	_, err := b.deliver(ctx, event.TicketUpdated, t, ev)
 	return err
 }
 
 // Commented delivers ticket.commented.
 func (b *webhookBridge) Commented(ctx context.Context, t *Ticket, ev Event) error {
-	_, err := b.deliver(ctx, EventCommented, t, ev)
+	_, err := b.deliver(ctx, event.TicketCommented, t, ev)
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/tickets"
 	"github.com/omnigate/omnigate/tickets/webhook"
 )
@@ -124,11 +125,11 @@ func TestWebhookBridge_SignedRetriedDelivered(t *testing.T) {
 	rcv := newReceiver(t)
 	rcv.setAnswer(func(d delivery, attempt int) (int, string, http.Header) {
 		switch {
-		case d.event == tickets.EventCreated && attempt < 3:
+		case d.event == event.TicketCreated && attempt < 3:
 			return 500, "database is down", nil
-		case d.event == tickets.EventCreated:
+		case d.event == event.TicketCreated:
 			return 201, `{"external_id": "TRK-1"}`, nil
-		case d.event == tickets.EventUpdated && attempt == 1:
+		case d.event == event.TicketUpdated && attempt == 1:
 			return 429, "slow down", http.Header{"Retry-After": {"0"}}
 		}
 		return 200, "{}", nil
@@ -156,7 +157,7 @@ func TestWebhookBridge_SignedRetriedDelivered(t *testing.T) {
 		}
 	}
 	p := created.payload
-	if p.ID != created.id || p.Type != tickets.EventCreated || p.Ticket.Number != tk.Number || p.Ticket.Subject != "Crash on start" ||
+	if p.ID != created.id || p.Type != event.TicketCreated || p.Ticket.Number != tk.Number || p.Ticket.Subject != "Crash on start" ||
 		p.Event.Action != tickets.ActionCreated || len(p.Ticket.Events) != 0 {
 		t.Fatalf("created payload %s", dump(p))
 	}
@@ -167,7 +168,7 @@ func TestWebhookBridge_SignedRetriedDelivered(t *testing.T) {
 	if _, err := e.svc.Update(ctx, tk.Number, tickets.Patch{Status: ptr(tickets.StatusOpen), Actor: "slack:U1"}); err != nil {
 		t.Fatal(err)
 	}
-	up := rcv.waitFor(t, "ticket.updated", func(d delivery) bool { return d.event == tickets.EventUpdated && rcv.attempts(d.id) == 2 })
+	up := rcv.waitFor(t, "ticket.updated", func(d delivery) bool { return d.event == event.TicketUpdated && rcv.attempts(d.id) == 2 })
 	c, ok := up.payload.Event.Change("status")
 	if !ok || c.From != "new" || c.To != "open" || up.payload.Ticket.Status != tickets.StatusOpen || up.payload.Event.Actor != "slack:U1" {
 		t.Fatalf("updated payload %s", dump(up.payload))
@@ -175,7 +176,7 @@ func TestWebhookBridge_SignedRetriedDelivered(t *testing.T) {
 	if _, err := e.svc.Comment(ctx, tk.Number, tickets.Comment{Body: "Looking into it"}, "slack:U1"); err != nil {
 		t.Fatal(err)
 	}
-	cm := rcv.waitFor(t, "ticket.commented", func(d delivery) bool { return d.event == tickets.EventCommented })
+	cm := rcv.waitFor(t, "ticket.commented", func(d delivery) bool { return d.event == event.TicketCommented })
 	if cm.payload.Event.Comment == nil || cm.payload.Event.Comment.Body != "Looking into it" {
 		t.Fatalf("commented payload %s", dump(cm.payload))
 	}
@@ -247,7 +248,7 @@ func signedPost(t *testing.T, secret string, at time.Time, body string) *http.Re
 func TestWebhookBridge_Inbound(t *testing.T) {
 	rcv := newReceiver(t)
 	rcv.setAnswer(func(d delivery, attempt int) (int, string, http.Header) {
-		if d.event == tickets.EventCreated {
+		if d.event == event.TicketCreated {
 			return 200, `{"external_id": "TRK-9"}`, nil
 		}
 		return 200, "{}", nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
@@ -363,7 +364,7 @@ func (s *Service) excerpt(ctx context.Context, conversation string) (transcriptE
 		switch {
 		case m.Direction == core.Inbound:
 			who = "Customer"
-		case m.Meta[MetaAuto] != "":
+		case m.Meta[event.MetaAuto] != "":
 			who = "omnigate"
 		}
 		text := m.Text
@@ -383,12 +384,12 @@ func (s *Service) handleCreate(ctx context.Context, d *bus.Delivery) error {
 		return err
 	}
 	if m.ConversationID == "" && m.ContactID == "" {
-		return bus.Permanent(fmt.Errorf("%s %s: no conversation or contact", EventCreate, m.ID))
+		return bus.Permanent(fmt.Errorf("%s %s: no conversation or contact", event.TicketCreate, m.ID))
 	}
 	req := CreateRequest{
-		Subject:        cmp.Or(m.Meta[MetaSubject], m.Text),
-		Priority:       Priority(m.Meta[MetaPriority]),
-		Assignee:       m.Meta[MetaAssignee],
+		Subject:        cmp.Or(m.Meta[event.MetaSubject], m.Text),
+		Priority:       Priority(m.Meta[event.MetaPriority]),
+		Assignee:       m.Meta[event.MetaAssignee],
 		ConversationID: m.ConversationID,
 		ContactID:      m.ContactID,
 		Language:       m.Language,
@@ -396,12 +397,12 @@ func (s *Service) handleCreate(ctx context.Context, d *bus.Delivery) error {
 		IdempotencyKey: "evt:" + m.ID,
 		ReuseActive:    true,
 	}
-	if tags := m.Meta[MetaTags]; tags != "" {
+	if tags := m.Meta[event.MetaTags]; tags != "" {
 		req.Tags = strings.Split(tags, ",")
 	}
 	r, err := s.create(ctx, req)
 	if errors.Is(err, ErrInvalid) {
-		return bus.Permanent(fmt.Errorf("%s %s: %w", EventCreate, m.ID, err))
+		return bus.Permanent(fmt.Errorf("%s %s: %w", event.TicketCreate, m.ID, err))
 	}
 	if err != nil {
 		return err

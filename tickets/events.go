@@ -15,61 +15,21 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // Channel is the channel name of the envelopes the service publishes itself.
 const Channel = "tickets"
 
-// Event types on omni.evt.<type>.
-const (
-	// EventCreate asks for a ticket: the Slack desk publishes it (Create ticket,
-	// /omni ticket) with ConversationID, and so may routing. Optional meta:
-	// "subject" (else Text, else the customer's last message), "priority",
-	// "tags" (comma-separated), "assignee".
-	EventCreate = "ticket.create"
-	// EventCreated: a ticket was created.
-	EventCreated = "ticket.created"
-	// EventUpdated: a ticket changed; meta "action" and "changes" say how.
-	EventUpdated = "ticket.updated"
-	// EventCommented: a comment was added to a ticket.
-	EventCommented = "ticket.commented"
-)
-
-// DeskEventUpdated is the event published on omni.desk.<desk> for every change
-// of a ticket, once per linked conversation, so a desk can update its card.
-const DeskEventUpdated = "ticket.updated"
-
-// Meta keys of the envelopes the service publishes (and of EventCreate).
-const (
-	MetaTicket         = "ticket"          // the number, "1042"
-	MetaSeq            = "seq"             // the event's Seq in the ticket's log
-	MetaAction         = "action"          // the event's Action
-	MetaChanges        = "changes"         // the changed fields, comma-separated
-	MetaStatus         = "status"          // the ticket's status now
-	MetaPreviousStatus = "previous_status" // the status before, when it changed
-	MetaPriority       = "priority"
-	MetaAssignee       = "assignee"
-	MetaSubject        = "subject"
-	MetaTags           = "tags"   // comma-separated
-	MetaDueAt          = "due_at" // RFC 3339
-	MetaActor          = "actor"
-	MetaSource         = "source" // the bridge a change came from
-	// MetaAuto is "ticket" on the messages the service sends customers, so
-	// desks and reports can tell them from agents' replies.
-	MetaAuto = "auto"
-	// MetaTemplate names the notification template of such a message.
-	MetaTemplate = "template"
-)
-
 // busType is the omni.evt type of ev.
 func busType(ev Event) string {
 	switch ev.Action {
 	case ActionCreated:
-		return EventCreated
+		return event.TicketCreated
 	case ActionCommented:
-		return EventCommented
+		return event.TicketCommented
 	}
-	return EventUpdated
+	return event.TicketUpdated
 }
 
 // derivedID returns a ULID made of at and a hash of key: the same inputs give
@@ -96,36 +56,28 @@ func eventID(n, seq int64, at time.Time) string {
 
 // meta describes t (as it is now) and ev for envelopes.
 func meta(t *Ticket, ev Event) map[string]string {
-	m := map[string]string{
-		MetaTicket:   t.Key(),
-		MetaSeq:      strconv.FormatInt(ev.Seq, 10),
-		MetaAction:   ev.Action,
-		MetaStatus:   string(t.Status),
-		MetaPriority: string(t.Priority),
-		MetaSubject:  truncate(t.Subject, 1000),
-		MetaActor:    truncate(ev.Actor, 256),
-	}
+	m := map[string]string{event.MetaTicket: t.Key(), event.MetaSeq: strconv.FormatInt(ev.Seq, 10), event.MetaAction: ev.Action, event.MetaStatus: string(t.Status), event.MetaPriority: string(t.Priority), event.MetaSubject: truncate(t.Subject, 1000), event.MetaActor: truncate(ev.Actor, 256)}
 	if t.Assignee != "" {
-		m[MetaAssignee] = truncate(t.Assignee, 256)
+		m[event.MetaAssignee] = truncate(t.Assignee, 256)
 	}
 	if len(t.Tags) > 0 {
-		m[MetaTags] = truncate(strings.Join(t.Tags, ","), 2000)
+		m[event.MetaTags] = truncate(strings.Join(t.Tags, ","), 2000)
 	}
 	if !t.DueAt.IsZero() {
-		m[MetaDueAt] = t.DueAt.UTC().Format(time.RFC3339)
+		m[event.MetaDueAt] = t.DueAt.UTC().Format(time.RFC3339)
 	}
 	if ev.Source != "" {
-		m[MetaSource] = ev.Source
+		m[event.MetaSource] = ev.Source
 	}
 	if len(ev.Changes) > 0 {
 		fields := make([]string, len(ev.Changes))
 		for i, c := range ev.Changes {
 			fields[i] = c.Field
 		}
-		m[MetaChanges] = truncate(strings.Join(fields, ","), 2000)
+		m[event.MetaChanges] = truncate(strings.Join(fields, ","), 2000)
 	}
 	if c, ok := ev.Change("status"); ok {
-		m[MetaPreviousStatus] = c.From
+		m[event.MetaPreviousStatus] = c.From
 	}
 	return m
 }
@@ -199,10 +151,10 @@ func (s *Service) loadEvent(ctx context.Context, d *bus.Delivery) (*core.Message
 	if err != nil {
 		return nil, nil, Event{}, err
 	}
-	n, err1 := strconv.ParseInt(m.Meta[MetaTicket], 10, 64)
-	seq, err2 := strconv.ParseInt(m.Meta[MetaSeq], 10, 64)
+	n, err1 := strconv.ParseInt(m.Meta[event.MetaTicket], 10, 64)
+	seq, err2 := strconv.ParseInt(m.Meta[event.MetaSeq], 10, 64)
 	if err1 != nil || err2 != nil {
-		return nil, nil, Event{}, bus.Permanent(fmt.Errorf("%s %s: meta %q or %q missing", m.Type, m.ID, MetaTicket, MetaSeq))
+		return nil, nil, Event{}, bus.Permanent(fmt.Errorf("%s %s: meta %q or %q missing", m.Type, m.ID, event.MetaTicket, event.MetaSeq))
 	}
 	t, err := s.repo.get(ctx, n)
 	if errors.Is(err, ErrNotFound) {
@@ -213,10 +165,10 @@ func (s *Service) loadEvent(ctx context.Context, d *bus.Delivery) (*core.Message
 	}
 	ev, ok := t.Event(seq)
 	if !ok {
-		ev = Event{Seq: seq, At: m.ReceivedAt, Actor: m.Meta[MetaActor], Action: m.Meta[MetaAction], Source: m.Meta[MetaSource]}
-		for _, f := range strings.Split(m.Meta[MetaChanges], ",") {
+		ev = Event{Seq: seq, At: m.ReceivedAt, Actor: m.Meta[event.MetaActor], Action: m.Meta[event.MetaAction], Source: m.Meta[event.MetaSource]}
+		for _, f := range strings.Split(m.Meta[event.MetaChanges], ",") {
 			if f == "status" {
-				ev.Changes = append(ev.Changes, Change{Field: f, From: m.Meta[MetaPreviousStatus], To: m.Meta[MetaStatus]})
+				ev.Changes = append(ev.Changes, Change{Field: f, From: m.Meta[event.MetaPreviousStatus], To: m.Meta[event.MetaStatus]})
 			} else if f != "" {
 				ev.Changes = append(ev.Changes, Change{Field: f})
 			}
@@ -246,7 +198,7 @@ func (s *Service) toDesks(ctx context.Context, t *Ticket, ev Event, tag string) 
 				V:              core.EnvelopeVersion,
 				ID:             derivedID(ev.At, key),
 				Kind:           core.KindEvent,
-				Type:           DeskEventUpdated,
+				Type:           event.TicketUpdated,
 				Direction:      core.Inbound,
 				Channel:        desk,
 				ContactID:      t.Requester.ContactID,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/tickets"
 )
 
@@ -15,7 +16,7 @@ import (
 func (e *env) deskTicketCreate(convID, contactID string, meta map[string]string) *core.Message {
 	e.t.Helper()
 	m := core.NewMessage(core.KindEvent, core.Inbound, "slack")
-	m.Type = tickets.EventCreate
+	m.Type = event.TicketCreate
 	m.From = "slack:U42"
 	m.ConversationID, m.ContactID = convID, contactID
 	m.Meta = map[string]string{"desk": "slack"}
@@ -29,7 +30,7 @@ func (e *env) deskTicketCreate(convID, contactID string, meta map[string]string)
 }
 
 func isTemplate(key string) func(m *core.Message) bool {
-	return func(m *core.Message) bool { return m.Meta[tickets.MetaTemplate] == key }
+	return func(m *core.Message) bool { return m.Meta[event.MetaTemplate] == key }
 }
 
 // TestService_DeskCreate: the desk's ticket.create makes a ticket from the
@@ -51,7 +52,7 @@ func TestService_DeskCreate(t *testing.T) {
 			t.Fatalf("ticket from the desk: %s", dump(tk))
 		}
 
-		d := desk.wait(t, "desk event", func(m *core.Message) bool { return m.Type == tickets.DeskEventUpdated })
+		d := desk.wait(t, "desk event", func(m *core.Message) bool { return m.Type == event.TicketUpdated })
 		if d.ConversationID != conv.ID || d.Meta["ticket"] != "1" || d.Meta["status"] != "new" || d.Meta["action"] != "created" || d.Channel != "slack" {
 			t.Fatalf("desk event %+v", d)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -65,7 +66,7 @@ func TestSweep_PublishesWhatACrashLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := b.Conn().SubscribeSync(bus.SubjectEvt(EventUpdated))
+	sub, err := b.Conn().SubscribeSync(bus.SubjectEvt(event.TicketUpdated))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestSweep_PublishesWhatACrashLeft(t *testing.T) {
 		t.Fatalf("not published by the sweep: %v", err)
 	}
 	m, err := core.Decode(msg.Data)
-	if err != nil || m.Meta[MetaTicket] != tk.Key() || m.Meta[MetaSeq] != "2" || m.Meta[MetaStatus] != "open" {
+	if err != nil || m.Meta[event.MetaTicket] != tk.Key() || m.Meta[event.MetaSeq] != "2" || m.Meta[event.MetaStatus] != "open" {
 		t.Fatalf("published %v, %v", m, err)
 	}
 	if ms, _ := s.repo.markers(ctx); len(ms) != 0 {

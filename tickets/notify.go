@@ -9,6 +9,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -131,7 +132,7 @@ func (s *Service) notify(ctx context.Context, t *Ticket, ev Event, conv *store.C
 		Text:           text,
 		Language:       lang,
 		ReceivedAt:     s.now().UTC(),
-		Meta:           map[string]string{MetaAuto: "ticket", MetaTicket: t.Key(), MetaTemplate: key},
+		Meta:           map[string]string{event.MetaAuto: "ticket", event.MetaTicket: t.Key(), event.MetaTemplate: key},
 	}
 	if _, err := s.bus.PublishMessage(ctx, bus.SubjectOut(conv.LastChannel), m, bus.WithMsgID("ticket-notify:"+m.ID)); err != nil {
 		if errors.Is(err, core.ErrInvalid) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/tickets/webhook"
 	"github.com/omnigate/omnigate/tickets/zendesk"
@@ -174,12 +175,12 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	}
-	ticketEvents := []string{bus.SubjectEvt(EventCreated), bus.SubjectEvt(EventUpdated), bus.SubjectEvt(EventCommented)}
+	ticketEvents := []string{bus.SubjectEvt(event.TicketCreated), bus.SubjectEvt(event.TicketUpdated), bus.SubjectEvt(event.TicketCommented)}
 	specs := []struct {
 		spec bus.ConsumerSpec
 		h    bus.Handler
 	}{
-		{bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerCreate, Filters: []string{bus.SubjectEvt(EventCreate)}, DeliverNew: true}, s.handleCreate},
+		{bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerCreate, Filters: []string{bus.SubjectEvt(event.TicketCreate)}, DeliverNew: true}, s.handleCreate},
 		{bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerDesk, Filters: ticketEvents, DeliverNew: true}, s.handleDesk},
 		{bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerNotify, Filters: ticketEvents[:2], DeliverNew: true}, s.handleNotify},
 		{bus.ConsumerSpec{Stream: bus.StreamConv, Durable: consumerReplies, Filters: []string{bus.RootConv + ".>"}, DeliverNew: true}, s.handleTranscript},

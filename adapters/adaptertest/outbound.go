@@ -13,6 +13,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // concurrentSends is how many Send calls Outbound/Concurrent makes at once.
@@ -85,10 +86,9 @@ func (k *kit) outboundRoundTrip(t *testing.T) {
 	// The event follows Send's return: by then the provider has it.
 	var ev *core.Message
 	bustest.Eventually(t, k.h.Timeout, func() error {
-		evs := env.Events(t, adapters.EventDeliverySent, m.ID)
+		evs := env.Events(t, event.DeliverySent, m.ID)
 		if len(evs) == 0 {
-			return fmt.Errorf("no %s event on %s with reply_to %s (the provider received the reply %d times)",
-				adapters.EventDeliverySent, bus.SubjectEvt(adapters.EventDeliverySent), m.ID, sentCount(t, fx, m.Text))
+			return fmt.Errorf("no %s event on %s with reply_to %s (the provider received the reply %d times)", event.DeliverySent, bus.SubjectEvt(event.DeliverySent), m.ID, sentCount(t, fx, m.Text))
 		}
 		ev = evs[0]
 		return nil
@@ -107,8 +107,8 @@ func (k *kit) outboundRoundTrip(t *testing.T) {
 	if n := sentCount(t, fx, m.Text); n != 1 {
 		t.Errorf("the provider received the reply %d times after a redelivery, want 1", n)
 	}
-	if evs := env.Events(t, adapters.EventDeliverySent, m.ID); len(evs) != 1 {
-		t.Errorf("%d %s events for one reply, want 1", len(evs), adapters.EventDeliverySent)
+	if evs := env.Events(t, event.DeliverySent, m.ID); len(evs) != 1 {
+		t.Errorf("%d %s events for one reply, want 1", len(evs), event.DeliverySent)
 	}
 	if dl, err := env.Bus.DeadLetters(t.Context(), "", 0); err != nil {
 		t.Fatalf("dead letters: %v", err)
@@ -169,15 +169,15 @@ func (k *kit) outboundBadRecipient(t *testing.T) {
 	env.PublishOutbound(t, m, "")
 	var ev *core.Message
 	bustest.Eventually(t, k.h.Timeout, func() error {
-		evs := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+		evs := env.Events(t, event.DeliveryFailed, m.ID)
 		if len(evs) == 0 {
-			return fmt.Errorf("no %s event with reply_to %s", adapters.EventDeliveryFailed, m.ID)
+			return fmt.Errorf("no %s event with reply_to %s", event.DeliveryFailed, m.ID)
 		}
 		ev = evs[0]
 		return nil
 	})
-	if ev.Meta["error"] == "" {
-		t.Errorf("%s event has no meta error", adapters.EventDeliveryFailed)
+	if ev.Meta[event.MetaError] == "" {
+		t.Errorf("%s event has no meta error", event.DeliveryFailed)
 	}
 	var dl bus.DeadLetter
 	bustest.Eventually(t, k.h.Timeout, func() error {
@@ -203,8 +203,8 @@ func (k *kit) outboundBadRecipient(t *testing.T) {
 	if n := sentCount(t, fx, "bad recipient"); n != 0 {
 		t.Errorf("the provider reports %d message(s) to an invalid recipient as sent", n)
 	}
-	if evs := env.Events(t, adapters.EventDeliverySent, m.ID); len(evs) != 0 {
-		t.Errorf("%s event for a reply that failed", adapters.EventDeliverySent)
+	if evs := env.Events(t, event.DeliverySent, m.ID); len(evs) != 0 {
+		t.Errorf("%s event for a reply that failed", event.DeliverySent)
 	}
 }
 

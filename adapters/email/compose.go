@@ -19,6 +19,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // compose writes the reply m as a MIME mail: multipart/alternative of the text
@@ -32,7 +33,7 @@ func (a *Adapter) compose(ctx context.Context, m *core.Message, to, messageID st
 	var h mail.Header
 	h.SetDate(now())
 	h.SetAddressList("From", []*mail.Address{{Name: a.cfg.Name, Address: a.cfg.Address}})
-	h.SetAddressList("To", []*mail.Address{{Name: m.Meta[MetaName], Address: to}})
+	h.SetAddressList("To", []*mail.Address{{Name: m.Meta[event.MetaName], Address: to}})
 	if a.cfg.ReplyToken && m.ConversationID != "" {
 		if token := strings.ToLower(m.ConversationID); tokenRE.MatchString(token) {
 			local, domain, _ := strings.Cut(a.cfg.Address, "@")

@@ -29,6 +29,7 @@ import (
 	"github.com/omnigate/omnigate/adapters/email"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // dovecotBin is where Debian's dovecot-core installs the server
@@ -537,10 +538,7 @@ func TestDovecot_EndToEnd(t *testing.T) {
 		if m.Text != want.text {
 			t.Errorf("message %d: text %q, want %q", i+1, m.Text, want.text)
 		}
-		for k, v := range map[string]string{
-			email.MetaSubject: want.subject, email.MetaName: want.senderName,
-			email.MetaThreadKeys: want.threadKeys, email.MetaReplyToken: want.replyToken,
-		} {
+		for k, v := range map[string]string{event.MetaSubject: want.subject, event.MetaName: want.senderName, event.MetaThreadKeys: want.threadKeys, email.MetaReplyToken: want.replyToken} {
 			if m.Meta[k] != v {
 				t.Errorf("message %d: meta %s = %q, want %q", i+1, k, m.Meta[k], v)
 			}

@@ -14,21 +14,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
 // Meta keys of inbound envelopes (and, for in_reply_to, references and
 // subject, of outbound ones).
 const (
-	// MetaSubject is the mail's subject; on a reply, the subject to use.
-	MetaSubject = "subject"
-	// MetaName is the sender's display name.
-	MetaName = "name"
-	// MetaThreadKeys holds every Message-ID the mail refers to, and its reply
-	// token, comma-separated (read by core's pipeline).
-	MetaThreadKeys = "thread_keys"
 	// MetaReplyToken is the token of the plus address the mail was sent to
 	// (support+<token>@...).
 	MetaReplyToken = "reply_token"
@@ -53,11 +46,9 @@ const (
 	// angle brackets; references space- or comma-separated).
 	MetaInReplyTo  = "in_reply_to"
 	MetaReferences = "references"
-	// MetaError, on a delivery.failed event, is why.
-	MetaError = "error"
-	// MetaStatus, on a delivery.failed event from a bounce, is the DSN status
+	// MetaDSNStatus, on a delivery.failed event from a bounce, is the DSN status
 	// code, e.g. "5.1.1".
-	MetaStatus = "status"
+	MetaDSNStatus = "dsn_status"
 )
 
 // Lifetimes of the records in threadBucket.
@@ -101,8 +92,8 @@ func (a *Adapter) inbound(p *Parsed, raw []byte, truncated bool) (*core.Message,
 	if !p.Date.IsZero() && p.Date.Year() > 1970 && p.Date.Year() < 10000 {
 		m.SentAt = p.Date
 	}
-	setMeta(meta, MetaSubject, p.Subject)
-	setMeta(meta, MetaName, p.FromName)
+	setMeta(meta, event.MetaSubject, p.Subject)
+	setMeta(meta, event.MetaName, p.FromName)
 	setMeta(meta, MetaCc, strings.Join(p.Cc, ","))
 	if p.FullText != p.Text {
 		if len(p.FullText) <= core.MaxMetaValueBytes {
@@ -114,7 +105,7 @@ func (a *Adapter) inbound(p *Parsed, raw []byte, truncated bool) (*core.Message,
 	}
 	token := a.replyToken(p)
 	setMeta(meta, MetaReplyToken, token)
-	setMeta(meta, MetaThreadKeys, threadKeys(p, token))
+	setMeta(meta, event.MetaThreadKeys, threadKeys(p, token))
 	m.Meta = meta
 	a.attach(m, p)
 	fit(m)
@@ -370,7 +361,7 @@ func (a *Adapter) bounce(ctx context.Context, p *Parsed, raw []byte, log *slog.L
 		return nil
 	}
 	ev := core.NewMessage(core.KindEvent, core.Outbound, Name)
-	ev.Type = adapters.EventDeliveryFailed
+	ev.Type = event.DeliveryFailed
 	ev.ReplyTo = id
 	ev.External.Message = externalID(p, raw) + ":failed"
 	var sent sentInfo
@@ -384,8 +375,8 @@ func (a *Adapter) bounce(ctx context.Context, p *Parsed, raw []byte, log *slog.L
 			ev.To = to
 		}
 	}
-	ev.Meta = map[string]string{MetaError: truncate(b.Error(), 1024)}
-	setMeta(ev.Meta, MetaStatus, b.Status)
+	ev.Meta = map[string]string{event.MetaError: truncate(b.Error(), 1024)}
+	setMeta(ev.Meta, MetaDSNStatus, b.Status)
 	if err := a.pub.Event(ctx, ev); err != nil {
 		if errors.Is(err, core.ErrInvalid) {
 			log.Warn("bounce event not valid, skipped", "err", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 const wait = 10 * time.Second
@@ -314,12 +315,7 @@ func TestAdapter_InboundEnvelope(t *testing.T) {
 		m.External.Thread != "CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com" {
 		t.Errorf("external %+v", m.External)
 	}
-	wantMeta := map[string]string{
-		email.MetaThreadKeys: "01jh2x8k4m5n6p7q8r9s0t1v2w@example.com,CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com,01jh2x7a9b8c7d6e5f4g3h2j1k",
-		email.MetaReplyToken: "01jh2x7a9b8c7d6e5f4g3h2j1k",
-		email.MetaSubject:    "Re: Refund for order #4821",
-		email.MetaName:       "Ann Lee",
-	}
+	wantMeta := map[string]string{event.MetaThreadKeys: "01jh2x8k4m5n6p7q8r9s0t1v2w@example.com,CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com,01jh2x7a9b8c7d6e5f4g3h2j1k", email.MetaReplyToken: "01jh2x7a9b8c7d6e5f4g3h2j1k", event.MetaSubject: "Re: Refund for order #4821", event.MetaName: "Ann Lee"}
 	for k, v := range wantMeta {
 		if m.Meta[k] != v {
 			t.Errorf("meta %s = %q, want %q", k, m.Meta[k], v)
@@ -347,20 +343,20 @@ func TestAdapter_NotCustomerMail(t *testing.T) {
 	run(t, w.adapter(t, cfg{}))
 	w.processed(t, "INBOX", 5)
 	got := w.inbound(t, 1)
-	if got[0].Meta[email.MetaName] != "O'Brien, Siobhan" {
+	if got[0].Meta[event.MetaName] != "O'Brien, Siobhan" {
 		t.Errorf("published %s, want only the customer's mail", got[0].External.Message)
 	}
 	var evs []*core.Message
 	bustest.Eventually(t, wait, func() error {
-		evs = w.env.Events(t, adapters.EventDeliveryFailed, "")
+		evs = w.env.Events(t, event.DeliveryFailed, "")
 		if len(evs) == 0 {
-			return fmt.Errorf("no %s event", adapters.EventDeliveryFailed)
+			return fmt.Errorf("no %s event", event.DeliveryFailed)
 		}
 		return nil
 	})
 	ev := evs[0]
 	if len(evs) != 1 || ev.ReplyTo != "01JH31ABCDEFGHJKMNPQRSTVWX" || ev.To != "email:no.such.user@customer.example" ||
-		ev.Meta[email.MetaStatus] != "5.1.1" || !strings.Contains(ev.Meta[email.MetaError], "User unknown") {
+		ev.Meta[email.MetaDSNStatus] != "5.1.1" || !strings.Contains(ev.Meta[event.MetaError], "User unknown") {
 		t.Errorf("%d events, first %+v", len(evs), ev)
 	}
 }

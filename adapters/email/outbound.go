@@ -20,6 +20,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -99,7 +100,7 @@ func (a *Adapter) threadOf(ctx context.Context, m *core.Message, to string, log 
 			th.References = replyReferences(th.References, th.MessageID)
 		}
 	}
-	if s := strings.TrimSpace(m.Meta[MetaSubject]); s != "" {
+	if s := strings.TrimSpace(m.Meta[event.MetaSubject]); s != "" {
 		th.Subject = s
 	}
 	return th

@@ -21,11 +21,11 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/email"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // reply is an outbound envelope to the customer.
@@ -132,8 +132,7 @@ func TestSend_MetaThreading(t *testing.T) {
 	w := newWorld(t, withIdle)
 	a := w.adapter(t, cfg{})
 	m := reply(customerAddr, "hi")
-	m.Meta = map[string]string{email.MetaInReplyTo: "parent@customer.example", email.MetaReferences: "root@customer.example parent@customer.example",
-		email.MetaSubject: "RE: Re: Broken\r\nBcc: evil@attacker.example screen"}
+	m.Meta = map[string]string{email.MetaInReplyTo: "parent@customer.example", email.MetaReferences: "root@customer.example parent@customer.example", event.MetaSubject: "RE: Re: Broken\r\nBcc: evil@attacker.example screen"}
 	if _, err := a.Send(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +149,7 @@ func TestSend_MetaThreading(t *testing.T) {
 
 	fresh := reply("new.customer@customer.example", "We noticed your order is late.")
 	fresh.ConversationID = "01JH5CONV0000000000000000B"
-	fresh.Meta = map[string]string{email.MetaSubject: "Your order 77"}
+	fresh.Meta = map[string]string{event.MetaSubject: "Your order 77"}
 	if _, err := a.Send(t.Context(), fresh); err != nil {
 		t.Fatal(err)
 	}
@@ -358,14 +357,14 @@ func TestAdapter_BounceOfReply(t *testing.T) {
 	w.imap.deliver(t, "INBOX", []byte(dsn))
 	var ev *core.Message
 	bustest.Eventually(t, wait, func() error {
-		evs := w.env.Events(t, adapters.EventDeliveryFailed, m.ID)
+		evs := w.env.Events(t, event.DeliveryFailed, m.ID)
 		if len(evs) == 0 {
 			return errors.New("no delivery.failed event for the reply")
 		}
 		ev = evs[0]
 		return nil
 	})
-	if ev.ConversationID != m.ConversationID || ev.ContactID != m.ContactID || ev.Meta[email.MetaError] != "5.1.1 smtp; 550 5.1.1 user unknown" {
+	if ev.ConversationID != m.ConversationID || ev.ContactID != m.ContactID || ev.Meta[event.MetaError] != "5.1.1 smtp; 550 5.1.1 user unknown" {
 		t.Errorf("event %+v", ev)
 	}
 	if n := w.env.Count(t, bus.StreamIn); n != 0 {

@@ -11,7 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/omnigate/omnigate/core"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -159,7 +159,7 @@ func (a *Adapter) claim(ctx context.Context, act action) (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("slack: claim: %w", err)
 	}
-	if err := a.publishEvent(ctx, EventConversationAssigned, conv, act, map[string]string{"assignee": assignee}); err != nil {
+	if err := a.publishEvent(ctx, event.ConversationAssigned, conv, act, map[string]string{"assignee": assignee}); err != nil {
 		return result{}, err
 	}
 	return result{
@@ -178,7 +178,7 @@ func (a *Adapter) closeConversation(ctx context.Context, act action) (result, er
 	if conv.State == store.StateClosed {
 		return result{say: "This conversation is closed already.", after: a.cardAndNote(conv.ID, "")}, nil
 	}
-	if err := a.deskEvent(ctx, pipeline.EventConversationClose, act, nil); err != nil {
+	if err := a.deskEvent(ctx, event.ConversationClose, act, nil); err != nil {
 		return result{}, err
 	}
 	return result{say: "Closing the conversation."}, nil
@@ -217,7 +217,7 @@ func (a *Adapter) reopen(ctx context.Context, act action) (result, error) {
 	if got.ID != conv.ID {
 		return result{say: "The customer started another conversation meanwhile" + a.threadLink(ctx, got) + "."}, nil
 	}
-	if err := a.publishEvent(ctx, EventConversationReopened, got, act, nil); err != nil {
+	if err := a.publishEvent(ctx, event.ConversationReopened, got, act, nil); err != nil {
 		return result{}, err
 	}
 	return result{after: a.cardAndNote(got.ID, ":arrows_counterclockwise: <@"+act.user+"> reopened this conversation.")}, nil
@@ -239,7 +239,7 @@ func (a *Adapter) ticket(ctx context.Context, act action) (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("slack: ticket: %w", err)
 	}
-	if err := a.publishEvent(ctx, EventTicketCreate, conv, act, nil); err != nil {
+	if err := a.publishEvent(ctx, event.TicketCreate, conv, act, nil); err != nil {
 		return result{}, err
 	}
 	return result{
@@ -273,7 +273,7 @@ func (a *Adapter) transfer(ctx context.Context, act action, queue string) (resul
 	if from == stored {
 		return result{say: "The conversation is in queue " + queue + " already."}, nil
 	}
-	if err := a.publishEvent(ctx, EventConversationTransferred, conv, act, map[string]string{"queue": queue, "from_queue": cmpOr(from, defaultQueue)}); err != nil {
+	if err := a.publishEvent(ctx, event.ConversationTransfer, conv, act, map[string]string{"queue": queue, "from_queue": cmpOr(from, defaultQueue)}); err != nil {
 		return result{}, err
 	}
 	who := "<@" + act.user + ">"
@@ -355,7 +355,7 @@ func (a *Adapter) publishEvent(ctx context.Context, typ string, conv *store.Conv
 	ev.From = act.agent()
 	ev.ConversationID, ev.ContactID = conv.ID, conv.ContactID
 	ev.External.Message = typ + ":" + act.dedup
-	ev.Meta = map[string]string{pipeline.MetaDesk: Name}
+	ev.Meta = map[string]string{event.MetaDesk: Name}
 	for k, v := range meta {
 		ev.Meta[k] = v
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -37,7 +37,7 @@ func TestDesk_Actions(t *testing.T) {
 		t.Fatalf("assignee %q after Claim, want slack:%s", got, agentUser)
 	}
 	d.waitCard(ch, ts, "<@"+agentUser+">")
-	evs := d.waitStored(bus.StreamEvt, bus.SubjectEvt(slack.EventConversationAssigned), 1)
+	evs := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.ConversationAssigned), 1)
 	if e := evs[0]; e.ConversationID != conv.ID || e.Meta["assignee"] != "slack:"+agentUser || e.From != "slack:"+agentUser {
 		t.Errorf("assigned event %+v", e)
 	}
@@ -79,8 +79,8 @@ func TestDesk_Actions(t *testing.T) {
 	// Close goes through the pipeline; the card follows its event.
 	clickOK(click(agent2User, chBilling, newTS, "omni_close", conv.ID))
 	closes := d.waitStored(bus.StreamIn, "omni.in.slack.", 2)
-	if c := closes[len(closes)-1]; c.Type != pipeline.EventConversationClose || c.ConversationID != conv.ID {
-		t.Errorf("desk event %s for %s, want %s", c.Type, c.ConversationID, pipeline.EventConversationClose)
+	if c := closes[len(closes)-1]; c.Type != event.ConversationClose || c.ConversationID != conv.ID {
+		t.Errorf("desk event %s for %s, want %s", c.Type, c.ConversationID, event.ConversationClose)
 	}
 	bustest.Eventually(t, wait, func() error {
 		if s := d.conversation(conv.ID).State; s != store.StateClosed {
@@ -101,7 +101,7 @@ func TestDesk_Actions(t *testing.T) {
 
 	// Create ticket.
 	clickOK(click(agentUser, chBilling, newTS, "omni_ticket", conv.ID))
-	tix := d.waitStored(bus.StreamEvt, bus.SubjectEvt(slack.EventTicketCreate), 1)
+	tix := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.TicketCreate), 1)
 	if tk := tix[0]; tk.ConversationID != conv.ID || tk.ContactID != conv.ContactID || tk.From != "slack:"+agentUser {
 		t.Errorf("ticket.create %+v", tk)
 	}
@@ -113,10 +113,10 @@ func TestDesk_Actions(t *testing.T) {
 		t.Fatal(err)
 	}
 	created := tix[0].Clone()
-	created.ID, created.Type = newID(), slack.EventTicketCreated
+	created.ID, created.Type = newID(), event.TicketCreated
 	created.Meta = map[string]string{"ticket": "T-42", "ticket_url": "https://tracker.example.com/t/T-42"}
 	created.External.Message = ""
-	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectEvt(slack.EventTicketCreated), created); err != nil {
+	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectEvt(event.TicketCreated), created); err != nil {
 		t.Fatal(err)
 	}
 	d.waitCard(chBilling, newTS, "https://tracker.example.com/t/T-42|T-42")
@@ -125,7 +125,7 @@ func TestDesk_Actions(t *testing.T) {
 	// Every later change of the ticket reaches the desk: the card shows the
 	// ticket's status and the thread says what changed.
 	updated := tix[0].Clone()
-	updated.ID, updated.Type, updated.Channel = newID(), slack.DeskEventTicketUpdated, "slack"
+	updated.ID, updated.Type, updated.Channel = newID(), event.TicketUpdated, "slack"
 	updated.External.Message = ""
 	updated.Text = "status changed from open to solved"
 	updated.Meta = map[string]string{"ticket": "T-42", "status": "solved"}
@@ -136,10 +136,7 @@ func TestDesk_Actions(t *testing.T) {
 	d.waitNote(newTS, "status changed from open to solved")
 
 	// Routing's desk events are shown in the thread.
-	for typ, meta := range map[string]map[string]string{
-		slack.DeskEventRouted:      {"queue": "billing", "priority": "high", "rule": "invoices"},
-		slack.DeskEventSLABreached: {"sla": "first_response", "waited": "31m", "mention": "<!subteam^S0LEADS01>"},
-	} {
+	for typ, meta := range map[string]map[string]string{event.ConversationRouted: {"queue": "billing", "priority": "high", "rule": "invoices"}, event.SLABreached: {"sla": "first_response", "waited": "31m", "mention": "<!subteam^S0LEADS01>"}} {
 		ev := tix[0].Clone()
 		ev.ID, ev.Type, ev.Channel, ev.External.Message, ev.Meta = newID(), typ, "slack", "", meta
 		if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
@@ -199,7 +196,7 @@ func TestDesk_EventsFromElsewhere(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	publish(slack.EventConversationAssigned, func(ev *core.Message) { ev.Meta = map[string]string{"assignee": "slack:" + agent2User} })
+	publish(event.ConversationAssigned, func(ev *core.Message) { ev.Meta = map[string]string{"assignee": "slack:" + agent2User} })
 	d.waitCard(ch, ts, "<@"+agent2User+">")
 	d.waitNote(ts, "Assigned to <@"+agent2User+">")
 
@@ -209,7 +206,7 @@ func TestDesk_EventsFromElsewhere(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	publish(slack.EventConversationTransferred, func(ev *core.Message) { ev.Meta = map[string]string{"queue": "billing"} })
+	publish(event.ConversationTransfer, func(ev *core.Message) { ev.Meta = map[string]string{"queue": "billing"} })
 	bustest.Eventually(t, wait, func() error {
 		if c := d.conversation(conv.ID); !strings.HasPrefix(c.Desk[slack.Name], chBilling+":") {
 			return fmt.Errorf("thread %s, want in %s", c.Desk[slack.Name], chBilling)
@@ -219,7 +216,7 @@ func TestDesk_EventsFromElsewhere(t *testing.T) {
 	d.waitNote(ts, "Routing transferred this conversation")
 	_, newTS := root(t, d.conversation(conv.ID))
 
-	publish(slack.EventContactBlocked, func(ev *core.Message) { ev.Channel, ev.To = "telegram", "telegram:42" })
+	publish(event.ContactBlocked, func(ev *core.Message) { ev.Channel, ev.To = "telegram", "telegram:42" })
 	d.waitNote(newTS, "The customer blocked us on Telegram")
 }
 
@@ -239,7 +236,7 @@ func TestDesk_RoutedMovesThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := core.NewMessage(core.KindEvent, core.Inbound, "slack")
-	ev.Type, ev.ConversationID, ev.ContactID = slack.DeskEventRouted, conv.ID, conv.ContactID
+	ev.Type, ev.ConversationID, ev.ContactID = event.ConversationRouted, conv.ID, conv.ContactID
 	ev.Meta = map[string]string{"queue": "billing", "priority": "normal", "rule": "billing", "by": "routing"}
 	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -208,7 +209,7 @@ func customerName(c *store.Contact, hint string, last core.Identity) string {
 
 // senderName is the name a channel gave for the sender of m, if any.
 func senderName(m *core.Message) string {
-	for _, k := range []string{"name", "profile_name", "shared_name"} {
+	for _, k := range []string{event.MetaName, event.MetaProfileName, event.MetaSharedName} {
 		if v := strings.TrimSpace(m.Meta[k]); v != "" {
 			return truncateRunes(v, 100)
 		}

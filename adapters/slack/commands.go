@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
@@ -184,7 +185,7 @@ func (a *Adapter) link(ctx context.Context, act action, arg string) (result, err
 	if err != nil || id.Channel() == Name {
 		return result{say: "`" + escapeMrkdwn(arg) + "` is not an identity: write it as channel:address, e.g. `sms:+15551234567` or `email:ann@example.com`."}, nil
 	}
-	if err := a.deskEvent(ctx, pipeline.EventContactLink, act, map[string]string{pipeline.MetaIdentity: string(id)}); err != nil {
+	if err := a.deskEvent(ctx, event.ContactLink, act, map[string]string{event.MetaIdentity: string(id)}); err != nil {
 		return result{}, err
 	}
 	note := ":link: <@" + act.user + "> linked " + escapeMrkdwn(string(id)) + " to this customer."
@@ -237,19 +238,12 @@ func (a *Adapter) replyVia(ctx context.Context, act action, channel string) (res
 		after: a.cardAndNote(conv.ID, ":incoming_envelope: <@"+act.user+"> set replies to go via "+channelLabel(channel)+".")}, nil
 }
 
-// Agent availability events, consumed by routing: an agent who is away is
-// given no new conversations. Meta "agent" is the agent's identity.
-const (
-	EventAgentAway = "agent.away"
-	EventAgentBack = "agent.back"
-)
-
 // availability publishes that the agent who typed /omni away|back is away or
 // back, for routing's assignment.
 func (a *Adapter) availability(ctx context.Context, cmd slack.SlashCommand, back bool) (result, error) {
-	typ, say := EventAgentAway, "You are away: routing assigns you no new conversations until `/omni back`."
+	typ, say := event.AgentAway, "You are away: routing assigns you no new conversations until `/omni back`."
 	if back {
-		typ, say = EventAgentBack, "Welcome back: routing assigns you conversations again."
+		typ, say = event.AgentBack, "Welcome back: routing assigns you conversations again."
 	}
 	agent := string(core.NewIdentity(Name, cmd.UserID))
 	ev := core.NewMessage(core.KindEvent, core.Inbound, Name)
@@ -259,7 +253,7 @@ func (a *Adapter) availability(ctx context.Context, cmd slack.SlashCommand, back
 		// Slack's retry of the same command is stored once.
 		ev.External.Message = typ + ":" + cmd.TriggerID
 	}
-	ev.Meta = map[string]string{"agent": agent}
+	ev.Meta = map[string]string{event.MetaAgent: agent}
 	if err := a.pub.Event(ctx, ev); err != nil {
 		return result{}, fmt.Errorf("slack: %s: %w", typ, err)
 	}

@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/omnigate/omnigate/adapters/slack"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // TestCommands runs /omni: help, whois, reply-via (refused for a channel the
@@ -50,7 +49,7 @@ func TestCommands(t *testing.T) {
 		t.Errorf("link: %q", say)
 	}
 	links := d.waitStored(bus.StreamIn, "omni.in.slack.", 1)
-	if l := links[0]; l.Type != pipeline.EventContactLink || l.Meta[pipeline.MetaIdentity] != "email:ann@example.com" || l.ConversationID != conv.ID {
+	if l := links[0]; l.Type != event.ContactLink || l.Meta[event.MetaIdentity] != "email:ann@example.com" || l.ConversationID != conv.ID {
 		t.Errorf("link event %+v", l)
 	}
 	bustest.Eventually(t, wait, func() error {
@@ -69,7 +68,7 @@ func TestCommands(t *testing.T) {
 	d.waitCard(ch, ts, "Replies via")
 	d.postEvent(eventPayload("EvC1", agentReply(agentUser, ch, ts, "1700000003.000100", "Your *invoice* is attached")), 0)
 	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("email"), 1)
-	if o := outs[0]; o.To != "email:ann@example.com" || o.HTML != "Your <b>invoice</b> is attached" || o.Text != "Your invoice is attached" || o.Meta[pipeline.MetaReplyVia] != "email" {
+	if o := outs[0]; o.To != "email:ann@example.com" || o.HTML != "Your <b>invoice</b> is attached" || o.Text != "Your invoice is attached" || o.Meta[event.MetaReplyVia] != "email" {
 		t.Errorf("email reply to %s text %q html %q meta %v", o.To, o.Text, o.HTML, o.Meta)
 	}
 	if say := run(agentUser, "reply-via auto"); !strings.Contains(say, "last") {
@@ -80,14 +79,14 @@ func TestCommands(t *testing.T) {
 	if say := run(agentUser, "away"); !strings.Contains(say, "You are away") {
 		t.Errorf("away: %q", say)
 	}
-	aways := d.waitStored(bus.StreamEvt, bus.SubjectEvt(slack.EventAgentAway), 1)
+	aways := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.AgentAway), 1)
 	if a := aways[0]; a.Meta["agent"] != "slack:"+agentUser {
 		t.Errorf("agent.away %+v", a)
 	}
 	if say := run(agentUser, "back"); !strings.Contains(say, "Welcome back") {
 		t.Errorf("back: %q", say)
 	}
-	d.waitStored(bus.StreamEvt, bus.SubjectEvt(slack.EventAgentBack), 1)
+	d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.AgentBack), 1)
 	if say := run(agentUser, "frobnicate"); !strings.Contains(say, "/omni help") {
 		t.Errorf("unknown command: %q", say)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -31,14 +31,14 @@ import (
 func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, error) {
 	if m.Kind == core.KindEvent {
 		switch m.Type {
-		case pipeline.EventContactMerged:
+		case event.ContactMerged:
 			return adapters.Receipt{}, a.merged(ctx, m)
-		case DeskEventTicketUpdated:
+		case event.TicketUpdated:
 			return adapters.Receipt{}, a.ticketUpdated(ctx, m)
-		case DeskEventRouted:
+		case event.ConversationRouted:
 			return adapters.Receipt{}, a.routed(ctx, m)
-		case EventConversationAssigned, DeskEventSLABreached:
-			return adapters.Receipt{}, a.eventNote(ctx, m, routingNote(m), m.Type != DeskEventSLABreached)
+		case event.ConversationAssigned, event.SLABreached:
+			return adapters.Receipt{}, a.eventNote(ctx, m, routingNote(m), m.Type != event.SLABreached)
 		}
 		return adapters.Receipt{}, nil
 	}
@@ -62,7 +62,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	}
 	var parts []part
 	if m.Direction == core.Inbound {
-		if m.Meta[pipeline.MetaConversationOpened] == "true" && conv.Opens > 1 {
+		if m.Meta[event.MetaConversationOpened] == "true" && conv.Opens > 1 {
 			parts = append(parts, part{key: "reopened", text: ":arrows_counterclockwise: The customer wrote again: conversation reopened."})
 			a.later(ctx, "card not updated", func(ctx context.Context) error { return a.refreshCard(ctx, conv.ID) })
 		}
@@ -201,7 +201,7 @@ func humanSize(n int64) string {
 // echoParts shows a reply written on another desk.
 func echoParts(m *core.Message) []part {
 	head := ":leftwards_arrow_with_hook: _Reply via " + channelLabel(m.Channel)
-	if d := m.Meta[pipeline.MetaDesk]; d != "" {
+	if d := m.Meta[event.MetaDesk]; d != "" {
 		head += ", written on " + escapeMrkdwn(d)
 	}
 	head += "_"
@@ -226,8 +226,8 @@ func echoParts(m *core.Message) []part {
 // reading the store can fail it; Slack's failures are logged, so that a retry
 // does not repeat the notes.
 func (a *Adapter) merged(ctx context.Context, m *core.Message) error {
-	reason := m.Meta[pipeline.MetaReason]
-	survivor := m.Meta[pipeline.MetaConversation]
+	reason := m.Meta[event.MetaReason]
+	survivor := m.Meta[event.MetaConversation]
 	if survivor == "" {
 		survivor = m.ConversationID
 	}
@@ -248,7 +248,7 @@ func (a *Adapter) merged(ctx context.Context, m *core.Message) error {
 			}
 		}
 	}
-	if closed := m.Meta[pipeline.MetaClosedConversation]; closed != "" {
+	if closed := m.Meta[event.MetaClosedConversation]; closed != "" {
 		conv, err := a.st.Conversation(ctx, closed)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -275,11 +275,11 @@ func reasonLabel(reason string) string {
 	switch reason {
 	case "phone":
 		return "phone number"
-	case pipeline.MetaVerifiedEmail:
+	case event.MetaVerifiedEmail:
 		return "verified email"
-	case pipeline.MetaVerifiedPhone:
+	case event.MetaVerifiedPhone:
 		return "verified phone"
-	case pipeline.MetaVerifiedUser:
+	case event.MetaVerifiedUser:
 		return "signed-in account"
 	case "thread":
 		return "email thread"
@@ -291,15 +291,10 @@ func reasonLabel(reason string) string {
 	return reason
 }
 
-// DeskEventTicketUpdated is the desk event the ticket system sends for every
-// change of a ticket linked to a conversation; meta "ticket" and "status" say
-// which and what it is now, Text says what changed.
-const DeskEventTicketUpdated = "ticket.updated"
-
 // ticketUpdated keeps the ticket's status for the card, refreshes the card and
 // notes the change in the thread.
 func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
-	id, st := m.Meta["ticket"], m.Meta["status"]
+	id, st := m.Meta[event.MetaTicket], m.Meta[event.MetaStatus]
 	if m.ConversationID == "" || id == "" {
 		return nil
 	}
@@ -325,21 +320,11 @@ func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
 	return a.eventNote(ctx, m, note, true)
 }
 
-// Desk events routing sends about a conversation.
-const (
-	// DeskEventRouted: routing chose a queue and priority (meta queue,
-	// priority, rule).
-	DeskEventRouted = "conversation.routed"
-	// DeskEventSLABreached: a response target passed (meta sla, target,
-	// waited, and mention, a Slack mention of the group to alert).
-	DeskEventSLABreached = "sla.breached"
-)
-
 // routingNote says in the thread what routing decided or noticed.
 func routingNote(m *core.Message) string {
 	md := m.Meta
 	switch m.Type {
-	case DeskEventRouted:
+	case event.ConversationRouted:
 		note := ":twisted_rightwards_arrows: Routed to *" + escapeMrkdwn(md["queue"]) + "*"
 		if p := md["priority"]; p != "" {
 			note += ", priority " + escapeMrkdwn(p)
@@ -348,7 +333,7 @@ func routingNote(m *core.Message) string {
 			note += " (rule " + escapeMrkdwn(r) + ")"
 		}
 		return note + "."
-	case DeskEventSLABreached:
+	case event.SLABreached:
 		note := ":rotating_light: SLA breached"
 		if sla := md["sla"]; sla != "" {
 			note += ": " + escapeMrkdwn(sla)
@@ -381,7 +366,7 @@ func (a *Adapter) routed(ctx context.Context, m *core.Message) error {
 	}
 	th, ok := parseRef(conv.Desk[Name])
 	if ok && a.cfg.channelOf(conv.Queue) != th.channel {
-		return a.moveThread(ctx, conv.ID, "Routing", cmpOr(m.Meta["previous_queue"], defaultQueue), cmpOr(conv.Queue, defaultQueue))
+		return a.moveThread(ctx, conv.ID, "Routing", cmpOr(m.Meta[event.MetaPreviousQueue], defaultQueue), cmpOr(conv.Queue, defaultQueue))
 	}
 	return a.eventNote(ctx, m, routingNote(m), true)
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 const ann = core.Identity("sms:+15550001111")
@@ -82,7 +82,7 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 	if want := "Hi Ann, see tracking (https://example.com/track) & thanks @Bob Agent"; out.Text != want {
 		t.Errorf("customer gets %q, want %q", out.Text, want)
 	}
-	if out.To != ann || out.ID != r.ID || out.Meta[slack.MetaAgentName] != "Alice Agent" || out.Meta[pipeline.MetaDesk] != slack.Name {
+	if out.To != ann || out.ID != r.ID || out.Meta[event.MetaAgentName] != "Alice Agent" || out.Meta[event.MetaDesk] != slack.Name {
 		t.Errorf("reply to %s id %s meta %v, want to %s id %s from Alice Agent", out.To, out.ID, out.Meta, ann, r.ID)
 	}
 
@@ -116,8 +116,8 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deliver(adapters.EventDeliveryDelivered, outs[0], nil)
-	deliver(adapters.EventDeliveryFailed, outs[1], map[string]string{"error": "21610: unsubscribed recipient"})
+	deliver(event.DeliveryDelivered, outs[0], nil)
+	deliver(event.DeliveryFailed, outs[1], map[string]string{"error": "21610: unsubscribed recipient"})
 	bustest.Eventually(t, wait, func() error {
 		got := map[string]string{}
 		for _, c := range d.fake.Calls("reactions.add") {

@@ -14,7 +14,7 @@ import (
 	"github.com/slack-go/slack/slackevents"
 
 	"github.com/omnigate/omnigate/core"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -193,15 +193,15 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 		m.HTML = ConvertMrkdwn(text, target)
 	case formatMarkdown:
 		m.Text = ConvertMrkdwn(text, target)
-		m.Meta[MetaFormat] = "markdown"
+		m.Meta[event.MetaFormat] = "markdown"
 	default:
 		m.Text = ConvertMrkdwn(text, target)
 	}
 	if settings.ReplyVia != "" {
-		m.Meta[pipeline.MetaReplyVia] = settings.ReplyVia
+		m.Meta[event.MetaReplyVia] = settings.ReplyVia
 	}
 	if name := a.userName(ctx, user); name != "" {
-		m.Meta[MetaAgentName] = truncateRunes(name, 200)
+		m.Meta[event.MetaAgentName] = truncateRunes(name, 200)
 	}
 	m.Attachments = a.relayFiles(ctx, files)
 	if len(m.Meta) == 0 {

@@ -6,30 +6,15 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
-	"github.com/omnigate/omnigate/core/pipeline"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
-
-// EventContactBlocked is the event a channel publishes when the customer
-// blocked it (the telegram adapter does); its ConversationID is noted.
-const EventContactBlocked = "contact.blocked"
-
-// EventTicketCreated is the event the ticket system publishes once a ticket
-// exists; meta "ticket" is its id, "ticket_url" its link.
-const EventTicketCreated = "ticket.created"
 
 // EventTypes lists the events the runtime hands to HandleEvent: delivery
 // reports of replies and the changes of conversations a card shows.
 func (a *Adapter) EventTypes() []string {
-	return []string{
-		adapters.EventDeliverySent, adapters.EventDeliveryDelivered, adapters.EventDeliveryRead, adapters.EventDeliveryFailed,
-		EventContactBlocked,
-		pipeline.EventConversationClosed,
-		EventConversationAssigned, EventConversationTransferred, EventConversationReopened,
-		EventTicketCreated,
-	}
+	return []string{event.DeliverySent, event.DeliveryDelivered, event.DeliveryRead, event.DeliveryFailed, event.ContactBlocked, event.ConversationClosed, event.ConversationAssigned, event.ConversationTransfer, event.ConversationReopened, event.TicketCreated}
 }
 
 // HandleEvent shows in Slack what became of a conversation and its replies:
@@ -46,36 +31,36 @@ func (a *Adapter) EventTypes() []string {
 // Events about messages or conversations the desk does not know are ignored.
 func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
 	switch ev.Type {
-	case adapters.EventDeliverySent:
+	case event.DeliverySent:
 		return a.reactTo(ctx, ev, a.cfg.Reactions.Sent)
-	case adapters.EventDeliveryDelivered:
+	case event.DeliveryDelivered:
 		return a.reactTo(ctx, ev, a.cfg.Reactions.Delivered)
-	case adapters.EventDeliveryRead:
+	case event.DeliveryRead:
 		return a.reactTo(ctx, ev, a.cfg.Reactions.Read)
-	case adapters.EventDeliveryFailed:
+	case event.DeliveryFailed:
 		return a.failed(ctx, ev)
-	case EventContactBlocked:
+	case event.ContactBlocked:
 		return a.eventNote(ctx, ev, ":no_entry: The customer blocked us on "+channelLabel(cmpOr(ev.To.Channel(), ev.Channel))+
 			": replies there cannot reach them. Try another channel with `/omni reply-via`.", false)
-	case pipeline.EventConversationClosed:
+	case event.ConversationClosed:
 		by := "The conversation was closed."
 		if u, ok := slackUser(ev.From); ok {
 			by = "<@" + u + "> closed this conversation."
 		}
 		return a.eventNote(ctx, ev, ":white_check_mark: "+by+" The customer's next message opens it again.", true)
-	case EventConversationAssigned, EventConversationTransferred, EventConversationReopened:
-		if ev.Meta[pipeline.MetaDesk] == Name {
+	case event.ConversationAssigned, event.ConversationTransfer, event.ConversationReopened:
+		if ev.Meta[event.MetaDesk] == Name {
 			return nil // done by this desk: the card shows it already
 		}
-		if ev.Type == EventConversationTransferred && ev.ConversationID != "" {
+		if ev.Type == event.ConversationTransfer && ev.ConversationID != "" {
 			// Routing moved it: the thread follows to the queue's channel.
-			return a.moveThread(ctx, ev.ConversationID, "Routing", cmpOr(ev.Meta["from_queue"], defaultQueue), cmpOr(ev.Meta["queue"], defaultQueue))
+			return a.moveThread(ctx, ev.ConversationID, "Routing", cmpOr(ev.Meta["from_queue"], defaultQueue), cmpOr(ev.Meta[event.MetaQueue], defaultQueue))
 		}
 		return a.eventNote(ctx, ev, changeNote(ev), true)
-	case EventTicketCreated:
+	case event.TicketCreated:
 		note := ":ticket: A ticket was created"
-		if id := ev.Meta["ticket"]; id != "" {
-			if u := ev.Meta["ticket_url"]; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		if id := ev.Meta[event.MetaTicket]; id != "" {
+			if u := ev.Meta[event.MetaTicketURL]; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 				note += ": <" + u + "|" + escapeMrkdwn(id) + ">"
 			} else {
 				note += ": " + escapeMrkdwn(id)
@@ -89,8 +74,8 @@ func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
 // changeNote says what another component changed about a conversation.
 func changeNote(ev *core.Message) string {
 	switch ev.Type {
-	case EventConversationAssigned:
-		if as := ev.Meta["assignee"]; as != "" {
+	case event.ConversationAssigned:
+		if as := ev.Meta[event.MetaAssignee]; as != "" {
 			return ":raising_hand: Assigned to " + mention(as) + "."
 		}
 		return ":raising_hand: Assignment changed."
@@ -141,7 +126,7 @@ func (a *Adapter) failed(ctx context.Context, ev *core.Message) error {
 	if err := a.react(ctx, rec.Channel, rec.TS, a.cfg.Reactions.Failed); err != nil {
 		return err
 	}
-	why := strings.TrimSpace(ev.Meta["error"])
+	why := strings.TrimSpace(ev.Meta[event.MetaError])
 	if why == "" {
 		why = "no reason given"
 	}

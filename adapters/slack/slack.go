@@ -44,31 +44,6 @@ import (
 // Name is the adapter's and the desk's name.
 const Name = "slack"
 
-// Meta keys the adapter sets on agents' replies.
-const (
-	// MetaFormat is "markdown" on a reply to telegram, whose Text is then the
-	// markdown the telegram adapter renders.
-	MetaFormat = "format"
-	// MetaAgentName is the display name of the agent who wrote a reply.
-	MetaAgentName = "agent_name"
-)
-
-// Event types the adapter publishes on omni.evt.<type>, with ConversationID,
-// ContactID, From (the agent, slack:<user id>) and meta "desk"="slack".
-const (
-	// EventTicketCreate asks for a ticket for the conversation (Create ticket,
-	// /omni ticket).
-	EventTicketCreate = "ticket.create"
-	// EventConversationAssigned: an agent claimed the conversation; meta
-	// "assignee" is slack:<user id>.
-	EventConversationAssigned = "conversation.assigned"
-	// EventConversationTransferred: an agent moved the conversation to the queue
-	// in meta "queue" (from meta "from_queue").
-	EventConversationTransferred = "conversation.transferred"
-	// EventConversationReopened: an agent reopened the closed conversation.
-	EventConversationReopened = "conversation.reopened"
-)
-
 // Record buckets the adapter keeps in the store.
 const (
 	// recordsThreads maps "<channel>:<thread ts>" to the conversation.

@@ -13,6 +13,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
@@ -258,7 +259,7 @@ func TestDesk_EchoAndMerge(t *testing.T) {
 	_, ts := root(t, conv)
 	echo := core.NewMessage(core.KindMessage, core.Outbound, "sms")
 	echo.To, echo.ConversationID, echo.Text = ann, conv.ID, "Answered from the API"
-	echo.Meta = map[string]string{pipeline.MetaDesk: "api"}
+	echo.Meta = map[string]string{event.MetaDesk: "api"}
 	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk(slack.Name), echo); err != nil {
 		t.Fatal(err)
 	}
@@ -266,8 +267,8 @@ func TestDesk_EchoAndMerge(t *testing.T) {
 	d.waitNote(ts, "written on api")
 
 	merged := core.NewMessage(core.KindEvent, core.Inbound, "sms")
-	merged.Type, merged.ConversationID, merged.ContactID = pipeline.EventContactMerged, conv.ID, conv.ContactID
-	merged.Meta = map[string]string{pipeline.MetaConversation: conv.ID, pipeline.MetaReason: "phone", pipeline.MetaContact: conv.ContactID, pipeline.MetaMergedContact: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+	merged.Type, merged.ConversationID, merged.ContactID = event.ContactMerged, conv.ID, conv.ContactID
+	merged.Meta = map[string]string{event.MetaConversation: conv.ID, event.MetaReason: "phone", event.MetaContact: conv.ContactID, event.MetaMergedContact: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
 	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk(slack.Name), merged); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // maxFormBytes bounds a webhook's body; Twilio's are a few kilobytes.
@@ -256,7 +257,7 @@ func parseInbound(channel string, form url.Values, region string) (*core.Message
 
 // metaParams are the webhook parameters kept in Meta, where present.
 var metaParams = []struct{ param, meta string }{
-	{"ProfileName", "profile_name"},
+	{"ProfileName", event.MetaProfileName},
 	{"WaId", "wa_id"},
 	{"MessagingServiceSid", "messaging_service_sid"},
 	{"NumSegments", "num_segments"},

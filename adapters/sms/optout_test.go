@@ -12,6 +12,7 @@ import (
 	"github.com/omnigate/omnigate/adapters/sms"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // TestOptOut_Keywords: each opt-out keyword, however written, is published
@@ -143,7 +144,7 @@ func TestOptOut_Runtime(t *testing.T) {
 	m := reply(env, customer, "we miss you")
 	env.PublishOutbound(t, m, "")
 	bustest.Eventually(t, 10*time.Second, func() error {
-		evs := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+		evs := env.Events(t, event.DeliveryFailed, m.ID)
 		if len(evs) == 0 {
 			return errors.New("no delivery.failed event")
 		}

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 func TestSend_Params(t *testing.T) {
@@ -229,7 +229,7 @@ func TestSend_RuntimeRetries(t *testing.T) {
 				if tt.retryAfter != "" && time.Since(start) < time.Second {
 					t.Errorf("retried after %s, before Retry-After", time.Since(start))
 				}
-				if evs := env.Events(t, adapters.EventDeliverySent, m.ID); len(evs) != 1 {
+				if evs := env.Events(t, event.DeliverySent, m.ID); len(evs) != 1 {
 					t.Errorf("%d delivery.sent events, want 1", len(evs))
 				}
 				return
@@ -252,7 +252,7 @@ func TestSend_RuntimeRetries(t *testing.T) {
 			if !strings.Contains(dl.Error, tt.reason) {
 				t.Errorf("dead letter reason %q, want it to contain %q", dl.Error, tt.reason)
 			}
-			evs := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+			evs := env.Events(t, event.DeliveryFailed, m.ID)
 			if len(evs) != 1 || !strings.Contains(evs[0].Meta["error"], tt.reason) {
 				t.Errorf("delivery.failed events %v, want one with the reason", evs)
 			}

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -17,16 +17,16 @@ import (
 // listed (receiving, received: inbound; partially_delivered and any added
 // later) are acknowledged and dropped.
 var eventTypes = map[string]string{
-	"accepted":    adapters.EventDeliverySent,
-	"scheduled":   adapters.EventDeliverySent,
-	"queued":      adapters.EventDeliverySent,
-	"sending":     adapters.EventDeliverySent,
-	"sent":        adapters.EventDeliverySent,
-	"delivered":   adapters.EventDeliveryDelivered,
-	"read":        adapters.EventDeliveryRead,
-	"undelivered": adapters.EventDeliveryFailed,
-	"failed":      adapters.EventDeliveryFailed,
-	"canceled":    adapters.EventDeliveryFailed,
+	"accepted":    event.DeliverySent,
+	"scheduled":   event.DeliverySent,
+	"queued":      event.DeliverySent,
+	"sending":     event.DeliverySent,
+	"sent":        event.DeliverySent,
+	"delivered":   event.DeliveryDelivered,
+	"read":        event.DeliveryRead,
+	"undelivered": event.DeliveryFailed,
+	"failed":      event.DeliveryFailed,
+	"canceled":    event.DeliveryFailed,
 }
 
 // statusCallback is a parsed status callback.
@@ -99,7 +99,7 @@ func (a *Adapter) serveStatus(w http.ResponseWriter, r *http.Request) {
 	case !errors.Is(err, store.ErrNotFound):
 		a.log.Warn("status: sent message not looked up; event without its envelope", "msg_sid", s.sid, "err", err)
 	}
-	setMeta(ev, "status", s.status)
+	setMeta(ev, event.MetaStatus, s.status)
 	setMeta(ev, "message_sid", s.sid)
 	if s.errCode != 0 {
 		setMeta(ev, "error_code", strconv.Itoa(s.errCode))
@@ -108,11 +108,11 @@ func (a *Adapter) serveStatus(w http.ResponseWriter, r *http.Request) {
 			msg = errorReason(s.errCode)
 		}
 		setMeta(ev, "error_message", msg)
-		if typ == adapters.EventDeliveryFailed {
-			setMeta(ev, "error", fmt.Sprintf("twilio: %s, error %d: %s", s.status, s.errCode, msg))
+		if typ == event.DeliveryFailed {
+			setMeta(ev, event.MetaError, fmt.Sprintf("twilio: %s, error %d: %s", s.status, s.errCode, msg))
 		}
-	} else if typ == adapters.EventDeliveryFailed {
-		setMeta(ev, "error", "twilio: "+s.status)
+	} else if typ == event.DeliveryFailed {
+		setMeta(ev, event.MetaError, "twilio: "+s.status)
 	}
 
 	if s.errCode == codeUnsubscribed && ev.To != "" {

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // statusForm is the form of Twilio's status callback.
@@ -34,19 +34,19 @@ func TestStatus_Events(t *testing.T) {
 	tests := []struct {
 		status, typ string
 	}{
-		{"queued", adapters.EventDeliverySent},
-		{"sent", adapters.EventDeliverySent},
-		{"delivered", adapters.EventDeliveryDelivered},
-		{"read", adapters.EventDeliveryRead},
-		{"undelivered", adapters.EventDeliveryFailed},
-		{"failed", adapters.EventDeliveryFailed},
+		{"queued", event.DeliverySent},
+		{"sent", event.DeliverySent},
+		{"delivered", event.DeliveryDelivered},
+		{"read", event.DeliveryRead},
+		{"undelivered", event.DeliveryFailed},
+		{"failed", event.DeliveryFailed},
 	}
 	env, _, _ := setup(t, "whatsapp")
 	for i, tt := range tests {
 		t.Run(tt.status, func(t *testing.T) {
 			msgSID := sid("SM", i+1)
 			form := statusForm("whatsapp", msgSID, tt.status)
-			if tt.typ == adapters.EventDeliveryFailed {
+			if tt.typ == event.DeliveryFailed {
 				form.Set("ErrorCode", "30003")
 			}
 			// Twilio retries a callback it got no answer to: published once.
@@ -69,7 +69,7 @@ func TestStatus_Events(t *testing.T) {
 			if ev.To != "whatsapp:"+customer || ev.Meta["status"] != tt.status {
 				t.Errorf("To %q meta %v", ev.To, ev.Meta)
 			}
-			if tt.typ == adapters.EventDeliveryFailed {
+			if tt.typ == event.DeliveryFailed {
 				if ev.Meta["error_code"] != "30003" || ev.Meta["error_message"] == "" || ev.Meta["error"] == "" {
 					t.Errorf("failure meta %v, want error_code, error_message and error", ev.Meta)
 				}
@@ -116,7 +116,7 @@ func TestStatus_RoundTrip(t *testing.T) {
 	if want := env.Deps.PublicURL + "/channels/sms/status"; acc[0].Get("StatusCallback") != want {
 		t.Errorf("StatusCallback %q, want %q", acc[0].Get("StatusCallback"), want)
 	}
-	sent := env.Events(t, adapters.EventDeliverySent, m.ID)
+	sent := env.Events(t, event.DeliverySent, m.ID)
 	if len(sent) != 1 || sent[0].External.Message == "" {
 		t.Fatalf("delivery.sent events %v, want one with the SID", sent)
 	}
@@ -127,7 +127,7 @@ func TestStatus_RoundTrip(t *testing.T) {
 	}
 	var ev *core.Message
 	bustest.Eventually(t, 5*time.Second, func() error {
-		evs := env.Events(t, adapters.EventDeliveryDelivered, m.ID)
+		evs := env.Events(t, event.DeliveryDelivered, m.ID)
 		if len(evs) == 0 {
 			return errors.New("no delivery.delivered event naming the reply")
 		}
@@ -142,7 +142,7 @@ func TestStatus_RoundTrip(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("callback answered %d", code)
 	}
-	failed := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+	failed := env.Events(t, event.DeliveryFailed, m.ID)
 	if len(failed) != 1 {
 		t.Fatalf("%d delivery.failed events, want 1", len(failed))
 	}

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/sms"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 var templateSID = "HX" + strings.Repeat("b", 32)
@@ -113,7 +113,7 @@ func TestWindow_NoTemplate(t *testing.T) {
 	m := reply(env, customer, "via runtime")
 	env.PublishOutbound(t, m, "")
 	bustest.Eventually(t, 10*time.Second, func() error {
-		evs := env.Events(t, adapters.EventDeliveryFailed, m.ID)
+		evs := env.Events(t, event.DeliveryFailed, m.ID)
 		if len(evs) == 0 || !strings.Contains(evs[0].Meta["error"], "24-hour") {
 			return errors.New("no delivery.failed event naming the window")
 		}

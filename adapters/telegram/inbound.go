@@ -21,6 +21,7 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // SecretHeader carries webhook_secret on every webhook call from Telegram.
@@ -183,7 +184,7 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 		m.Language = lc
 	}
 	setMeta(meta, "username", msg.From.UserName)
-	setMeta(meta, "name", strings.TrimSpace(msg.From.FirstName+" "+msg.From.LastName))
+	setMeta(meta, event.MetaName, strings.TrimSpace(msg.From.FirstName+" "+msg.From.LastName))
 	if msg.Chat.Type != "private" {
 		meta["chat_type"] = msg.Chat.Type
 		setMeta(meta, "chat_title", msg.Chat.Title)
@@ -245,7 +246,7 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 		default:
 			setMeta(meta, "shared_phone", strings.TrimSpace(c.PhoneNumber))
 		}
-		setMeta(meta, "shared_name", name)
+		setMeta(meta, event.MetaSharedName, name)
 		lines = append(lines, strings.TrimSpace("Contact: "+strings.Trim(name+", "+phone, ", ")))
 		content = true
 	}

@@ -15,12 +15,9 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
-
-// MetaFormat is the meta key of an outbound message's text format: "markdown"
-// sends it as MarkdownV2 (see Render); anything else, or none, as plain text.
-const MetaFormat = "format"
 
 // Limits of files Telegram fetches from a URL (Bot API, sendPhoto and sendDocument).
 const (
@@ -54,7 +51,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	if err != nil {
 		return adapters.Receipt{}, adapters.Permanent(err)
 	}
-	markdown := m.Meta[MetaFormat] == "markdown"
+	markdown := m.Meta[event.MetaFormat] == "markdown"
 	var parts []part
 	for _, c := range render(m.Text, markdown, MaxMessageLength) {
 		parts = append(parts, part{chunk: c})
@@ -194,7 +191,7 @@ func (a *Adapter) sendError(ctx context.Context, m *core.Message, chatID int64, 
 // blocked publishes contact.blocked for the customer of m. A lost event is
 // logged: the send's own failure is what the runtime must record.
 func (a *Adapter) blocked(ctx context.Context, m *core.Message, chatID int64, reason string) {
-	ev := adapters.DeliveryEvent(m, EventContactBlocked)
+	ev := adapters.DeliveryEvent(m, event.ContactBlocked)
 	chat := strconv.FormatInt(chatID, 10)
 	if ev.To == "" {
 		ev.To = core.NewIdentity(Name, chat)
@@ -202,7 +199,7 @@ func (a *Adapter) blocked(ctx context.Context, m *core.Message, chatID int64, re
 	ev.External.Chat = chat
 	// One event per reply, however often the runtime tries it.
 	ev.External.Message = chat + ":blocked:" + m.ID
-	ev.Meta = map[string]string{"reason": truncate(reason, core.MaxMetaValueBytes)}
+	ev.Meta = map[string]string{event.MetaReason: truncate(reason, core.MaxMetaValueBytes)}
 	if err := a.pub.Event(ctx, ev); err != nil {
 		a.log.Warn("contact.blocked event not published", "msg_id", m.ID, "err", err)
 		return

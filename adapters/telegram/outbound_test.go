@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/telegram"
 	"github.com/omnigate/omnigate/adapters/telegram/telegramtest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // reply is an outbound message to the customer.
@@ -196,7 +196,7 @@ func TestSend_RateLimitHonoured(t *testing.T) {
 		t.Errorf("retried after %s, Telegram asked for 1s", gap)
 	}
 	bustest.Eventually(t, waitFor, func() error {
-		if n := len(env.Events(t, adapters.EventDeliverySent, m.ID)); n != 1 {
+		if n := len(env.Events(t, event.DeliverySent, m.ID)); n != 1 {
 			return fmt.Errorf("%d delivery.sent events after the retry, want 1", n)
 		}
 		return nil
@@ -213,7 +213,7 @@ func TestSend_Blocked(t *testing.T) {
 	if !bus.IsPermanent(err) || !errors.Is(err, telegram.ErrBlocked) || !strings.Contains(err.Error(), "user blocked the bot") {
 		t.Fatalf("Send: %v; want Permanent ErrBlocked", err)
 	}
-	evs := env.Events(t, telegram.EventContactBlocked, m.ID)
+	evs := env.Events(t, event.ContactBlocked, m.ID)
 	if len(evs) != 1 {
 		t.Fatalf("%d contact.blocked events, want 1", len(evs))
 	}
@@ -225,7 +225,7 @@ func TestSend_Blocked(t *testing.T) {
 	m2 := reply("hello again?")
 	env.PublishOutbound(t, m2, "")
 	bustest.Eventually(t, waitFor, func() error {
-		evs := env.Events(t, adapters.EventDeliveryFailed, m2.ID)
+		evs := env.Events(t, event.DeliveryFailed, m2.ID)
 		if len(evs) != 1 {
 			return fmt.Errorf("%d delivery.failed events", len(evs))
 		}
@@ -235,7 +235,7 @@ func TestSend_Blocked(t *testing.T) {
 		return nil
 	})
 	bustest.Eventually(t, waitFor, func() error {
-		if n := len(env.Events(t, telegram.EventContactBlocked, m2.ID)); n != 1 {
+		if n := len(env.Events(t, event.ContactBlocked, m2.ID)); n != 1 {
 			return fmt.Errorf("%d contact.blocked events for the runtime's send", n)
 		}
 		return nil

@@ -28,11 +28,6 @@ import (
 // Name is the adapter's and the channel's name.
 const Name = "telegram"
 
-// EventContactBlocked is published on omni.evt.contact.blocked when Telegram
-// refuses a reply because the customer blocked the bot (or deleted their
-// account): the To of the event is the customer, ReplyTo the reply.
-const EventContactBlocked = "contact.blocked"
-
 // Sentinel errors of Send, wrapped with Permanent. Test with errors.Is.
 var (
 	// ErrBlocked: Telegram answered 403, the user blocked the bot.

@@ -22,6 +22,7 @@ import (
 	"github.com/omnigate/omnigate/adapters/web"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // chromium returns the browser to drive: $OMNIGATE_CHROMIUM, else chromium
@@ -170,7 +171,7 @@ func TestBrowser_DemoPage(t *testing.T) {
 	r.To = m.From
 	r.ConversationID = "conv1"
 	r.Text = "Hi! <b>Not bold</b>, see https://example.com/help. And javascript:alert(1)"
-	r.Meta = map[string]string{web.MetaAgentName: "Ann"}
+	r.Meta = map[string]string{event.MetaAgentName: "Ann"}
 	env.WaitSent(t, env.PublishOutbound(t, r, ""))
 	poll("agent reply shown", root+`.querySelector('.msg.agent') !== null`)
 
@@ -220,7 +221,7 @@ func TestBrowser_DemoPage(t *testing.T) {
 	}
 	poll("badge cleared", root+`.querySelector('.badge').hidden === true`)
 	evs := func() error {
-		if n := len(env.Events(t, adapters.EventDeliveryRead, r2.ID)); n != 1 {
+		if n := len(env.Events(t, event.DeliveryRead, r2.ID)); n != 1 {
 			return fmt.Errorf("%d delivery.read events for the second reply", n)
 		}
 		return nil

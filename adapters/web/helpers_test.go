@@ -20,6 +20,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // Secrets of the test config.
@@ -288,7 +289,7 @@ func reply(channel, visitor, text string) *core.Message {
 	m.ConversationID = "conv1"
 	m.ContactID = "contact1"
 	m.Text = text
-	m.Meta = map[string]string{web.MetaAgentName: "Ann"}
+	m.Meta = map[string]string{event.MetaAgentName: "Ann"}
 	return m
 }
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // visitor is an authenticated visitor: who they are on which site, and what
@@ -293,7 +293,7 @@ func (a *Adapter) read(ctx context.Context, v *visitor, upTo uint64) *frameError
 			continue
 		}
 		ev := core.NewMessage(core.KindEvent, core.Outbound, a.name)
-		ev.Type = adapters.EventDeliveryRead
+		ev.Type = event.DeliveryRead
 		ev.To = core.NewIdentity(a.name, v.id)
 		ev.ReplyTo = es[i].ID
 		ev.ConversationID = es[i].Conversation

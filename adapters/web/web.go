@@ -19,6 +19,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -49,19 +50,6 @@ const (
 	// MetaContactEmail is an address a visitor typed in the offline form. It is
 	// NOT verified and links nothing.
 	MetaContactEmail = "contact_email"
-	// MetaAgentName, on a reply, is the name the widget shows for the agent.
-	MetaAgentName = "agent_name"
-	// MetaUpTo, on a "read" event sent to the channel, is the seq the agent read up to.
-	MetaUpTo = "up_to"
-)
-
-// Event types a desk may publish on omni.out.<channel> for the visitor to see.
-const (
-	// EventTyping shows the visitor that an agent is typing.
-	EventTyping = "typing"
-	// EventRead tells the visitor that the agent read up to ReplyTo (an envelope
-	// id) or meta up_to (a seq).
-	EventRead = "read"
 )
 
 // Meta keys the pipeline links on; they are set only from verified claims.
@@ -294,7 +282,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		return a.sendEvent(ctx, visitor, m)
 	}
 	e := entry{
-		ID: m.ID, From: fromAgent, Agent: truncate(m.Meta[MetaAgentName], 128), Text: m.Text,
+		ID: m.ID, From: fromAgent, Agent: truncate(m.Meta[event.MetaAgentName], 128), Text: m.Text,
 		Attachments: replyAttachments(m.Attachments), At: m.ReceivedAt.UTC(),
 		Conversation: m.ConversationID, Contact: m.ContactID,
 	}
@@ -335,10 +323,10 @@ func (a *Adapter) recipient(m *core.Message) (string, error) {
 func (a *Adapter) sendEvent(ctx context.Context, visitor string, m *core.Message) (adapters.Receipt, error) {
 	var data []byte
 	switch m.Type {
-	case EventTyping:
+	case event.Typing:
 		data = encodeFrame(typingFrame{Type: typeTyping, From: fromAgent})
-	case EventRead:
-		upTo, _ := strconv.ParseUint(m.Meta[MetaUpTo], 10, 64)
+	case event.Read:
+		upTo, _ := strconv.ParseUint(m.Meta[event.MetaUpTo], 10, 64)
 		if upTo == 0 && m.ReplyTo != "" {
 			if e, ok, err := a.hist.lookup(ctx, visitor, "m:"+m.ReplyTo); err != nil {
 				return adapters.Receipt{}, fmt.Errorf("%s: send %s: %w", a.name, m.ID, err)

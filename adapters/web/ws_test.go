@@ -11,11 +11,11 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/web"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 func TestWS_HelloAndMessage(t *testing.T) {
@@ -468,7 +468,7 @@ func TestWS_ReadReceiptsAndTyping(t *testing.T) {
 		t.Errorf("tab 2 read frame = %+v", rf)
 	}
 	bustest.Eventually(t, 5*time.Second, func() error {
-		evs := f.env.Events(t, adapters.EventDeliveryRead, r.ID)
+		evs := f.env.Events(t, event.DeliveryRead, r.ID)
 		if len(evs) != 1 {
 			return fmt.Errorf("%d delivery.read events for the reply", len(evs))
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -55,9 +56,9 @@ func (p *Pipeline) inbound(ctx context.Context, m *core.Message) error {
 	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
 	var meta map[string]string
 	if opened {
-		meta = map[string]string{MetaConversationOpened: "true"}
+		meta = map[string]string{event.MetaConversationOpened: "true"}
 		if conv.Previous != "" {
-			meta[MetaPreviousConversation] = conv.Previous
+			meta[event.MetaPreviousConversation] = conv.Previous
 		}
 	}
 	// toDesks copies m before it adds meta, so both may read m at once.

@@ -13,6 +13,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
@@ -30,8 +31,7 @@ func TestPipeline_SessionContinuity(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		e := newEnv(t, be, pipeline.Options{})
 
-		e.publishIn(customer(annWeb, "hi from the web", pipeline.MetaVerifiedEmail, "ann@Example.com",
-			pipeline.MetaVerifiedPhone, "+15551234567"))
+		e.publishIn(customer(annWeb, "hi from the web", event.MetaVerifiedEmail, "ann@Example.com", event.MetaVerifiedPhone, "+15551234567"))
 		e.desk(1)
 		e.publishIn(customer(annPhone, "texting now"))
 		e.desk(2)
@@ -44,7 +44,7 @@ func TestPipeline_SessionContinuity(t *testing.T) {
 			if m.ConversationID != conv || m.ContactID != contact {
 				t.Errorf("desk message %d in conversation %s of contact %s, want %s of %s", i, m.ConversationID, m.ContactID, conv, contact)
 			}
-			if got, want := m.Meta[pipeline.MetaConversationOpened] == "true", i == 0; got != want {
+			if got, want := m.Meta[event.MetaConversationOpened] == "true", i == 0; got != want {
 				t.Errorf("desk message %d: conversation_opened %v, want %v", i, got, want)
 			}
 		}
@@ -66,12 +66,12 @@ func TestPipeline_SessionContinuity(t *testing.T) {
 		e.publishDesk(reply(conv, "thanks Ann"))
 		out := e.waitMessages(bus.StreamOut, bus.SubjectOut("email"), 1)[0]
 		if out.To != ann || out.Channel != "email" || out.ContactID != contact || out.ConversationID != conv ||
-			out.Meta[pipeline.MetaDesk] != "slack" || out.Text != "thanks Ann" {
+			out.Meta[event.MetaDesk] != "slack" || out.Text != "thanks Ann" {
 			t.Errorf("reply = channel %s to %s contact %s conversation %s desk %q text %q", out.Channel, out.To,
-				out.ContactID, out.ConversationID, out.Meta[pipeline.MetaDesk], out.Text)
+				out.ContactID, out.ConversationID, out.Meta[event.MetaDesk], out.Text)
 		}
 		// Or by SMS when asked.
-		e.publishDesk(reply(conv, "texting you back", pipeline.MetaReplyVia, "sms"))
+		e.publishDesk(reply(conv, "texting you back", event.MetaReplyVia, "sms"))
 		out = e.waitMessages(bus.StreamOut, bus.SubjectOut("sms"), 1)[0]
 		if out.To != annPhone || out.Channel != "sms" {
 			t.Errorf("reply via sms = channel %s to %s, want sms to %s", out.Channel, out.To, annPhone)
@@ -252,12 +252,12 @@ func TestPipeline_Reopen(t *testing.T) {
 	e.publishIn(customer(from, "first"))
 	first := e.desk(1)[0]
 	a := first.ConversationID
-	if first.Meta[pipeline.MetaConversationOpened] != "true" || first.Meta[pipeline.MetaPreviousConversation] != "" {
+	if first.Meta[event.MetaConversationOpened] != "true" || first.Meta[event.MetaPreviousConversation] != "" {
 		t.Fatalf("first message meta = %v", first.Meta)
 	}
 
-	e.publishDesk(deskEvent(pipeline.EventConversationClose, a))
-	closed := e.waitMessages(bus.StreamEvt, bus.SubjectEvt(pipeline.EventConversationClosed), 1)[0]
+	e.publishDesk(deskEvent(event.ConversationClose, a))
+	closed := e.waitMessages(bus.StreamEvt, bus.SubjectEvt(event.ConversationClosed), 1)[0]
 	if closed.ConversationID != a || closed.ContactID != first.ContactID {
 		t.Fatalf("closed event for %s of %s, want %s of %s", closed.ConversationID, closed.ContactID, a, first.ContactID)
 	}
@@ -268,17 +268,17 @@ func TestPipeline_Reopen(t *testing.T) {
 	clk.Advance(time.Hour)
 	e.publishIn(customer(from, "back again"))
 	again := e.desk(2)[1]
-	if again.ConversationID != a || again.Meta[pipeline.MetaConversationOpened] != "true" {
-		t.Fatalf("message within the window: conversation %s opened %q, want %s reopened", again.ConversationID, again.Meta[pipeline.MetaConversationOpened], a)
+	if again.ConversationID != a || again.Meta[event.MetaConversationOpened] != "true" {
+		t.Fatalf("message within the window: conversation %s opened %q, want %s reopened", again.ConversationID, again.Meta[event.MetaConversationOpened], a)
 	}
 
-	e.publishDesk(deskEvent(pipeline.EventConversationClose, a))
-	e.waitMessages(bus.StreamEvt, bus.SubjectEvt(pipeline.EventConversationClosed), 2)
+	e.publishDesk(deskEvent(event.ConversationClose, a))
+	e.waitMessages(bus.StreamEvt, bus.SubjectEvt(event.ConversationClosed), 2)
 	clk.Advance(25 * time.Hour)
 	e.publishIn(customer(from, "much later"))
 	later := e.desk(3)[2]
 	b := later.ConversationID
-	if b == a || later.Meta[pipeline.MetaConversationOpened] != "true" || later.Meta[pipeline.MetaPreviousConversation] != a {
+	if b == a || later.Meta[event.MetaConversationOpened] != "true" || later.Meta[event.MetaPreviousConversation] != a {
 		t.Fatalf("message after the window: conversation %s meta %v, want a new one after %s", b, later.Meta, a)
 	}
 	conv, err := e.st.Conversation(e.ctx, b)
@@ -305,7 +305,7 @@ func TestPipeline_ThreadKeys(t *testing.T) {
 	conv := e.desk(1)[0].ConversationID
 
 	// A colleague answers in the thread: In-Reply-To/References as thread keys.
-	cc := customer("email:bea@example.com", "reply all", pipeline.MetaThreadKeys, "<other@x>, <root@mail.example.com>")
+	cc := customer("email:bea@example.com", "reply all", event.MetaThreadKeys, "<other@x>, <root@mail.example.com>")
 	e.publishIn(cc)
 	if got := e.desk(2)[1]; got.ConversationID != conv {
 		t.Fatalf("thread reply in conversation %s, want %s", got.ConversationID, conv)
@@ -317,7 +317,7 @@ func TestPipeline_ThreadKeys(t *testing.T) {
 	// Someone with a contact of their own replies with the plus-address token.
 	e.publishIn(customer("email:cy@example.com", "my own question"))
 	cyConv := e.desk(3)[2].ConversationID
-	e.publishIn(customer("email:cy@example.com", "about that thread", pipeline.MetaThreadKeys, "<root@mail.example.com>"))
+	e.publishIn(customer("email:cy@example.com", "about that thread", event.MetaThreadKeys, "<root@mail.example.com>"))
 	got := e.desk(5) // the merge event and the message
 	var merged, msg *core.Message
 	for _, m := range got[3:] {
@@ -331,9 +331,9 @@ func TestPipeline_ThreadKeys(t *testing.T) {
 		t.Fatalf("desk got %d more envelopes, want a merge event and a message", len(got)-3)
 	}
 	annContact := e.contactOf("email:ann@example.com").ID
-	if merged.Type != pipeline.EventContactMerged || merged.Meta[pipeline.MetaContact] != annContact ||
-		merged.Meta[pipeline.MetaReason] != "thread" || merged.Meta[pipeline.MetaClosedConversation] != cyConv ||
-		merged.Meta[pipeline.MetaConversation] != conv {
+	if merged.Type != event.ContactMerged || merged.Meta[event.MetaContact] != annContact ||
+		merged.Meta[event.MetaReason] != "thread" || merged.Meta[event.MetaClosedConversation] != cyConv ||
+		merged.Meta[event.MetaConversation] != conv {
 		t.Errorf("merge event = %s %v", merged.Type, merged.Meta)
 	}
 	if msg.ConversationID != conv || e.contactOf("email:cy@example.com").ID != annContact {
@@ -345,7 +345,7 @@ func TestPipeline_ThreadKeys(t *testing.T) {
 	r := reply(conv, "we are on it")
 	e.publishDesk(r)
 	e.waitMessages(bus.StreamOut, bus.SubjectOut("email"), 1)
-	e.publishIn(customer("email:dee@example.com", "answering the agent", pipeline.MetaThreadKeys, r.ID))
+	e.publishIn(customer("email:dee@example.com", "answering the agent", event.MetaThreadKeys, r.ID))
 	if got := e.desk(6)[5]; got.ConversationID != conv || got.ContactID != annContact {
 		t.Errorf("answer to the reply in %s of %s, want %s of %s", got.ConversationID, got.ContactID, conv, annContact)
 	}
@@ -376,8 +376,8 @@ func TestPipeline_PhoneSiblings(t *testing.T) {
 	}
 	e.publishIn(customer("sms:+15550004444", "merge us"))
 	got := e.desk(4)[2:]
-	if got[0].Type != pipeline.EventContactMerged || got[0].Meta[pipeline.MetaContact] != older.ID ||
-		got[0].Meta[pipeline.MetaMergedContact] != newer.ID || got[0].Meta[pipeline.MetaReason] != "phone" {
+	if got[0].Type != event.ContactMerged || got[0].Meta[event.MetaContact] != older.ID ||
+		got[0].Meta[event.MetaMergedContact] != newer.ID || got[0].Meta[event.MetaReason] != "phone" {
 		t.Errorf("merge event = %s %v, want %s merged into %s", got[0].Type, got[0].Meta, newer.ID, older.ID)
 	}
 	if got[1].ContactID != older.ID {
@@ -392,9 +392,9 @@ func TestPipeline_PhoneSiblings(t *testing.T) {
 // TestPipeline_VerifiedUser: a signed-in account id joins web and app visitors.
 func TestPipeline_VerifiedUser(t *testing.T) {
 	e := newEnv(t, kvBackend(), pipeline.Options{})
-	e.publishIn(customer("web:visitor-1", "from the site", pipeline.MetaVerifiedUser, "acct-77"))
+	e.publishIn(customer("web:visitor-1", "from the site", event.MetaVerifiedUser, "acct-77"))
 	e.desk(1)
-	e.publishIn(customer("app:device-9", "from the app", pipeline.MetaVerifiedUser, "acct-77", pipeline.MetaVerifiedEmail, "not an address"))
+	e.publishIn(customer("app:device-9", "from the app", event.MetaVerifiedUser, "acct-77", event.MetaVerifiedEmail, "not an address"))
 	desk := e.desk(2)
 	if desk[0].ContactID != desk[1].ContactID || desk[0].ConversationID != desk[1].ConversationID {
 		t.Fatal("web and app of one account are not one contact and conversation")

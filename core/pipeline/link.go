@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -65,25 +66,25 @@ func (p *Pipeline) linksOf(m *core.Message) []link {
 			add(link{id: core.NewIdentity(ch, m.From.Address()), reason: reasonPhone})
 		}
 	}
-	if v, ok := m.Meta[MetaVerifiedEmail]; ok {
+	if v, ok := m.Meta[event.MetaVerifiedEmail]; ok {
 		if addr, ok := normalizeEmail(v); ok {
-			add(link{id: core.NewIdentity("email", addr), reason: MetaVerifiedEmail, claim: true})
+			add(link{id: core.NewIdentity("email", addr), reason: event.MetaVerifiedEmail, claim: true})
 		} else {
 			p.log.Warn("unusable verified email ignored", "msg_id", m.ID, "channel", m.Channel)
 		}
 	}
-	if v, ok := m.Meta[MetaVerifiedPhone]; ok {
+	if v, ok := m.Meta[event.MetaVerifiedPhone]; ok {
 		if phone := strings.TrimSpace(v); e164.MatchString(phone) {
 			for _, ch := range p.opts.PhoneChannels {
-				add(link{id: core.NewIdentity(ch, phone), reason: MetaVerifiedPhone, claim: true})
+				add(link{id: core.NewIdentity(ch, phone), reason: event.MetaVerifiedPhone, claim: true})
 			}
 		} else {
 			p.log.Warn("verified phone is not E.164, ignored", "msg_id", m.ID, "channel", m.Channel)
 		}
 	}
-	if v, ok := m.Meta[MetaVerifiedUser]; ok {
+	if v, ok := m.Meta[event.MetaVerifiedUser]; ok {
 		if id, err := core.ParseIdentity(UserChannel + ":" + strings.TrimSpace(v)); err == nil {
-			add(link{id: id, reason: MetaVerifiedUser, claim: true})
+			add(link{id: id, reason: event.MetaVerifiedUser, claim: true})
 		} else {
 			p.log.Warn("unusable verified user ignored", "msg_id", m.ID, "channel", m.Channel, "err", err)
 		}
@@ -144,7 +145,7 @@ func threadKeys(m *core.Message) []string {
 		}
 	}
 	add(m.External.Thread)
-	if v := m.Meta[MetaThreadKeys]; v != "" {
+	if v := m.Meta[event.MetaThreadKeys]; v != "" {
 		for t := range strings.SplitSeq(v, ",") {
 			add(t)
 		}
@@ -387,30 +388,26 @@ func older(a, b *store.Contact) bool {
 // announceMerge tells every desk, and omni.evt.contact.merged, about res.
 func (p *Pipeline) announceMerge(ctx context.Context, res *store.MergeResult, reason, channel string) error {
 	ev := core.NewMessage(core.KindEvent, core.Inbound, channel)
-	ev.Type = EventContactMerged
+	ev.Type = event.ContactMerged
 	ev.ReceivedAt = p.now()
 	ev.ContactID = res.Contact.ID
-	ev.Meta = map[string]string{
-		MetaContact:       res.Contact.ID,
-		MetaMergedContact: res.From,
-		MetaReason:        reason,
-	}
+	ev.Meta = map[string]string{event.MetaContact: res.Contact.ID, event.MetaMergedContact: res.From, event.MetaReason: reason}
 	if res.Open != nil {
 		ev.ConversationID = res.Open.ID
-		ev.Meta[MetaConversation] = res.Open.ID
+		ev.Meta[event.MetaConversation] = res.Open.ID
 	}
 	if res.Closed != nil {
-		ev.Meta[MetaClosedConversation] = res.Closed.ID
+		ev.Meta[event.MetaClosedConversation] = res.Closed.ID
 	}
 	if res.Moved {
-		ev.Meta[MetaMoved] = "true"
+		ev.Meta[event.MetaMoved] = "true"
 	}
 	for _, desk := range p.opts.Desks {
 		if _, err := p.bus.PublishMessage(ctx, bus.SubjectDesk(desk), ev, bus.WithMsgID("desk:"+desk+":merge:"+res.From)); err != nil {
 			return fmt.Errorf("announce merge to desk %s: %w", desk, err)
 		}
 	}
-	if _, err := p.bus.PublishMessage(ctx, bus.SubjectEvt(EventContactMerged), ev, bus.WithMsgID("evt:merge:"+res.From)); err != nil {
+	if _, err := p.bus.PublishMessage(ctx, bus.SubjectEvt(event.ContactMerged), ev, bus.WithMsgID("evt:merge:"+res.From)); err != nil {
 		return fmt.Errorf("announce merge: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -23,9 +24,9 @@ func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message) error {
 	switch {
 	case m.Kind == core.KindEvent:
 		switch m.Type {
-		case EventConversationClose:
+		case event.ConversationClose:
 			return p.closeConversation(ctx, m, pr)
-		case EventContactLink:
+		case event.ContactLink:
 			return p.agentLink(ctx, m, pr)
 		default:
 			return bus.Permanent(fmt.Errorf("unknown desk event type %q", m.Type))
@@ -75,7 +76,7 @@ func (p *Pipeline) reply(ctx context.Context, m *core.Message, pr *progress) err
 	if err != nil {
 		return fmt.Errorf("load contact: %w", err)
 	}
-	target := m.Meta[MetaReplyVia]
+	target := m.Meta[event.MetaReplyVia]
 	if target == "" && m.To != "" {
 		target = m.To.Channel()
 	}
@@ -102,7 +103,7 @@ func (p *Pipeline) reply(ctx context.Context, m *core.Message, pr *progress) err
 	if m.Meta == nil {
 		m.Meta = map[string]string{}
 	}
-	m.Meta[MetaDesk] = desk
+	m.Meta[event.MetaDesk] = desk
 	// Before the adapter can send it: the customer's answer may cite it.
 	if err := p.recordReply(ctx, m, conv.ID, contact.ID); err != nil {
 		return err
@@ -161,14 +162,14 @@ func (p *Pipeline) closeConversation(ctx context.Context, m *core.Message, pr *p
 		return fmt.Errorf("close conversation: %w", err)
 	}
 	ev := core.NewMessage(core.KindEvent, core.Inbound, m.Channel)
-	ev.Type = EventConversationClosed
+	ev.Type = event.ConversationClosed
 	ev.ReceivedAt = p.now()
 	ev.From = m.From
 	ev.ContactID, ev.ConversationID = conv.ContactID, conv.ID
 	ev.ReplyTo = m.ID
-	ev.Meta = map[string]string{MetaDesk: m.Channel}
-	if _, err := p.bus.PublishMessage(ctx, bus.SubjectEvt(EventConversationClosed), ev, bus.WithMsgID("evt:closed:"+m.ID)); err != nil {
-		return publishErr(fmt.Errorf("publish %s: %w", EventConversationClosed, err))
+	ev.Meta = map[string]string{event.MetaDesk: m.Channel}
+	if _, err := p.bus.PublishMessage(ctx, bus.SubjectEvt(event.ConversationClosed), ev, bus.WithMsgID("evt:closed:"+m.ID)); err != nil {
+		return publishErr(fmt.Errorf("publish %s: %w", event.ConversationClosed, err))
 	}
 	if err := p.markDone(ctx, pr, conv.ID); err != nil {
 		return err
@@ -180,12 +181,12 @@ func (p *Pipeline) closeConversation(ctx context.Context, m *core.Message, pr *p
 // agentLink handles a desk's "contact.link": the identity in meta "identity"
 // belongs to the contact of the conversation.
 func (p *Pipeline) agentLink(ctx context.Context, m *core.Message, pr *progress) error {
-	id, err := core.ParseIdentity(m.Meta[MetaIdentity])
+	id, err := core.ParseIdentity(m.Meta[event.MetaIdentity])
 	if err != nil {
-		return bus.Permanent(fmt.Errorf("%s: meta %q: %w", EventContactLink, MetaIdentity, err))
+		return bus.Permanent(fmt.Errorf("%s: meta %q: %w", event.ContactLink, event.MetaIdentity, err))
 	}
 	if ch := id.Channel(); ch != UserChannel && !p.customerChannel(ch) {
-		return bus.Permanent(fmt.Errorf("%s: identity on %w %q", EventContactLink, errUnknownChannel, ch))
+		return bus.Permanent(fmt.Errorf("%s: identity on %w %q", event.ContactLink, errUnknownChannel, ch))
 	}
 	conv, err := p.conversationOf(ctx, m.ConversationID, true)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
@@ -31,13 +32,10 @@ func TestPipeline_AgentLinkMerge(t *testing.T) {
 			t.Fatal("two strangers share a contact or conversation")
 		}
 
-		e.publishDesk(deskEvent(pipeline.EventContactLink, x1, pipeline.MetaIdentity, string(mail)))
+		e.publishDesk(deskEvent(event.ContactLink, x1, event.MetaIdentity, string(mail)))
 		ev := e.desk(3)[2]
-		want := map[string]string{
-			pipeline.MetaContact: c1, pipeline.MetaMergedContact: c2, pipeline.MetaConversation: x1,
-			pipeline.MetaClosedConversation: x2, pipeline.MetaReason: "agent",
-		}
-		if ev.Kind != core.KindEvent || ev.Type != pipeline.EventContactMerged || ev.ContactID != c1 || ev.ConversationID != x1 {
+		want := map[string]string{event.MetaContact: c1, event.MetaMergedContact: c2, event.MetaConversation: x1, event.MetaClosedConversation: x2, event.MetaReason: "agent"}
+		if ev.Kind != core.KindEvent || ev.Type != event.ContactMerged || ev.ContactID != c1 || ev.ConversationID != x1 {
 			t.Fatalf("desk event = %s %s contact %s conversation %s", ev.Kind, ev.Type, ev.ContactID, ev.ConversationID)
 		}
 		for k, v := range want {
@@ -45,10 +43,10 @@ func TestPipeline_AgentLinkMerge(t *testing.T) {
 				t.Errorf("merge event meta %s = %q, want %q", k, ev.Meta[k], v)
 			}
 		}
-		if hd := e.waitMessages(bus.StreamDesk, bus.SubjectDesk("helpdesk"), 3)[2]; hd.Type != pipeline.EventContactMerged {
+		if hd := e.waitMessages(bus.StreamDesk, bus.SubjectDesk("helpdesk"), 3)[2]; hd.Type != event.ContactMerged {
 			t.Errorf("second desk got %s, want the merge event", hd.Type)
 		}
-		e.waitMessages(bus.StreamEvt, bus.SubjectEvt(pipeline.EventContactMerged), 1)
+		e.waitMessages(bus.StreamEvt, bus.SubjectEvt(event.ContactMerged), 1)
 
 		if e.contactOf(mail).ID != c1 || e.contactOf(phone).ID != c1 {
 			t.Fatal("identities not on one contact after the link")
@@ -73,8 +71,8 @@ func TestPipeline_AgentLinkMerge(t *testing.T) {
 			t.Errorf("reply in old thread: conversation %s to %s, want %s to %s", out.ConversationID, out.To, x1, mail)
 		}
 		// The other desk sees the reply; the desk it came from does not get it back.
-		if hd := e.waitMessages(bus.StreamDesk, bus.SubjectDesk("helpdesk"), 5)[4]; hd.Text != "answer in the old thread" || hd.Meta[pipeline.MetaDesk] != "slack" {
-			t.Errorf("helpdesk echo = %q from %q", hd.Text, hd.Meta[pipeline.MetaDesk])
+		if hd := e.waitMessages(bus.StreamDesk, bus.SubjectDesk("helpdesk"), 5)[4]; hd.Text != "answer in the old thread" || hd.Meta[event.MetaDesk] != "slack" {
+			t.Errorf("helpdesk echo = %q from %q", hd.Text, hd.Meta[event.MetaDesk])
 		}
 		if got := len(e.messages(bus.StreamDesk, bus.SubjectDesk("slack"))); got != 4 {
 			t.Errorf("slack desk holds %d envelopes, want 4", got)
@@ -93,14 +91,14 @@ func TestPipeline_ReplyErrors(t *testing.T) {
 	e.publishIn(customer("sms:+15550006666", "hello"))
 	conv := e.desk(1)[0].ConversationID
 
-	noTelegram := reply(conv, "via telegram", pipeline.MetaReplyVia, "telegram")
-	unknownVia := reply(conv, "via pigeon", pipeline.MetaReplyVia, "pigeon")
+	noTelegram := reply(conv, "via telegram", event.MetaReplyVia, "telegram")
+	unknownVia := reply(conv, "via pigeon", event.MetaReplyVia, "pigeon")
 	stranger := reply(conv, "to someone else")
 	stranger.To = "sms:+15559999999"
 	missing := reply(core.NewID(), "to nowhere")
 	noConv := reply("", "")
 	noConv.To = "sms:+15550006666"
-	badLink := deskEvent(pipeline.EventContactLink, conv, pipeline.MetaIdentity, "slack:U123")
+	badLink := deskEvent(event.ContactLink, conv, event.MetaIdentity, "slack:U123")
 	inbound := reply(conv, "an inbound message from a desk")
 	inbound.Direction = core.Inbound
 	cases := []struct {

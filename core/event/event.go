@@ -1,0 +1,245 @@
+// Package event is omnigate's catalogue: the type of every event and command and
+// every meta key that one package publishes and another reads. No other package
+// spells them; they import these constants.
+//
+// An event says what happened ("conversation.closed"); a command asks the owner
+// of a piece of state to change it ("conversation.close"). The owner executes a
+// command and answers with an event, or with CommandRejected when it cannot.
+// Who owns what is in docs/architecture.md; where each type travels, who
+// publishes it and who consumes it is in Catalogue, from which docs/events.md is
+// generated (go test ./core/event -run TestEventsDoc -update).
+package event
+
+// Commands: a component asks the owner of some state to change it. The owner
+// answers with the event named in the command's Spec, or with CommandRejected.
+const (
+	// ConversationClose asks the pipeline to close ConversationID. A desk
+	// publishes it on omni.in.<desk>.<partition of the conversation>, so it
+	// keeps its order with the replies written before it.
+	ConversationClose = "conversation.close"
+	// ConversationReopen asks the pipeline to reopen the closed conversation
+	// ConversationID. Only a contact's latest conversation, and only while the
+	// contact has no other open one, can be reopened.
+	ConversationReopen = "conversation.reopen"
+	// ContactLink asks the pipeline to give the identity in MetaIdentity to the
+	// contact of ConversationID, merging contacts when it had another one.
+	ContactLink = "contact.link"
+	// ConversationClaim asks routing to assign ConversationID to the agent in
+	// MetaAssignee (else From).
+	ConversationClaim = "conversation.claim"
+	// ConversationTransfer asks routing to move ConversationID to the queue in
+	// MetaQueue.
+	ConversationTransfer = "conversation.transfer"
+	// TicketCreate asks the ticket service for a ticket for ConversationID.
+	TicketCreate = "ticket.create"
+	// AgentAway tells routing that the agent in MetaAgent (else From) takes no
+	// new conversations.
+	AgentAway = "agent.away"
+	// AgentBack tells routing that the agent in MetaAgent (else From) is
+	// available again.
+	AgentBack = "agent.back"
+)
+
+// Events: what happened, published by the owner of the state that changed.
+const (
+	// ConversationClosed: the pipeline closed ConversationID.
+	ConversationClosed = "conversation.closed"
+	// ConversationReopened: the pipeline reopened ConversationID at an agent's
+	// request (a customer's message that reopens one is marked with
+	// MetaConversationOpened instead).
+	ConversationReopened = "conversation.reopened"
+	// ConversationRouted: routing set or changed the queue or priority of
+	// ConversationID.
+	ConversationRouted = "conversation.routed"
+	// ConversationAssigned: routing set the assignee of ConversationID.
+	ConversationAssigned = "conversation.assigned"
+	// SLABreached: a response target of ConversationID passed.
+	SLABreached = "sla.breached"
+	// ContactMerged: the pipeline merged two contacts into one.
+	ContactMerged = "contact.merged"
+	// ContactLinked: the pipeline gave an identity to a contact at an agent's
+	// request (ContactLink).
+	ContactLinked = "contact.linked"
+	// ContactBlocked: a channel reported that the customer blocked it.
+	ContactBlocked = "contact.blocked"
+	// CommandRejected: the owner of a command could not execute it; MetaCommand
+	// and MetaReason say which and why.
+	CommandRejected = "command.rejected"
+	// TicketCreated: a ticket was created.
+	TicketCreated = "ticket.created"
+	// TicketUpdated: a ticket changed; MetaAction and MetaChanges say how.
+	TicketUpdated = "ticket.updated"
+	// TicketCommented: a comment was added to a ticket.
+	TicketCommented = "ticket.commented"
+	// DeliverySent: a channel's provider accepted an outbound message
+	// (ReplyTo).
+	DeliverySent = "delivery.sent"
+	// DeliveryDelivered: the provider confirmed delivery to the customer.
+	DeliveryDelivered = "delivery.delivered"
+	// DeliveryRead: the customer read it, where the channel tells.
+	DeliveryRead = "delivery.read"
+	// DeliveryFailed: it could not be delivered; MetaError says why.
+	DeliveryFailed = "delivery.failed"
+	// Typing, on omni.out.<web|app>, shows the visitor that an agent is
+	// typing.
+	Typing = "typing"
+	// Read, on omni.out.<web|app>, tells the visitor that the agent read up to
+	// ReplyTo or MetaUpTo.
+	Read = "read"
+)
+
+// Meta keys that cross a package boundary. Values are strings; lists are
+// comma-separated.
+const (
+	// MetaVerifiedEmail is an email address a channel verified belongs to the
+	// sender (an HMAC signed by the customer's site); the pipeline links it.
+	MetaVerifiedEmail = "verified_email"
+	// MetaVerifiedPhone is an E.164 number a channel verified belongs to the
+	// sender; the pipeline links it on every phone channel.
+	MetaVerifiedPhone = "verified_phone"
+	// MetaVerifiedUser is the sender's account id on the customer's site,
+	// verified by the channel; the pipeline links user:<id>.
+	MetaVerifiedUser = "verified_user"
+	// MetaThreadKeys are further thread keys a message refers to, besides
+	// External.Thread (email: In-Reply-To, References, the reply token).
+	MetaThreadKeys = "thread_keys"
+	// MetaName is the sender's name as the channel gave it.
+	MetaName = "name"
+	// MetaProfileName is the sender's profile name (WhatsApp).
+	MetaProfileName = "profile_name"
+	// MetaSharedName is the name on a contact the sender shared (Telegram).
+	MetaSharedName = "shared_name"
+	// MetaSubject is the subject of an email, of a ticket, or asked for a new
+	// ticket.
+	MetaSubject = "subject"
+
+	// MetaReplyVia, on a reply from a desk, is the channel an agent chose
+	// replies go by.
+	MetaReplyVia = "reply_via"
+	// MetaFormat is the format of Text on a reply: FormatMarkdown (CommonMark)
+	// or empty for plain text.
+	MetaFormat = "format"
+	// MetaAgentName is the display name of the agent who wrote a reply.
+	MetaAgentName = "agent_name"
+	// MetaDesk is the desk or component a reply or a command came from.
+	MetaDesk = "desk"
+	// MetaAuto marks what omnigate sent by itself, not an agent: ack,
+	// out_of_hours or a rule's template name (routing), ticket (ticket
+	// notices).
+	MetaAuto = "auto"
+	// MetaTemplate names the template an automatic message was made from.
+	MetaTemplate = "template"
+	// MetaCarriedBy, on a reply in the transcript, is the channel that carried
+	// it when that is not the channel the conversation was on.
+	MetaCarriedBy = "carried_by"
+
+	// MetaConversationOpened is "true" on the desk copy of a customer message
+	// that opened or reopened its conversation.
+	MetaConversationOpened = "conversation_opened"
+	// MetaPreviousConversation, on the desk copy of a message that opened a
+	// new conversation, is the contact's conversation before it.
+	MetaPreviousConversation = "previous_conversation"
+	// MetaIdentity is the identity of a ContactLink or ContactLinked.
+	MetaIdentity = "identity"
+	// MetaContact is the surviving contact of a ContactMerged.
+	MetaContact = "contact"
+	// MetaMergedContact is the contact a ContactMerged merged away.
+	MetaMergedContact = "merged_contact"
+	// MetaConversation is the survivor's open conversation of a ContactMerged.
+	MetaConversation = "conversation"
+	// MetaClosedConversation is the merged contact's open conversation, closed
+	// into MetaConversation by a ContactMerged because both had one.
+	MetaClosedConversation = "closed_conversation"
+	// MetaMoved is "true" on a ContactMerged when the merged contact's open
+	// conversation became the survivor's.
+	MetaMoved = "moved"
+	// MetaReason says why: what proved two contacts one (ContactMerged: phone,
+	// verified_email, verified_phone, verified_user, thread, agent), why
+	// routing routed (rules, escalation, sla_breach, transfer), why a command
+	// was rejected or why a customer blocked a channel.
+	MetaReason = "reason"
+	// MetaCommand is the command type a CommandRejected answers.
+	MetaCommand = "command"
+
+	// MetaQueue is a conversation's queue.
+	MetaQueue = "queue"
+	// MetaPreviousQueue is the queue a conversation was routed away from.
+	MetaPreviousQueue = "previous_queue"
+	// MetaPriority is a conversation's or ticket's priority.
+	MetaPriority = "priority"
+	// MetaAssignee is the agent a conversation or ticket is assigned to, as a
+	// desk identity (slack:U0123ABCD).
+	MetaAssignee = "assignee"
+	// MetaTags are tags, comma-separated.
+	MetaTags = "tags"
+	// MetaSkills are the skills a conversation needs, comma-separated.
+	MetaSkills = "skills"
+	// MetaDeskChannel is where the conversation's queue lives on its desk (a
+	// Slack channel id).
+	MetaDeskChannel = "desk_channel"
+	// MetaLanguage is the language routing detected or was told.
+	MetaLanguage = "language"
+	// MetaScore is the escalation score, 0.00 to 1.00.
+	MetaScore = "score"
+	// MetaLabels are the escalation labels, comma-separated.
+	MetaLabels = "labels"
+	// MetaRule names the routing rules that matched, comma-separated.
+	MetaRule = "rule"
+	// MetaStrategy is the assignment strategy that chose the assignee.
+	MetaStrategy = "strategy"
+	// MetaBy names who made a change: "routing", or the desk of an agent.
+	MetaBy = "by"
+	// MetaSLA is the target breached: first_response or next_response.
+	MetaSLA = "sla"
+	// MetaTarget is the breached target's duration.
+	MetaTarget = "target"
+	// MetaWaited is how long the customer has waited.
+	MetaWaited = "waited"
+	// MetaMention is the desk mention of the group to alert on a breach.
+	MetaMention = "mention"
+	// MetaOverflow is the queue a breach moved the conversation to.
+	MetaOverflow = "overflow"
+	// MetaAgent is the agent of AgentAway and AgentBack.
+	MetaAgent = "agent"
+	// MetaExpectedWait is the expected wait an acknowledgement announced.
+	MetaExpectedWait = "expected_wait"
+
+	// MetaTicket is a ticket's number.
+	MetaTicket = "ticket"
+	// MetaTicketURL is a link to a ticket in its tracker.
+	MetaTicketURL = "ticket_url"
+	// MetaSeq is the entry of a ticket's log an event is about.
+	MetaSeq = "seq"
+	// MetaAction is what a ticket event did (created, updated, commented,
+	// exists, ...).
+	MetaAction = "action"
+	// MetaChanges are the fields a ticket event changed, comma-separated.
+	MetaChanges = "changes"
+	// MetaStatus is a ticket's status now.
+	MetaStatus = "status"
+	// MetaPreviousStatus is a ticket's status before the change.
+	MetaPreviousStatus = "previous_status"
+	// MetaDueAt is a ticket's due date, RFC 3339.
+	MetaDueAt = "due_at"
+	// MetaActor is who changed a ticket.
+	MetaActor = "actor"
+	// MetaSource is the tracker bridge a ticket change came from.
+	MetaSource = "source"
+
+	// MetaError is why a delivery failed, in the provider's words.
+	MetaError = "error"
+	// MetaUpTo, on a Read event, is the seq the agent read up to.
+	MetaUpTo = "up_to"
+)
+
+// FormatMarkdown is the MetaFormat of a reply whose Text is CommonMark, the one
+// format desks write in; each channel renders it its own way.
+const FormatMarkdown = "markdown"
+
+// Values of MetaBy and MetaDesk for what omnigate's own components publish.
+const (
+	// ByRouting is routing.
+	ByRouting = "routing"
+	// ByTickets is the ticket service.
+	ByTickets = "tickets"
+)
