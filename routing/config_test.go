@@ -124,7 +124,7 @@ func TestConfig_EveryProblemWithItsLine(t *testing.T) {
 func TestConfig_NewRejectsInvalid(t *testing.T) {
 	cfg := routing.Config{Queues: map[string]routing.Queue{"a": {}, "b": {}}}
 	cfg.SetDefaults()
-	_, err := routing.New(nil, nil, cfg, routing.Options{})
+	_, err := routing.New(cfg, routing.Deps{})
 	if err == nil || !strings.Contains(err.Error(), "default_queue: required") {
 		t.Fatalf("New = %v, want default_queue required", err)
 	}

@@ -77,42 +77,26 @@ func publishEffect(kind, id, subject string, m *core.Message) (effect, error) {
 	return effect{ID: id, Kind: kind, Subject: subject, Data: data}, nil
 }
 
-// replyEffects build an auto-reply to the customer: on omni.out.<channel>,
-// appended to the transcript, and echoed to the queue's desk.
+// replyEffects build an automatic message to the customer. It takes the
+// pipeline's reply path (omni.in.routing.<partition of the conversation>): the
+// pipeline picks the channel and recipient, appends it to the transcript and
+// echoes it to the desks, as for an agent's reply.
 func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind, key, text, lang string, at time.Time) ([]effect, error) {
-	to := conv.LastIdentity
-	channel := cmpOr(conv.LastChannel, conv.Channel)
-	if to != "" {
-		channel = to.Channel()
-	}
-	if to == "" || channel == "" {
+	if conv.LastIdentity == "" && conv.LastChannel == "" && conv.Channel == "" {
 		return nil, nil // nobody to answer
 	}
-	m := core.NewMessage(core.KindMessage, core.Outbound, channel)
+	m := core.NewMessage(core.KindMessage, core.Outbound, event.ByRouting)
 	m.ID = detID(key, at)
 	m.ReceivedAt = at.UTC()
-	m.To = to
 	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
 	m.Text = text
 	m.Language = lang
 	m.Meta = map[string]string{event.MetaAuto: auto, event.MetaQueue: s.Queue, event.MetaBy: event.ByRouting}
-	q := pl.queue(s.Queue)
-	var out []effect
-	for _, t := range []struct{ subj, id string }{
-		{bus.SubjectOut(channel), "out:" + m.ID},
-		{bus.SubjectConv(conv.ID), "conv:" + m.ID},
-		{bus.SubjectDesk(q.Desk), "desk:" + q.Desk + ":" + m.ID},
-	} {
-		e, err := publishEffect(kind, t.id, t.subj, m)
-		if err != nil {
-			return nil, err
-		}
-		if t.subj != bus.SubjectOut(channel) {
-			e.Kind = kindEvent // count the reply once
-		}
-		out = append(out, e)
+	e, err := publishEffect(kind, "reply:"+m.ID, bus.SubjectIn(event.ByRouting, conv.ID), m)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return []effect{e}, nil
 }
 
 // eventEffects build an event of type typ for the conversation, on the desk

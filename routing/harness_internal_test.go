@@ -102,7 +102,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	r, err := New(b, st, cfg, Options{Clock: clock, Logger: log})
+	r, err := New(cfg, Deps{Bus: b, Store: st, Clock: clock, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,16 +14,17 @@ import (
 	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/keylock"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/store"
 )
 
-// Options are what a Router needs besides its Config.
-type Options struct {
+// Deps are what a Router runs on besides its Config.
+type Deps struct {
+	// Bus and Store are required.
+	Bus   *bus.Bus
+	Store *store.Store
 	// Logger receives the router's logs; message text is never logged above
 	// debug. Default: discard.
 	Logger *slog.Logger
@@ -78,109 +80,86 @@ type Router struct {
 	metrics metrics
 }
 
-// New returns a Router on b and st for cfg, which must have been through
-// SetDefaults (config.DecodeSection does that) and is validated here: the
-// error is config.Errors with paths below routing. New does no I/O; Run starts
-// the router.
-func New(b *bus.Bus, st *store.Store, cfg Config, opts Options) (*Router, error) {
+// New returns a Router for cfg, which must have been through SetDefaults
+// (config.DecodeSection does that) and is validated here: the error is
+// config.Errors with paths below routing. New does no I/O; Run starts the
+// router.
+func New(cfg Config, deps Deps) (*Router, error) {
 	var p config.Problems
 	pl := compile(&cfg, &p)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if deps.Bus == nil || deps.Store == nil {
+		return nil, errors.New("routing: deps: Bus and Store are required")
 	}
-	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Detector == nil {
-		opts.Detector = DefaultDetector()
+	if deps.Clock == nil {
+		deps.Clock = systemClock{}
 	}
-	if opts.ReplicaID == "" {
-		opts.ReplicaID = core.NewID()
+	if deps.Detector == nil {
+		deps.Detector = DefaultDetector()
 	}
-	if opts.Classifier == nil {
-		opts.Classifier = defaultScorer
+	if deps.ReplicaID == "" {
+		deps.ReplicaID = core.NewID()
+	}
+	if deps.Classifier == nil {
+		deps.Classifier = defaultScorer
 		if c := cfg.Escalation.Classifier; c.URL != "" {
-			opts.Classifier = &HTTPClassifier{URL: c.URL, Token: c.Token.Value(), Timeout: c.Timeout, Logger: opts.Logger}
+			deps.Classifier = &HTTPClassifier{URL: c.URL, Token: c.Token.Value(), Timeout: c.Timeout, Logger: deps.Logger}
 		}
 	}
+	st := deps.Store
 	r := &Router{
-		bus: b, st: st, plan: pl, log: opts.Logger, clock: opts.Clock,
-		classify: opts.Classifier, detect: opts.Detector,
+		bus: deps.Bus, st: st, plan: pl, log: deps.Logger, clock: deps.Clock,
+		classify: deps.Classifier, detect: deps.Detector,
 		states:    st.Records(recordsConv),
 		agents:    st.Records(recordsAgents),
 		stats:     st.Records(recordsStats),
 		queueRecs: st.Records(recordsQueues),
 		contacts:  st.Records(recordsContacts),
 	}
-	r.sched = newScheduler(st.Records(recordsTimers), opts.Clock, opts.ReplicaID, opts.Logger.With("part", "timers"), cfg.TimerScan, r.fire)
+	r.sched = newScheduler(st.Records(recordsTimers), deps.Clock, deps.ReplicaID, deps.Logger.With("part", "timers"), cfg.TimerScan, r.fire)
 	return r, nil
 }
 
-// Run consumes the transcripts and the agent and conversation events, fires
-// timers and drains backlogs until ctx is done; then it stops its consumers,
-// letting in-flight handlers finish (bounded by the bus's ack wait), and
-// returns nil. It returns an error, having started nothing, when a consumer
-// cannot be created. Call it once.
+// Run consumes the transcripts, the commands routing executes and the events
+// it follows, fires timers and drains backlogs until ctx is done; then it
+// stops its consumers, letting in-flight handlers finish (bounded by the bus's
+// ack wait), and returns nil. It returns an error, having started nothing,
+// when a consumer cannot be created. Call it once.
 func (r *Router) Run(ctx context.Context) error {
-	ackWait := r.bus.Options().Consumer.AckWait
-	mw := []bus.Middleware{bus.Recover(r.log), bus.Logging(r.log), bus.Timeout(ackWait * 9 / 10)}
-	specs := []struct {
-		spec bus.ConsumerSpec
-		h    bus.Handler
-	}{
-		{bus.ConsumerSpec{
-			Stream:      bus.StreamConv,
-			Durable:     DurableTranscript,
-			Filters:     []string{bus.RootConv + ".>"},
-			Stage:       Stage,
-			Concurrency: r.plan.cfg.Workers,
-			// A new deployment starts at new messages, not at 90 days of history.
-			DeliverNew: true,
-		}, r.handleTranscript},
-		{bus.ConsumerSpec{
-			Stream:  bus.StreamEvt,
-			Durable: DurableEvents,
-			Filters: []string{
-				bus.SubjectEvt(event.AgentAway), bus.SubjectEvt(event.AgentBack),
-				bus.SubjectEvt(event.ConversationClosed), bus.SubjectEvt(event.ConversationAssigned),
-				bus.SubjectEvt(event.ConversationTransfer),
-			},
-			Stage:      Stage,
-			DeliverNew: true,
-		}, r.handleEvent},
-	}
-	var consumers []*bus.Consumer
-	stop := func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackWait)
-		defer cancel()
-		for _, c := range consumers {
-			if err := c.Stop(sctx); err != nil {
-				r.log.Warn("routing consumer did not stop cleanly", "err", err)
-			}
-		}
-	}
-	for _, s := range specs {
-		c, err := r.bus.Consume(ctx, s.spec, s.h, mw...)
-		if err != nil {
-			stop()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("routing: start %s: %w", s.spec.Durable, err)
-		}
-		consumers = append(consumers, c)
-	}
+	g := bus.NewGroup(r.bus, r.log)
+	g.Handle(bus.ConsumerSpec{
+		Stream:      bus.StreamConv,
+		Durable:     DurableTranscript,
+		Filters:     []string{bus.RootConv + ".>"},
+		Stage:       Stage,
+		Concurrency: r.plan.cfg.Workers,
+		// A new deployment starts at new messages, not at 90 days of history.
+		DeliverNew: true,
+	}, r.handleTranscript)
+	g.Handle(bus.ConsumerSpec{
+		Stream:  bus.StreamEvt,
+		Durable: DurableEvents,
+		Filters: []string{
+			bus.SubjectEvt(event.AgentAway), bus.SubjectEvt(event.AgentBack),
+			bus.SubjectEvt(event.ConversationClosed), bus.SubjectEvt(event.ConversationClaim),
+			bus.SubjectEvt(event.ConversationTransfer),
+		},
+		Stage:      Stage,
+		DeliverNew: true,
+	}, r.handleEvent)
+	g.Go(r.sched.run)
+	g.Go(r.drainLoop)
 	r.log.Info("routing running", "queues", len(r.plan.queues), "rules", len(r.plan.rules), "workers", r.plan.cfg.Workers)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return r.sched.run(gctx) })
-	g.Go(func() error { return r.drainLoop(gctx) })
-	err := g.Wait()
-	stop()
+	if err := g.Run(ctx); err != nil {
+		return fmt.Errorf("routing: %w", err)
+	}
 	r.log.Info("routing stopped")
-	return err
+	return nil
 }
 
 // drainLoop drains every backlog once per timer scan, so a conversation is
@@ -395,7 +374,7 @@ func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous
 		s.Backlogged = false
 	}
 	es, err := r.plan.eventEffects(conv, s.Queue, event.ConversationRouted, kindRouted,
-		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), routedMeta(s, reason, previous), now, true, false)
+		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), routedMeta(s, reason, previous), now, true, true)
 	if err != nil {
 		return err
 	}
@@ -858,18 +837,13 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 		slices.Sort(queues)
 		r.drainQueues(ctx, slices.Compact(queues)...)
 		return nil
-	case event.ConversationAssigned:
-		if m.Meta[event.MetaBy] == event.ByRouting {
-			return nil
+	case event.ConversationClaim:
+		agent := cmp.Or(m.Meta[event.MetaAssignee], string(m.From))
+		if _, err := core.ParseIdentity(agent); err != nil {
+			return r.reject(ctx, m, "no agent to assign: "+err.Error())
 		}
-		agent := m.Meta[event.MetaAssignee]
-		if agent != "" {
-			if _, err := core.ParseIdentity(agent); err != nil {
-				return bus.Permanent(fmt.Errorf("%s: assignee: %w", m.Type, err))
-			}
-		}
-		_, err := r.process(ctx, m.ConversationID, func(_ *store.Conversation, s *convState) error {
-			if s.Assignee == agent {
+		_, err := r.process(ctx, m.ConversationID, func(conv *store.Conversation, s *convState) error {
+			if s.Assignee == agent || conv.State != store.StateOpen {
 				return store.ErrSkip
 			}
 			if s.Assignee != "" {
@@ -877,26 +851,31 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 			}
 			s.Assignee = agent
 			s.AssignRev++
+			// by names the desk the agent claimed it on.
+			meta := map[string]string{event.MetaAssignee: agent, event.MetaPriority: s.Priority, event.MetaBy: m.Channel}
+			es, err := r.plan.eventEffects(conv, s.Queue, event.ConversationAssigned, kindAssigned,
+				"assigned:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.AssignRev), meta, at, true, true)
+			if err != nil {
+				return err
+			}
+			s.addEffects(es...)
 			return nil
 		})
-		if err == nil && agent != "" {
+		if err == nil && m.ContactID != "" {
 			var cr contactRecord
-			if m.ContactID != "" {
-				_, _ = r.contacts.Update(ctx, m.ContactID, &cr, contactTTL, func(bool) error {
-					cr.Agent, cr.At = agent, at.UTC()
-					return nil
-				})
-			}
+			_, _ = r.contacts.Update(ctx, m.ContactID, &cr, contactTTL, func(bool) error {
+				cr.Agent, cr.At = agent, at.UTC()
+				return nil
+			})
 		}
 		return err
 	case event.ConversationTransfer:
 		queue := m.Meta[event.MetaQueue]
 		if _, ok := r.plan.queues[queue]; !ok {
-			r.log.Warn("transfer to a queue routing does not know, ignored", "conversation", m.ConversationID, "queue", queue)
-			return nil
+			return r.reject(ctx, m, fmt.Sprintf("there is no queue %q", queue))
 		}
 		_, err := r.process(ctx, m.ConversationID, func(conv *store.Conversation, s *convState) error {
-			if s.Queue == queue {
+			if s.Queue == queue || conv.State != store.StateOpen {
 				return store.ErrSkip
 			}
 			prev := s.Queue
@@ -914,6 +893,24 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 		})
 		return err
 	}
+	return nil
+}
+
+// reject answers command m on the desk it came from with command.rejected.
+func (r *Router) reject(ctx context.Context, m *core.Message, reason string) error {
+	if !bus.ValidToken(m.Channel) {
+		return bus.Permanent(fmt.Errorf("%s: %s", m.Type, reason))
+	}
+	ev := core.NewMessage(core.KindEvent, core.Inbound, m.Channel)
+	ev.ID = detID("rejected:"+m.ID, r.clock.Now())
+	ev.Type = event.CommandRejected
+	ev.From, ev.ReplyTo = m.From, m.ID
+	ev.ContactID, ev.ConversationID = m.ContactID, m.ConversationID
+	ev.Meta = map[string]string{event.MetaCommand: m.Type, event.MetaReason: reason, event.MetaBy: event.ByRouting}
+	if _, err := r.bus.PublishMessage(ctx, bus.SubjectDesk(m.Channel), ev, bus.WithMsgID("desk:"+m.Channel+":rejected:"+m.ID)); err != nil {
+		return fmt.Errorf("%s: reject: %w", m.Type, err)
+	}
+	r.log.Debug("command rejected", "command", m.Type, "conversation", m.ConversationID, "reason", reason)
 	return nil
 }
 

@@ -90,7 +90,7 @@ func logger() *slog.Logger {
 func (e *env) router(cfg routing.Config, replica string) (*routing.Router, func()) {
 	e.t.Helper()
 	cfg.SetDefaults()
-	r, err := routing.New(e.bus, e.st, cfg, routing.Options{Clock: e.clock, Logger: logger().With("replica", replica), ReplicaID: replica})
+	r, err := routing.New(cfg, routing.Deps{Bus: e.bus, Store: e.st, Clock: e.clock, Logger: logger().With("replica", replica), ReplicaID: replica})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -233,7 +233,10 @@ func slaOnly() routing.Config {
 
 func TestRouter_EndToEndWithPipeline(t *testing.T) {
 	e := newEnv(t)
-	p := pipeline.New(e.bus, e.st, pipeline.Options{Desks: []string{"slack"}, Logger: logger()})
+	p, err := pipeline.New(pipeline.Config{Desks: []string{"slack"}}, pipeline.Deps{Bus: e.bus, Store: e.st, Logger: logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pctx, cancel := context.WithCancel(e.ctx)
 	pdone := make(chan error, 1)
 	go func() { pdone <- p.Run(pctx) }()
@@ -434,7 +437,8 @@ func TestRouter_TwoReplicasFireOnce(t *testing.T) {
 	e.clock.Advance(2 * time.Second)
 	time.Sleep(100 * time.Millisecond)
 	e.clock.Advance(15 * time.Minute)
-	acks := func() int { return e.count(bus.StreamOut, bus.SubjectOut("sms"), routing.AutoAck) }
+	// No pipeline runs here: acks are counted on their way to it.
+	acks := func() int { return e.count(bus.StreamIn, bus.RootIn+"."+event.ByRouting+".>", routing.AutoAck) }
 	breaches := func() int {
 		return e.count(bus.StreamEvt, bus.SubjectEvt(event.SLABreached), event.SLABreached)
 	}

@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/omnigate/omnigate/core/bus"
@@ -129,7 +130,7 @@ func TestStrategy_LeastActivePrefersFewest(t *testing.T) {
 	// A and C take on more by claiming from the desk.
 	for _, agent := range []string{agentA, agentA, agentC} {
 		c := h.customer(fmt.Sprintf("email:claim%d@example.com", h.seq), nil)
-		h.event(event.ConversationAssigned, c.ID, map[string]string{event.MetaAssignee: agent})
+		h.event(event.ConversationClaim, c.ID, map[string]string{event.MetaAssignee: agent})
 		h.inbound(c, "hello")
 	}
 	got, _ := h.assignees("next")
@@ -141,7 +142,7 @@ func TestStrategy_LeastActivePrefersFewest(t *testing.T) {
 func TestStrategy_Sticky(t *testing.T) {
 	h := newHarness(t, teamConfig(StrategySticky, 5))
 	c1 := h.customer("email:ann@example.com", nil)
-	h.event(event.ConversationAssigned, c1.ID, map[string]string{event.MetaAssignee: agentC})
+	h.event(event.ConversationClaim, c1.ID, map[string]string{event.MetaAssignee: agentC})
 	h.inbound(c1, "hello")
 	if got := h.conv(c1.ID).Assignee; got != agentC {
 		t.Fatalf("claimed conversation assignee = %q, want C", got)
@@ -213,12 +214,12 @@ func TestStrategy_ManualClaim(t *testing.T) {
 	if got[0] != "" {
 		t.Fatalf("manual queue assigned %q", got[0])
 	}
-	h.event(event.ConversationAssigned, convs[0].ID, map[string]string{event.MetaAssignee: agentB})
+	h.event(event.ConversationClaim, convs[0].ID, map[string]string{event.MetaAssignee: agentB})
 	if c := h.conv(convs[0].ID); c.Assignee != agentB || c.Queue != "support" {
 		t.Fatalf("after claim: assignee %q queue %q", c.Assignee, c.Queue)
 	}
 	// A transfer to another agent moves the slot.
-	h.event(event.ConversationAssigned, convs[0].ID, map[string]string{event.MetaAssignee: agentA})
+	h.event(event.ConversationClaim, convs[0].ID, map[string]string{event.MetaAssignee: agentA})
 	st, _ := h.r.Agents(h.ctx)
 	for _, a := range st {
 		want := 0
@@ -228,5 +229,30 @@ func TestStrategy_ManualClaim(t *testing.T) {
 		if len(a.Active) != want {
 			t.Errorf("%s active %v, want %d", a.ID, a.Active, want)
 		}
+	}
+}
+
+// Claims and transfers are commands: routing executes them and answers with
+// conversation.assigned (by the desk) and conversation.routed (reason
+// transfer), or with command.rejected on the desk that sent one it cannot do.
+func TestCommands_ClaimTransferReject(t *testing.T) {
+	h := newHarness(t, teamConfig(StrategyManual, 5))
+	_, convs := h.assignees("hello")
+	c := convs[0]
+	h.event(event.ConversationClaim, c.ID, map[string]string{event.MetaAssignee: agentB})
+	assigned := ofType(h.published(bus.StreamDesk, bus.SubjectDesk("slack")), event.ConversationAssigned)
+	if len(assigned) != 1 || assigned[0].Meta[event.MetaAssignee] != agentB || assigned[0].Meta[event.MetaBy] != "slack" {
+		t.Fatalf("assigned events = %v", assigned)
+	}
+	if ev := ofType(h.published(bus.StreamEvt, bus.SubjectEvt(event.ConversationAssigned)), event.ConversationAssigned); len(ev) != 1 {
+		t.Fatalf("%d conversation.assigned on omni.evt, want 1", len(ev))
+	}
+	h.event(event.ConversationTransfer, c.ID, map[string]string{event.MetaQueue: "nowhere"})
+	rej := ofType(h.published(bus.StreamDesk, bus.SubjectDesk("slack")), event.CommandRejected)
+	if len(rej) != 1 || rej[0].Meta[event.MetaCommand] != event.ConversationTransfer || !strings.Contains(rej[0].Meta[event.MetaReason], `no queue "nowhere"`) {
+		t.Fatalf("rejections = %v", rej)
+	}
+	if got := h.conv(c.ID).Queue; got != "support" {
+		t.Fatalf("queue after a rejected transfer = %q", got)
 	}
 }

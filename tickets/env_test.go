@@ -14,6 +14,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/core/store/storetest"
 	"github.com/omnigate/omnigate/tickets"
@@ -101,7 +102,22 @@ func newEnv(t *testing.T, be backend, cfg tickets.Config) *env {
 		cfg.AdminToken = "secret-token"
 	}
 	e.svc = e.service(cfg, e.st)
+	e.runPipeline()
 	return e
+}
+
+// runPipeline runs the pipeline, which sends the service's notices to the
+// customers, until the test ends.
+func (e *env) runPipeline() {
+	e.t.Helper()
+	p, err := pipeline.New(pipeline.Config{}, pipeline.Deps{Bus: e.bus, Store: e.st, Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-done })
 }
 
 // service builds another service (a replica) on st.

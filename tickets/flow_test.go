@@ -186,9 +186,9 @@ func TestService_ReplyInNewConversation(t *testing.T) {
 		t.Fatalf("conversations = %v, want both", got.Conversations)
 	}
 	bustestEventually(t, func() error {
-		c, err := e.st.Conversation(ctx, next.ID)
-		if err != nil || !slices.Contains(c.Tickets, tk.Key()) {
-			return errf("new conversation's tickets = %v, %v", c.Tickets, err)
+		ts, _, err := e.svc.List(ctx, tickets.Filter{Conversation: next.ID})
+		if err != nil || len(ts) != 1 || ts[0].Number != tk.Number {
+			return errf("new conversation's tickets = %d, %v", len(ts), err)
 		}
 		return nil
 	})

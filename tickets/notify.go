@@ -108,8 +108,7 @@ func (s *Service) customerConversation(ctx context.Context, t *Ticket) (*store.C
 	return nil, nil
 }
 
-// notify sends the message of template key to the customer in conv and appends
-// it to the transcript. Its envelope id is derived from the ticket event and
+// notify sends the message of template key to the customer of conv. Its envelope id is derived from the ticket event and
 // the key, so a redelivery publishes the same envelope, which the stream and the
 // adapters runtime send once.
 func (s *Service) notify(ctx context.Context, t *Ticket, ev Event, conv *store.Conversation, key string) error {
@@ -120,13 +119,14 @@ func (s *Service) notify(ctx context.Context, t *Ticket, ev Event, conv *store.C
 	if text == "" {
 		return nil
 	}
+	// The pipeline's reply path picks the channel and the recipient, appends it
+	// to the transcript and echoes it to the desks, as for an agent's reply.
 	m := &core.Message{
 		V:              core.EnvelopeVersion,
 		ID:             derivedID(ev.At, "notify:"+t.Key()+":"+strconv.FormatInt(ev.Seq, 10)+":"+key),
 		Kind:           core.KindMessage,
 		Direction:      core.Outbound,
-		Channel:        conv.LastChannel,
-		To:             conv.LastIdentity,
+		Channel:        event.ByTickets,
 		ContactID:      conv.ContactID,
 		ConversationID: conv.ID,
 		Text:           text,
@@ -134,14 +134,11 @@ func (s *Service) notify(ctx context.Context, t *Ticket, ev Event, conv *store.C
 		ReceivedAt:     s.now().UTC(),
 		Meta:           map[string]string{event.MetaAuto: "ticket", event.MetaTicket: t.Key(), event.MetaTemplate: key},
 	}
-	if _, err := s.bus.PublishMessage(ctx, bus.SubjectOut(conv.LastChannel), m, bus.WithMsgID("ticket-notify:"+m.ID)); err != nil {
+	if _, err := s.bus.PublishMessage(ctx, bus.SubjectIn(event.ByTickets, conv.ID), m, bus.WithMsgID("ticket-notify:"+m.ID)); err != nil {
 		if errors.Is(err, core.ErrInvalid) {
 			return bus.Permanent(err)
 		}
 		return fmt.Errorf("notify #%d: %w", t.Number, err)
-	}
-	if _, err := s.bus.PublishMessage(ctx, bus.SubjectConv(conv.ID), m, bus.WithMsgID("conv:"+m.ID)); err != nil {
-		return fmt.Errorf("notify #%d: transcript: %w", t.Number, err)
 	}
 	s.log.Debug("customer notified", "ticket", t.Number, "template", key, "channel", conv.LastChannel, "conversation", conv.ID)
 	return nil

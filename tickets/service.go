@@ -165,66 +165,48 @@ func (s *Service) Run(ctx context.Context) error {
 	bridges := slices.Clone(s.bridges)
 	s.mu.Unlock()
 
-	var consumers []*bus.Consumer
-	stop := func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.bus.Options().Consumer.AckWait)
-		defer cancel()
-		for _, c := range consumers {
-			if err := c.Stop(sctx); err != nil {
-				s.log.Warn("tickets consumer did not stop cleanly", "err", err)
-			}
-		}
-	}
+	g := bus.NewGroup(s.bus, s.log)
+	// A handler must end before JetStream gives its message to another
+	// replica: the group bounds it by the ack wait, this by the config.
+	g.Use(bus.Timeout(s.cfg.Timeouts.Handler))
 	ticketEvents := []string{bus.SubjectEvt(event.TicketCreated), bus.SubjectEvt(event.TicketUpdated), bus.SubjectEvt(event.TicketCommented)}
-	specs := []struct {
-		spec bus.ConsumerSpec
-		h    bus.Handler
-	}{
-		{bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerCreate, Filters: []string{bus.SubjectEvt(event.TicketCreate)}, DeliverNew: true}, s.handleCreate},
-		{bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerDesk, Filters: ticketEvents, DeliverNew: true}, s.handleDesk},
-		{bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerNotify, Filters: ticketEvents[:2], DeliverNew: true}, s.handleNotify},
-		{bus.ConsumerSpec{Stream: bus.StreamConv, Durable: consumerReplies, Filters: []string{bus.RootConv + ".>"}, DeliverNew: true}, s.handleTranscript},
-	}
+	g.Handle(bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerCreate, Filters: []string{bus.SubjectEvt(event.TicketCreate)}, DeliverNew: true}, s.handleCreate)
+	g.Handle(bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerDesk, Filters: ticketEvents, DeliverNew: true}, s.handleDesk)
+	g.Handle(bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerNotify, Filters: ticketEvents[:2], DeliverNew: true}, s.handleNotify)
+	g.Handle(bus.ConsumerSpec{Stream: bus.StreamConv, Durable: consumerReplies, Filters: []string{bus.RootConv + ".>"}, DeliverNew: true}, s.handleTranscript)
 	for _, b := range bridges {
-		specs = append(specs, struct {
-			spec bus.ConsumerSpec
-			h    bus.Handler
-		}{bus.ConsumerSpec{
+		g.Handle(bus.ConsumerSpec{
 			Stream: bus.StreamEvt, Durable: consumerBridge + b.Name(), Stage: "tickets-" + b.Name(),
 			Filters: ticketEvents, DeliverNew: true,
 			MaxDeliver: s.cfg.Bridge.MaxDeliver, Backoff: s.cfg.Bridge.Backoff,
-		}, s.bridgeHandler(b)})
+		}, s.bridgeHandler(b))
 	}
-	// A handler must end before JetStream gives its message to another replica.
-	timeout := min(s.cfg.Timeouts.Handler, s.bus.Options().Consumer.AckWait*9/10)
-	for _, sp := range specs {
-		log := s.log.With("consumer", sp.spec.Durable)
-		c, err := s.bus.Consume(ctx, sp.spec, sp.h, bus.Recover(log), bus.Logging(log), bus.Timeout(timeout))
-		if err != nil {
-			stop()
-			return fmt.Errorf("tickets: %w", err)
+	// The sweep starts once every consumer is up, and says so.
+	g.Go(func(ctx context.Context) error {
+		s.setReady(true)
+		defer s.setReady(false)
+		s.log.Info("tickets running", "bridges", s.Bridges(), "desks", s.desks)
+		t := time.NewTicker(s.cfg.Timeouts.Sweep)
+		defer t.Stop()
+		for {
+			s.sweep(ctx)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
 		}
-		consumers = append(consumers, c)
+	})
+	if err := g.Run(ctx); err != nil {
+		return fmt.Errorf("tickets: %w", err)
 	}
-	s.mu.Lock()
-	s.ready = true
-	s.mu.Unlock()
-	s.log.Info("tickets running", "bridges", s.Bridges(), "desks", s.desks)
+	return nil
+}
 
-	t := time.NewTicker(s.cfg.Timeouts.Sweep)
-	defer t.Stop()
-	for {
-		s.sweep(ctx)
-		select {
-		case <-ctx.Done():
-			s.mu.Lock()
-			s.ready = false
-			s.mu.Unlock()
-			stop()
-			return nil
-		case <-t.C:
-		}
-	}
+func (s *Service) setReady(ready bool) {
+	s.mu.Lock()
+	s.ready = ready
+	s.mu.Unlock()
 }
 
 // Ready reports whether Run has its consumers in place and the store answers,
@@ -347,21 +329,10 @@ func (s *Service) afterChange(ctx context.Context, t *Ticket, evs []Event) error
 	return nil
 }
 
-// ensureLinks makes the indexes and the conversations' Tickets lists agree with t.
+// ensureLinks makes the indexes of conversations and contacts agree with t.
 func (s *Service) ensureLinks(ctx context.Context, t *Ticket) error {
 	for _, conv := range t.Conversations {
 		if err := s.repo.link(ctx, convKey(conv), t.Number); err != nil {
-			return err
-		}
-		key := t.Key()
-		_, err := s.st.UpdateConversation(ctx, conv, func(c *store.Conversation) error {
-			if slices.Contains(c.Tickets, key) {
-				return store.ErrSkip
-			}
-			c.Tickets = append(c.Tickets, key)
-			return nil
-		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}

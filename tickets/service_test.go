@@ -80,8 +80,8 @@ func TestService_Lifecycle(t *testing.T) {
 		if !tk.DueAt.Equal(created.Add(24*time.Hour)) || !tk.DueFromSLA {
 			t.Fatalf("due %s (from SLA %v), want the high SLA, 24h after %s", tk.DueAt, tk.DueFromSLA, created)
 		}
-		if got, _ := e.st.Conversation(ctx, conv.ID); !slices.Contains(got.Tickets, "1") {
-			t.Fatalf("conversation tickets = %v, want [1]", got.Tickets)
+		if ts, _, err := e.svc.List(ctx, tickets.Filter{Conversation: conv.ID}); err != nil || len(ts) != 1 || ts[0].Number != 1 {
+			t.Fatalf("conversation's tickets = %d, %v, want #1", len(ts), err)
 		}
 
 		e.clock.Add(time.Minute)

@@ -137,7 +137,10 @@ func runDesk(t *testing.T, env *adaptertest.Env, a adapters.Adapter) (stop func(
 // runPipeline runs core's pipeline on env until the test ends.
 func runPipeline(t *testing.T, env *adaptertest.Env) {
 	t.Helper()
-	p := pipeline.New(env.Bus, env.Store, pipeline.Options{Desks: []string{slack.Name}, Logger: env.Logger})
+	p, err := pipeline.New(pipeline.Config{Desks: []string{slack.Name}}, pipeline.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

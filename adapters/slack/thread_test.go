@@ -116,7 +116,10 @@ func TestDesk_ReturningCustomer(t *testing.T) {
 	env := adaptertest.NewEnv(t, slack.Name)
 	d := &desk{t: t, env: env, fake: newFakeSlack(t)}
 	d.cfg = testConfig(d.fake)
-	p := pipeline.New(env.Bus, env.Store, pipeline.Options{Desks: []string{slack.Name}, ReopenWindow: -1, Logger: env.Logger})
+	p, err := pipeline.New(pipeline.Config{Desks: []string{slack.Name}, ReopenWindow: -1}, pipeline.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.Run(ctx) }()

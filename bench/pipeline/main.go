@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -123,10 +122,17 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	fmt.Fprintf(out, "  store: %s (%.0f B/contact)\n", mib(after-before), float64(after-before)/float64(c.contacts))
 	fmt.Fprintf(out, "  process: heap in use %s (+%s), RSS %s\n", mib(heapAfter), mib(heapAfter-heapBefore), mib(rss()))
 
+	var ps []*pipeline.Pipeline
+	for range c.replicas {
+		p, err := pipeline.New(pipeline.Config{}, pipeline.Deps{Bus: b, Store: st})
+		if err != nil {
+			return err
+		}
+		ps = append(ps, p)
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for range c.replicas {
-		p := pipeline.New(b, st, pipeline.Options{Logger: slog.New(slog.DiscardHandler)})
+	for _, p := range ps {
 		wg.Go(func() {
 			if err := p.Run(pctx); err != nil {
 				fmt.Fprintln(os.Stderr, "pipeline:", err)

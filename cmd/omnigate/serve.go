@@ -102,11 +102,16 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
 		return err
 	}
-	s.pipeline = pipeline.New(b, st, pipeline.Options{
+	s.pipeline, err = pipeline.New(pipeline.Config{
 		Desks:        s.desks,
 		ReopenWindow: cfg.Conversation.ReopenWindow,
-		Logger:       log.With("component", "pipeline"),
-	})
+	}, pipeline.Deps{Bus: b, Store: st, Logger: log.With("component", "pipeline")})
+	if err != nil {
+		ln.Close()
+		st.Close()
+		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
+		return err
+	}
 	s.mux.Handle("GET /widget.js", web.WidgetHandler())
 	if file == "" {
 		s.mux.Handle("GET /{$}", web.DemoHandler(""))
@@ -226,7 +231,7 @@ func (s *gateway) buildRouter(file string) error {
 	if err != nil {
 		return err
 	}
-	s.router, err = routing.New(s.bus, s.store, rc, routing.Options{Logger: s.log.With("component", "routing")})
+	s.router, err = routing.New(rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing")})
 	return err
 }
 

@@ -24,7 +24,7 @@ func benchMessages(b *testing.B, be backend) {
 	srv := bustest.RunServer(b)
 	bb := openBus(b, srv)
 	e := &env{t: b, ctx: testCtx(b), srv: srv, bus: bb, st: be.Open(b, bb), js: bb.JetStream()}
-	e.run(bb, e.st, pipeline.Options{})
+	e.run(bb, e.st, pipeline.Config{})
 	pub, err := jetstream.New(srv.Connect(b))
 	if err != nil {
 		b.Fatal(err)

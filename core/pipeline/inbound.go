@@ -142,7 +142,7 @@ func (p *Pipeline) holder(ctx context.Context, id core.Identity) (*store.Contact
 // latest message. opened is true when m opened or reopened it, also on a
 // redelivery after the first attempt opened it and failed later.
 func (p *Pipeline) place(ctx context.Context, contactID string, m *core.Message, pr *progress) (conv *store.Conversation, opened bool, err error) {
-	window := max(p.opts.ReopenWindow, 0)
+	window := max(p.cfg.ReopenWindow, 0)
 	now := p.now()
 	for attempt := 1; ; attempt++ {
 		var isNew bool

@@ -29,7 +29,7 @@ const (
 // unless the agent picks a channel.
 func TestPipeline_SessionContinuity(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
-		e := newEnv(t, be, pipeline.Options{})
+		e := newEnv(t, be, pipeline.Config{})
 
 		e.publishIn(customer(annWeb, "hi from the web", event.MetaVerifiedEmail, "ann@Example.com", event.MetaVerifiedPhone, "+15551234567"))
 		e.desk(1)
@@ -88,7 +88,7 @@ func TestPipeline_SessionContinuity(t *testing.T) {
 // TestPipeline_OneContactConcurrentIdentities: one contact writing from four
 // identities at once ends in one conversation with every message once.
 func TestPipeline_OneContactConcurrentIdentities(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{})
+	e := newEnv(t, kvBackend(), pipeline.Config{})
 	ids := []core.Identity{"sms:+15557654321", "whatsapp:+15557654321", "email:bob@example.com", "web:bob"}
 	if err := e.st.CreateContact(e.ctx, &store.Contact{Identities: ids}); err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func rawEnvelope(t *testing.T, fields map[string]any) []byte {
 // TestPipeline_DeadLetters: what cannot be handled goes to the DLQ with its reason,
 // and the partition carries on with the next message.
 func TestPipeline_DeadLetters(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{Channels: []string{"web", "sms", "email"}})
+	e := newEnv(t, kvBackend(), pipeline.Config{Channels: []string{"web", "sms", "email"}})
 	good := core.Identity("sms:+15550001111")
 	part := strconv.Itoa(bus.PartitionOf(string(good)))
 	sms := "omni.in.sms." + part
@@ -190,7 +190,7 @@ func TestPipeline_DeadLetters(t *testing.T) {
 		{"garbage", sms, []byte("\x00\xff not json at all"), "invalid envelope"},
 		{"sender on another channel", sms, spoofData, `sender identity is on channel "email"`},
 		{"outbound on customer channel", sms, outboundData, "replies come from a desk"},
-		{"unknown desk event", "omni.in.slack." + part, badEventData, `unknown desk event type "conversation.teleport"`},
+		{"unknown desk event", "omni.in.slack." + part, badEventData, `unknown desk command "conversation.teleport"`},
 	}
 	for i, c := range cases {
 		e.publishRaw(c.subject, c.data, fmt.Sprintf("bad-%d", i))
@@ -221,7 +221,7 @@ func TestPipeline_DeadLetters(t *testing.T) {
 // TestPipeline_Redelivery: the same envelope delivered twice (past the bus's
 // deduplication) is appended and shown once.
 func TestPipeline_Redelivery(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{})
+	e := newEnv(t, kvBackend(), pipeline.Config{})
 	from := core.Identity("telegram:42")
 	m := customer(from, "once")
 	data, err := m.Encode()
@@ -246,7 +246,7 @@ func TestPipeline_Redelivery(t *testing.T) {
 // conversation; after it, a new conversation points back to the old one.
 func TestPipeline_Reopen(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, kvBackend(), pipeline.Options{Now: clk.Now, ReopenWindow: 24 * time.Hour})
+	e := newEnv(t, kvBackend(), pipeline.Config{ReopenWindow: 24 * time.Hour}, clk.Now)
 	from := core.Identity("sms:+15550002222")
 
 	e.publishIn(customer(from, "first"))
@@ -298,7 +298,7 @@ func TestPipeline_Reopen(t *testing.T) {
 // joins the thread's contact and conversation; a sender who had a contact of its
 // own is merged into it.
 func TestPipeline_ThreadKeys(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{})
+	e := newEnv(t, kvBackend(), pipeline.Config{})
 	first := customer("email:ann@example.com", "new thread")
 	first.External.Thread = "<root@mail.example.com>"
 	e.publishIn(first)
@@ -355,7 +355,7 @@ func TestPipeline_ThreadKeys(t *testing.T) {
 // TestPipeline_PhoneSiblings: the same number on SMS and WhatsApp is one contact,
 // joined when it first appears and merged when both had contacts.
 func TestPipeline_PhoneSiblings(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{})
+	e := newEnv(t, kvBackend(), pipeline.Config{})
 	e.publishIn(customer("sms:+15550003333", "by sms"))
 	e.desk(1)
 	e.publishIn(customer("whatsapp:+15550003333", "by whatsapp"))
@@ -391,7 +391,7 @@ func TestPipeline_PhoneSiblings(t *testing.T) {
 
 // TestPipeline_VerifiedUser: a signed-in account id joins web and app visitors.
 func TestPipeline_VerifiedUser(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{})
+	e := newEnv(t, kvBackend(), pipeline.Config{})
 	e.publishIn(customer("web:visitor-1", "from the site", event.MetaVerifiedUser, "acct-77"))
 	e.desk(1)
 	e.publishIn(customer("app:device-9", "from the app", event.MetaVerifiedUser, "acct-77", event.MetaVerifiedEmail, "not an address"))

@@ -62,7 +62,7 @@ func (p *Pipeline) linksOf(m *core.Message) []link {
 		}
 	}
 	if p.isPhone(m.Channel) && e164.MatchString(m.From.Address()) {
-		for _, ch := range p.opts.PhoneChannels {
+		for _, ch := range p.cfg.PhoneChannels {
 			add(link{id: core.NewIdentity(ch, m.From.Address()), reason: reasonPhone})
 		}
 	}
@@ -75,7 +75,7 @@ func (p *Pipeline) linksOf(m *core.Message) []link {
 	}
 	if v, ok := m.Meta[event.MetaVerifiedPhone]; ok {
 		if phone := strings.TrimSpace(v); e164.MatchString(phone) {
-			for _, ch := range p.opts.PhoneChannels {
+			for _, ch := range p.cfg.PhoneChannels {
 				add(link{id: core.NewIdentity(ch, phone), reason: event.MetaVerifiedPhone, claim: true})
 			}
 		} else {
@@ -203,7 +203,7 @@ func (p *Pipeline) recordThread(ctx context.Context, m *core.Message, conv *stor
 		return nil
 	}
 	var rec threadRecord
-	_, err := p.threads.Update(ctx, threadKey(m.Channel, m.External.Thread), &rec, p.opts.ThreadTTL, func(bool) error {
+	_, err := p.threads.Update(ctx, threadKey(m.Channel, m.External.Thread), &rec, p.cfg.ThreadTTL, func(bool) error {
 		if current(&rec) {
 			return store.ErrSkip
 		}
@@ -220,7 +220,7 @@ func (p *Pipeline) recordThread(ctx context.Context, m *core.Message, conv *stor
 // that an answer citing it (see the package documentation) joins conversation.
 func (p *Pipeline) recordReply(ctx context.Context, m *core.Message, conversation, contact string) error {
 	rec := threadRecord{Conversation: conversation, Contact: contact, At: p.now()}
-	if _, err := p.threads.Create(ctx, threadKey(m.Channel, m.ID), rec, p.opts.ThreadTTL); err != nil && !errors.Is(err, store.ErrExists) {
+	if _, err := p.threads.Create(ctx, threadKey(m.Channel, m.ID), rec, p.cfg.ThreadTTL); err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("record reply thread key: %w", err)
 	}
 	return nil
@@ -402,7 +402,7 @@ func (p *Pipeline) announceMerge(ctx context.Context, res *store.MergeResult, re
 	if res.Moved {
 		ev.Meta[event.MetaMoved] = "true"
 	}
-	for _, desk := range p.opts.Desks {
+	for _, desk := range p.cfg.Desks {
 		if _, err := p.bus.PublishMessage(ctx, bus.SubjectDesk(desk), ev, bus.WithMsgID("desk:"+desk+":merge:"+res.From)); err != nil {
 			return fmt.Errorf("announce merge to desk %s: %w", desk, err)
 		}

@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
@@ -15,26 +17,29 @@ import (
 // maxMergeHops bounds how many MergedInto links a reply follows.
 const maxMergeHops = 8
 
-// handleDesk handles what a desk published: an agent's reply or a desk event.
+// handleDesk handles what a desk or a source published: a reply to the customer
+// or, from a desk, a command.
 func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message) error {
 	pr, err := p.progress(ctx, m.ID)
 	if err != nil || pr.rec.Done {
 		return err
 	}
 	switch {
-	case m.Kind == core.KindEvent:
+	case m.Kind == core.KindEvent && p.isDesk(m.Channel):
 		switch m.Type {
 		case event.ConversationClose:
 			return p.closeConversation(ctx, m, pr)
+		case event.ConversationReopen:
+			return p.reopenConversation(ctx, m, pr)
 		case event.ContactLink:
 			return p.agentLink(ctx, m, pr)
 		default:
-			return bus.Permanent(fmt.Errorf("unknown desk event type %q", m.Type))
+			return bus.Permanent(fmt.Errorf("unknown desk command %q", m.Type))
 		}
-	case m.Direction == core.Outbound:
+	case m.Kind == core.KindMessage && m.Direction == core.Outbound:
 		return p.reply(ctx, m, pr)
 	default:
-		return bus.Permanent(fmt.Errorf("inbound message from desk %s: %w", m.Channel, errUnknownDeskKind))
+		return bus.Permanent(fmt.Errorf("%s %s from %s: %w", m.Direction, m.Kind, m.Channel, errUnknownDeskKind))
 	}
 }
 
@@ -63,47 +68,53 @@ func (p *Pipeline) conversationOf(ctx context.Context, id string, follow bool) (
 	return nil, bus.Permanent(fmt.Errorf("conversation merge chain longer than %d", maxMergeHops))
 }
 
-// reply routes an agent's reply to the customer.
+// contactOf returns the contact of conv; a missing one is a Permanent error.
+func (p *Pipeline) contactOf(ctx context.Context, conv *store.Conversation) (*store.Contact, error) {
+	c, err := p.st.Contact(ctx, conv.ContactID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, bus.Permanent(fmt.Errorf("conversation %s: contact %s not found", conv.ID, conv.ContactID))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load contact: %w", err)
+	}
+	return c, nil
+}
+
+// reply sends a reply to the customer: an agent's from a desk, or an automatic
+// one from a source (routing, tickets). The channel is meta reply_via, else the
+// one the customer used last; the recipient is always one of the contact's
+// identities, whatever the author put in To or External.
 func (p *Pipeline) reply(ctx context.Context, m *core.Message, pr *progress) error {
 	conv, err := p.conversationOf(ctx, m.ConversationID, true)
 	if err != nil {
 		return err
 	}
-	contact, err := p.st.Contact(ctx, conv.ContactID)
-	if errors.Is(err, store.ErrNotFound) {
-		return bus.Permanent(fmt.Errorf("conversation %s: contact %s not found", conv.ID, conv.ContactID))
-	}
+	contact, err := p.contactOf(ctx, conv)
 	if err != nil {
-		return fmt.Errorf("load contact: %w", err)
+		return err
 	}
-	target := m.Meta[event.MetaReplyVia]
-	if target == "" && m.To != "" {
-		target = m.To.Channel()
-	}
-	if target == "" {
-		target = conv.LastChannel
-	}
-	if target == "" {
-		target = conv.Channel
-	}
+	target := cmp.Or(m.Meta[event.MetaReplyVia], conv.LastChannel, conv.Channel)
 	if target == "" {
 		return bus.Permanent(fmt.Errorf("conversation %s has no channel to reply on", conv.ID))
 	}
 	if !p.customerChannel(target) {
 		return bus.Permanent(fmt.Errorf("reply via %w %q", errUnknownChannel, target))
 	}
-	to, err := recipient(m.To, target, conv, contact)
+	to, err := recipient(target, conv, contact)
 	if err != nil {
 		return bus.Permanent(err)
 	}
 
-	desk := m.Channel
+	source := m.Channel
 	m.Channel, m.To = target, to
+	// External held the author's references (a Slack channel and ts); the
+	// channel's adapter fills its own.
+	m.External = core.External{}
 	m.ContactID, m.ConversationID = contact.ID, conv.ID
 	if m.Meta == nil {
 		m.Meta = map[string]string{}
 	}
-	m.Meta[event.MetaDesk] = desk
+	m.Meta[event.MetaDesk] = source
 	// Before the adapter can send it: the customer's answer may cite it.
 	if err := p.recordReply(ctx, m, conv.ID, contact.ID); err != nil {
 		return err
@@ -116,30 +127,20 @@ func (p *Pipeline) reply(ctx context.Context, m *core.Message, pr *progress) err
 			}
 			return nil
 		},
-		func() error { return p.toDesks(ctx, m, desk, nil) },
+		func() error { return p.toDesks(ctx, m, source, nil) },
 	); err != nil {
 		return publishErr(err)
 	}
 	if err := p.markDone(ctx, pr, conv.ID); err != nil {
 		return err
 	}
-	p.log.Debug("reply", "msg_id", m.ID, "desk", desk, "channel", target, "contact", contact.ID, "conversation", conv.ID)
+	p.log.Debug("reply", "msg_id", m.ID, "source", source, "channel", target, "contact", contact.ID, "conversation", conv.ID)
 	return nil
 }
 
-// recipient picks whom a reply on channel goes to: to, when set (it must be one of
-// the contact's identities); else the conversation's last identity when it is on
-// channel; else the contact's first identity on channel.
-func recipient(to core.Identity, channel string, conv *store.Conversation, c *store.Contact) (core.Identity, error) {
-	if to != "" {
-		if to.Channel() != channel {
-			return "", fmt.Errorf("recipient is on channel %q, the reply goes via %q", to.Channel(), channel)
-		}
-		if !slices.Contains(c.Identities, to) {
-			return "", fmt.Errorf("recipient is not an identity of contact %s", c.ID)
-		}
-		return to, nil
-	}
+// recipient picks whom a reply on channel goes to: the conversation's last
+// identity when it is on channel, else the contact's first identity on channel.
+func recipient(channel string, conv *store.Conversation, c *store.Contact) (core.Identity, error) {
 	if conv.LastIdentity.Channel() == channel && slices.Contains(c.Identities, conv.LastIdentity) {
 		return conv.LastIdentity, nil
 	}
@@ -151,7 +152,43 @@ func recipient(to core.Identity, channel string, conv *store.Conversation, c *st
 	return "", fmt.Errorf("contact %s has no %s identity", c.ID, channel)
 }
 
-// closeConversation handles a desk's "conversation.close".
+// commandEvent builds the event answering command m, of type typ, about conv.
+func (p *Pipeline) commandEvent(m *core.Message, typ string, conv *store.Conversation) *core.Message {
+	ev := core.NewMessage(core.KindEvent, core.Inbound, m.Channel)
+	ev.Type = typ
+	ev.ReceivedAt = p.now()
+	ev.From = m.From
+	ev.ConversationID = m.ConversationID
+	if conv != nil {
+		ev.ContactID, ev.ConversationID = conv.ContactID, conv.ID
+	}
+	ev.ReplyTo = m.ID
+	ev.Meta = map[string]string{event.MetaDesk: m.Channel}
+	return ev
+}
+
+// publishEvent publishes the answer ev to command m on omni.evt.<type>.
+func (p *Pipeline) publishEvent(ctx context.Context, ev *core.Message, m *core.Message) error {
+	if _, err := p.bus.PublishMessage(ctx, bus.SubjectEvt(ev.Type), ev, bus.WithMsgID("evt:"+ev.Type+":"+m.ID)); err != nil {
+		return publishErr(fmt.Errorf("publish %s: %w", ev.Type, err))
+	}
+	return nil
+}
+
+// reject tells the desk that sent command m why it was not executed, and
+// finishes m.
+func (p *Pipeline) reject(ctx context.Context, m *core.Message, pr *progress, conv *store.Conversation, reason string) error {
+	ev := p.commandEvent(m, event.CommandRejected, conv)
+	ev.Meta[event.MetaCommand] = m.Type
+	ev.Meta[event.MetaReason] = reason
+	if _, err := p.bus.PublishMessage(ctx, bus.SubjectDesk(m.Channel), ev, bus.WithMsgID("desk:"+m.Channel+":rejected:"+m.ID)); err != nil {
+		return publishErr(fmt.Errorf("publish %s: %w", event.CommandRejected, err))
+	}
+	p.log.Debug("command rejected", "msg_id", m.ID, "command", m.Type, "desk", m.Channel, "reason", reason)
+	return p.markDone(ctx, pr, m.ConversationID)
+}
+
+// closeConversation executes a desk's conversation.close.
 func (p *Pipeline) closeConversation(ctx context.Context, m *core.Message, pr *progress) error {
 	conv, err := p.conversationOf(ctx, m.ConversationID, false)
 	if err != nil {
@@ -161,15 +198,8 @@ func (p *Pipeline) closeConversation(ctx context.Context, m *core.Message, pr *p
 	if err != nil {
 		return fmt.Errorf("close conversation: %w", err)
 	}
-	ev := core.NewMessage(core.KindEvent, core.Inbound, m.Channel)
-	ev.Type = event.ConversationClosed
-	ev.ReceivedAt = p.now()
-	ev.From = m.From
-	ev.ContactID, ev.ConversationID = conv.ContactID, conv.ID
-	ev.ReplyTo = m.ID
-	ev.Meta = map[string]string{event.MetaDesk: m.Channel}
-	if _, err := p.bus.PublishMessage(ctx, bus.SubjectEvt(event.ConversationClosed), ev, bus.WithMsgID("evt:closed:"+m.ID)); err != nil {
-		return publishErr(fmt.Errorf("publish %s: %w", event.ConversationClosed, err))
+	if err := p.publishEvent(ctx, p.commandEvent(m, event.ConversationClosed, conv), m); err != nil {
+		return err
 	}
 	if err := p.markDone(ctx, pr, conv.ID); err != nil {
 		return err
@@ -178,8 +208,53 @@ func (p *Pipeline) closeConversation(ctx context.Context, m *core.Message, pr *p
 	return nil
 }
 
-// agentLink handles a desk's "contact.link": the identity in meta "identity"
-// belongs to the contact of the conversation.
+// reopenConversation executes a desk's conversation.reopen: the contact's
+// latest conversation, closed, not by a merge, while the contact has no other
+// open one.
+func (p *Pipeline) reopenConversation(ctx context.Context, m *core.Message, pr *progress) error {
+	conv, err := p.conversationOf(ctx, m.ConversationID, false)
+	if err != nil {
+		return err
+	}
+	contact, err := p.contactOf(ctx, conv)
+	if err != nil {
+		return err
+	}
+	if conv.State == store.StateOpen {
+		return p.reject(ctx, m, pr, conv, "the conversation is open already")
+	}
+	if open, err := p.st.OpenConversation(ctx, contact.ID); err == nil {
+		return p.reject(ctx, m, pr, conv, "the customer has another open conversation: "+open.ID)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("open conversation: %w", err)
+	}
+	if conv.MergedInto != "" || contact.LastConversation != conv.ID {
+		return p.reject(ctx, m, pr, conv, "only the customer's latest conversation can be reopened")
+	}
+	now := p.now()
+	// A window that reaches back to when it closed reopens it rather than
+	// starting a new one.
+	window := now.Sub(conv.ClosedAt) + time.Hour
+	got, _, err := p.st.FindOrOpenConversation(ctx, contact.ID, window, now, nil)
+	if err != nil {
+		return fmt.Errorf("reopen: %w", err)
+	}
+	if got.ID != conv.ID {
+		return p.reject(ctx, m, pr, conv, "the customer started another conversation meanwhile: "+got.ID)
+	}
+	if err := p.publishEvent(ctx, p.commandEvent(m, event.ConversationReopened, got), m); err != nil {
+		return err
+	}
+	if err := p.markDone(ctx, pr, got.ID); err != nil {
+		return err
+	}
+	p.log.Debug("conversation reopened", "msg_id", m.ID, "desk", m.Channel, "conversation", got.ID)
+	return nil
+}
+
+// agentLink executes a desk's contact.link: the identity in meta "identity"
+// belongs to the contact of the conversation. The desks hear of it by
+// contact.linked (and contact.merged when contacts were merged).
 func (p *Pipeline) agentLink(ctx context.Context, m *core.Message, pr *progress) error {
 	id, err := core.ParseIdentity(m.Meta[event.MetaIdentity])
 	if err != nil {
@@ -192,18 +267,15 @@ func (p *Pipeline) agentLink(ctx context.Context, m *core.Message, pr *progress)
 	if err != nil {
 		return err
 	}
-	c, err := p.st.Contact(ctx, conv.ContactID)
-	if errors.Is(err, store.ErrNotFound) {
-		return bus.Permanent(fmt.Errorf("conversation %s: contact %s not found", conv.ID, conv.ContactID))
-	}
+	c, err := p.contactOf(ctx, conv)
 	if err != nil {
-		return fmt.Errorf("load contact: %w", err)
+		return err
 	}
 	if c, err = p.link(ctx, c, link{id: id, reason: reasonAgent, claim: true}, m.Channel, nil); err != nil {
 		return err
 	}
 	if p.isPhone(id.Channel()) && e164.MatchString(id.Address()) {
-		for _, ch := range p.opts.PhoneChannels {
+		for _, ch := range p.cfg.PhoneChannels {
 			sib := core.NewIdentity(ch, id.Address())
 			if sib == id {
 				continue
@@ -211,6 +283,14 @@ func (p *Pipeline) agentLink(ctx context.Context, m *core.Message, pr *progress)
 			if c, err = p.link(ctx, c, link{id: sib, reason: reasonPhone}, m.Channel, nil); err != nil {
 				return err
 			}
+		}
+	}
+	ev := p.commandEvent(m, event.ContactLinked, conv)
+	ev.ContactID = c.ID
+	ev.Meta[event.MetaIdentity] = string(id)
+	for _, desk := range p.cfg.Desks {
+		if _, err := p.bus.PublishMessage(ctx, bus.SubjectDesk(desk), ev, bus.WithMsgID("desk:"+desk+":linked:"+m.ID)); err != nil {
+			return publishErr(fmt.Errorf("publish %s: %w", event.ContactLinked, err))
 		}
 	}
 	if err := p.markDone(ctx, pr, conv.ID); err != nil {

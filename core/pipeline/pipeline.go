@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -34,79 +36,87 @@ const (
 // processedTTL is how long the pipeline remembers that it handled an envelope id.
 const processedTTL = 7 * 24 * time.Hour
 
-// Options configure a Pipeline. The zero value is usable.
-type Options struct {
+// Config configures a Pipeline. The zero value is usable.
+type Config struct {
 	// Desks are the agent desks (adapter names): customer messages are published to
 	// omni.desk.<desk> for each, and messages on a desk's channel are agents'
-	// replies and events. Default ["slack"].
+	// replies and commands. Default ["slack"].
 	Desks []string
 	// Channels are the known customer channels. Empty accepts any valid channel
-	// name that is not a desk; otherwise a message on another channel is
-	// dead-lettered with "unknown channel".
+	// name that is not a desk or a source; otherwise a message on another
+	// channel is dead-lettered with "unknown channel".
 	Channels []string
 	// ReopenWindow is how long after it closed a conversation is reopened by a new
 	// message instead of starting a new one. 0 means 24h; negative never reopens.
 	ReopenWindow time.Duration
 	// PhoneChannels are the channels whose addresses are E.164 phone numbers: the
 	// same number on them is one contact. Nil means ["sms", "whatsapp"]; an empty
-	// slice turns phone linking off.
+	// slice turns phone linking off. serve derives it from the channels'
+	// adapters.Info.
 	PhoneChannels []string
 	// ThreadTTL is how long a thread key is remembered after its last message.
 	// Default 90 days.
 	ThreadTTL time.Duration
-	// Logger receives the pipeline's logs; message text is never logged. Default:
-	// discard.
+}
+
+// Deps are what a Pipeline runs on.
+type Deps struct {
+	// Bus and Store are required.
+	Bus   *bus.Bus
+	Store *store.Store
+	// Logger receives the pipeline's logs; message text is never logged.
+	// Default: discard.
 	Logger *slog.Logger
 	// Now is the clock for conversation times. Default time.Now.
 	Now func() time.Time
 }
 
-func (o *Options) setDefaults() {
-	if len(o.Desks) == 0 {
-		o.Desks = []string{"slack"}
+func (c *Config) setDefaults() {
+	if len(c.Desks) == 0 {
+		c.Desks = []string{"slack"}
 	}
-	if o.ReopenWindow == 0 {
-		o.ReopenWindow = 24 * time.Hour
+	if c.ReopenWindow == 0 {
+		c.ReopenWindow = 24 * time.Hour
 	}
-	if o.PhoneChannels == nil {
-		o.PhoneChannels = []string{"sms", "whatsapp"}
+	if c.PhoneChannels == nil {
+		c.PhoneChannels = []string{"sms", "whatsapp"}
 	}
-	if o.ThreadTTL <= 0 {
-		o.ThreadTTL = 90 * 24 * time.Hour
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if c.ThreadTTL <= 0 {
+		c.ThreadTTL = 90 * 24 * time.Hour
 	}
 }
 
-func (o *Options) validate() error {
+func (c *Config) validate() error {
 	var errs []error
-	for _, d := range o.Desks {
-		if !core.ValidChannel(d) || d == UserChannel {
+	for _, d := range c.Desks {
+		if !core.ValidChannel(d) || d == UserChannel || slices.Contains(Sources, d) {
 			errs = append(errs, fmt.Errorf("desks: %q is not a usable channel name", d))
 		}
-		if slices.Contains(o.Channels, d) {
+		if slices.Contains(c.Channels, d) {
 			errs = append(errs, fmt.Errorf("desks: %q is also a customer channel", d))
 		}
 	}
-	for _, c := range o.Channels {
-		if !core.ValidChannel(c) || c == UserChannel {
-			errs = append(errs, fmt.Errorf("channels: %q is not a usable channel name", c))
+	for _, ch := range c.Channels {
+		if !core.ValidChannel(ch) || ch == UserChannel || slices.Contains(Sources, ch) {
+			errs = append(errs, fmt.Errorf("channels: %q is not a usable channel name", ch))
 		}
 	}
-	for _, c := range o.PhoneChannels {
-		if !core.ValidChannel(c) || c == UserChannel {
-			errs = append(errs, fmt.Errorf("phone_channels: %q is not a usable channel name", c))
+	for _, ch := range c.PhoneChannels {
+		if !core.ValidChannel(ch) || ch == UserChannel {
+			errs = append(errs, fmt.Errorf("phone_channels: %q is not a usable channel name", ch))
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("pipeline: invalid options: %w", errors.Join(errs...))
+		return fmt.Errorf("pipeline: invalid config: %w", errors.Join(errs...))
 	}
 	return nil
 }
+
+// Sources are the components besides desks whose outbound messages to
+// customers take the pipeline's reply path: they publish them on
+// omni.in.<source>.<partition of the conversation>. Their names are reserved:
+// no desk or customer channel may have one.
+var Sources = []string{event.ByRouting, event.ByTickets}
 
 // Pipeline runs session continuity on the bus: see the package documentation.
 // Any number of Pipelines, in one process or many, may run on the same bus and
@@ -114,69 +124,61 @@ func (o *Options) validate() error {
 type Pipeline struct {
 	bus       *bus.Bus
 	st        *store.Store
-	opts      Options
+	cfg       Config
 	log       *slog.Logger
+	clock     func() time.Time
 	processed *store.Records
 	threads   *store.Records
 }
 
-// New returns a Pipeline on b and st; Run starts it. It does no I/O.
-func New(b *bus.Bus, st *store.Store, opts Options) *Pipeline {
-	opts.Desks, opts.Channels = slices.Clone(opts.Desks), slices.Clone(opts.Channels)
-	opts.PhoneChannels = slices.Clone(opts.PhoneChannels)
-	opts.setDefaults()
-	return &Pipeline{
-		bus:       b,
-		st:        st,
-		opts:      opts,
-		log:       opts.Logger,
-		processed: st.Records(recordsProcessed),
-		threads:   st.Records(recordsThreads),
+// New returns a Pipeline for cfg on deps; Run starts it. It does no I/O, and
+// returns an error when cfg is invalid or a dependency is missing.
+func New(cfg Config, deps Deps) (*Pipeline, error) {
+	cfg.Desks, cfg.Channels = slices.Clone(cfg.Desks), slices.Clone(cfg.Channels)
+	cfg.PhoneChannels = slices.Clone(cfg.PhoneChannels)
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
+	if deps.Bus == nil || deps.Store == nil {
+		return nil, errors.New("pipeline: deps: Bus and Store are required")
+	}
+	log := cmp.Or(deps.Logger, slog.New(slog.DiscardHandler))
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Pipeline{
+		bus:       deps.Bus,
+		st:        deps.Store,
+		cfg:       cfg,
+		log:       log,
+		clock:     now,
+		processed: deps.Store.Records(recordsProcessed),
+		threads:   deps.Store.Records(recordsThreads),
+	}, nil
 }
 
-// Run starts the inbound consumers and handles messages until ctx is done, then
-// stops them, letting in-flight handlers finish (bounded by the bus's ack wait),
-// and returns nil. It returns an error, having started nothing, when the options
-// are invalid or a consumer cannot be created. Call it once.
+// Run starts the inbound consumers, one per partition, and handles messages
+// until ctx is done, then stops them, letting in-flight handlers finish
+// (bounded by the bus's ack wait), and returns nil. It returns an error, having
+// started nothing, when a consumer cannot be created. Call it once.
 func (p *Pipeline) Run(ctx context.Context) error {
-	if err := p.opts.validate(); err != nil {
-		return err
-	}
-	ackWait := p.bus.Options().Consumer.AckWait
-	var consumers []*bus.Consumer
-	stop := func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackWait)
-		defer cancel()
-		for _, c := range consumers {
-			if err := c.Stop(sctx); err != nil {
-				p.log.Warn("pipeline consumer did not stop cleanly", "err", err)
-			}
-		}
-	}
+	g := bus.NewGroup(p.bus, p.log)
 	for part := range bus.Partitions {
-		spec := bus.ConsumerSpec{
+		g.Handle(bus.ConsumerSpec{
 			Stream:        bus.StreamIn,
 			Durable:       "pipeline-" + strconv.Itoa(part),
 			Filters:       bus.InPartitionFilters(part),
 			Stage:         Stage,
 			Concurrency:   1,
 			MaxAckPending: 1,
-		}
-		log := p.log.With("partition", part)
-		c, err := p.bus.Consume(ctx, spec, p.handle, bus.Recover(log), bus.Logging(log), bus.Timeout(ackWait*9/10))
-		if err != nil {
-			stop()
-			if ctx.Err() != nil {
-				return nil // cancelled while starting: not a failure
-			}
-			return fmt.Errorf("pipeline: start partition %d: %w", part, err)
-		}
-		consumers = append(consumers, c)
+		}, p.handle)
 	}
-	p.log.Info("pipeline running", "partitions", bus.Partitions, "desks", p.opts.Desks)
-	<-ctx.Done()
-	stop()
+	p.log.Info("pipeline running", "partitions", bus.Partitions, "desks", p.cfg.Desks)
+	if err := g.Run(ctx); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
 	p.log.Info("pipeline stopped")
 	return nil
 }
@@ -186,7 +188,7 @@ var (
 	errNoSender        = errors.New("no sender identity")
 	errUnknownChannel  = errors.New("unknown channel")
 	errNoConversation  = errors.New("conversation not found")
-	errUnknownDeskKind = errors.New("desks send outbound replies and events only")
+	errUnknownDeskKind = errors.New("desks send outbound replies and commands only")
 )
 
 // handle is the consumers' handler: one envelope from omni.in.
@@ -196,11 +198,11 @@ func (p *Pipeline) handle(ctx context.Context, d *bus.Delivery) error {
 		return err
 	}
 	switch {
-	case p.isDesk(m.Channel):
+	case p.isDesk(m.Channel), slices.Contains(Sources, m.Channel):
 		err = p.handleDesk(ctx, m)
 	case m.Channel == UserChannel:
 		err = bus.Permanent(fmt.Errorf("%w %q: reserved for verified account identities", errUnknownChannel, m.Channel))
-	case len(p.opts.Channels) > 0 && !slices.Contains(p.opts.Channels, m.Channel):
+	case len(p.cfg.Channels) > 0 && !slices.Contains(p.cfg.Channels, m.Channel):
 		err = bus.Permanent(fmt.Errorf("%w %q", errUnknownChannel, m.Channel))
 	default:
 		err = p.inbound(ctx, m)
@@ -227,24 +229,24 @@ func decode(d *bus.Delivery) (*core.Message, error) {
 	return nil, err
 }
 
-func (p *Pipeline) isDesk(channel string) bool { return slices.Contains(p.opts.Desks, channel) }
+func (p *Pipeline) isDesk(channel string) bool { return slices.Contains(p.cfg.Desks, channel) }
 
 func (p *Pipeline) isPhone(channel string) bool {
-	return slices.Contains(p.opts.PhoneChannels, channel)
+	return slices.Contains(p.cfg.PhoneChannels, channel)
 }
 
 // customerChannel reports whether a reply can be sent on channel.
 func (p *Pipeline) customerChannel(channel string) bool {
 	switch {
-	case !core.ValidChannel(channel), channel == UserChannel, p.isDesk(channel):
+	case !core.ValidChannel(channel), channel == UserChannel, p.isDesk(channel), slices.Contains(Sources, channel):
 		return false
-	case len(p.opts.Channels) > 0:
-		return slices.Contains(p.opts.Channels, channel)
+	case len(p.cfg.Channels) > 0:
+		return slices.Contains(p.cfg.Channels, channel)
 	}
 	return true
 }
 
-func (p *Pipeline) now() time.Time { return p.opts.Now().UTC() }
+func (p *Pipeline) now() time.Time { return p.clock().UTC() }
 
 // processedRecord is what the pipeline remembers of an envelope it handles, in
 // the "pipeline_processed" records under the envelope id.
@@ -334,7 +336,7 @@ func (p *Pipeline) appendTranscript(ctx context.Context, m *core.Message) error 
 // toDesks publishes m to every desk but skip, with extra meta on each copy.
 func (p *Pipeline) toDesks(ctx context.Context, m *core.Message, skip string, meta map[string]string) error {
 	var pubs []func() error
-	for _, desk := range p.opts.Desks {
+	for _, desk := range p.cfg.Desks {
 		if desk == skip {
 			continue
 		}

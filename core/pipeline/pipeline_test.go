@@ -83,19 +83,26 @@ type env struct {
 }
 
 // newEnv starts a server, a bus, a store on be and one pipeline with opts.
-func newEnv(tb testing.TB, be backend, opts pipeline.Options) *env {
+func newEnv(tb testing.TB, be backend, cfg pipeline.Config, clock ...func() time.Time) *env {
 	tb.Helper()
 	srv := bustest.RunServer(tb)
 	b := openBus(tb, srv)
 	e := &env{t: tb, ctx: testCtx(tb), srv: srv, bus: b, st: be.Open(tb, b), js: b.JetStream()}
-	e.run(b, e.st, opts)
+	e.run(b, e.st, cfg, clock...)
 	return e
 }
 
 // run starts a pipeline on b and st until the test ends.
-func (e *env) run(b *bus.Bus, st *store.Store, opts pipeline.Options) {
+func (e *env) run(b *bus.Bus, st *store.Store, cfg pipeline.Config, clock ...func() time.Time) {
 	e.t.Helper()
-	p := pipeline.New(b, st, opts)
+	deps := pipeline.Deps{Bus: b, Store: st}
+	if len(clock) > 0 {
+		deps.Now = clock[0]
+	}
+	p, err := pipeline.New(cfg, deps)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -309,19 +316,21 @@ func (e *env) wantNoDeadLetters() {
 	}
 }
 
-func TestOptions_Invalid(t *testing.T) {
+func TestConfig_Invalid(t *testing.T) {
 	srv := bustest.RunServer(t)
 	b := openBus(t, srv)
 	st := kvBackend().Open(t, b)
-	for _, opts := range []pipeline.Options{
+	for _, cfg := range []pipeline.Config{
 		{Desks: []string{"Slack"}},
 		{Desks: []string{"slack"}, Channels: []string{"slack", "sms"}},
 		{Channels: []string{"user"}},
+		{Channels: []string{"routing"}},
+		{Desks: []string{"tickets"}},
 		{PhoneChannels: []string{"sms", "bad channel"}},
 	} {
-		err := pipeline.New(b, st, opts).Run(t.Context())
-		if err == nil || !strings.Contains(err.Error(), "invalid options") {
-			t.Errorf("Run with %+v = %v, want invalid options", opts, err)
+		_, err := pipeline.New(cfg, pipeline.Deps{Bus: b, Store: st})
+		if err == nil || !strings.Contains(err.Error(), "invalid config") {
+			t.Errorf("New with %+v = %v, want invalid config", cfg, err)
 		}
 	}
 }
@@ -329,7 +338,10 @@ func TestOptions_Invalid(t *testing.T) {
 func TestRun_ReturnsOnCancel(t *testing.T) {
 	srv := bustest.RunServer(t)
 	b := openBus(t, srv)
-	p := pipeline.New(b, kvBackend().Open(t, b), pipeline.Options{})
+	p, err := pipeline.New(pipeline.Config{}, pipeline.Deps{Bus: b, Store: kvBackend().Open(t, b)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -107,8 +107,8 @@ func TestPipeline_Replicas(t *testing.T) {
 		srv := bustest.RunServer(t)
 		b1, b2 := openBus(t, srv), openBus(t, srv)
 		e := &env{t: t, ctx: testCtx(t), srv: srv, bus: b1, st: be.Open(t, b1), js: b1.JetStream()}
-		e.run(b1, e.st, pipeline.Options{})
-		e.run(b2, be.Open(t, b2), pipeline.Options{})
+		e.run(b1, e.st, pipeline.Config{})
+		e.run(b2, be.Open(t, b2), pipeline.Config{})
 
 		start := time.Now()
 		pub, err := jetstream.New(srv.Connect(t))
@@ -197,7 +197,11 @@ func TestPipeline_Restart(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
-	go func() { done <- pipeline.New(b, e.st, pipeline.Options{}).Run(ctx) }()
+	p, err := pipeline.New(pipeline.Config{}, pipeline.Deps{Bus: b, Store: e.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- p.Run(ctx) }()
 	pub, err := jetstream.New(srv.Connect(t))
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +213,7 @@ func TestPipeline_Restart(t *testing.T) {
 		t.Fatalf("first pipeline: %v", err)
 	}
 
-	e.run(b, e.st, pipeline.Options{})
+	e.run(b, e.st, pipeline.Config{})
 	waitDesk(e.ctx, t, e.js, senders*perSender, time.Minute)
 	for s := range senders {
 		if _, err := checkSender(e, s, perSender); err != nil {

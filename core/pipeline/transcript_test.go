@@ -11,7 +11,7 @@ import (
 )
 
 func TestTranscript_Paging(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{})
+	e := newEnv(t, kvBackend(), pipeline.Config{})
 	from := core.Identity("telegram:7")
 	var want []string
 	for i := range 25 {
@@ -75,7 +75,7 @@ func TestTranscript_Paging(t *testing.T) {
 // TestTranscript_Undecodable: an entry this build cannot read is reported in its
 // place, and paging goes on past it.
 func TestTranscript_Undecodable(t *testing.T) {
-	e := newEnv(t, kvBackend(), pipeline.Options{})
+	e := newEnv(t, kvBackend(), pipeline.Config{})
 	conv := core.NewID()
 	good := customer("telegram:9", "readable")
 	good.ConversationID = conv

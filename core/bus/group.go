@@ -1,0 +1,126 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Group runs a component's consumers, and the loops that live as long as they
+// do, as one: Run starts every one and, when its ctx is done, stops them all
+// together. Every handler is wrapped in the same middleware, outermost first:
+// Recover, Logging, Timeout (nine tenths of the consumer's ack wait, so that
+// JetStream does not redeliver a message still being handled), then what Use
+// added, then the handler's own. Pipeline, routing, tickets and the adapter
+// runtime each run one Group.
+//
+// Handle, Go and Use are called before Run; Run is called once.
+type Group struct {
+	b   *Bus
+	log *slog.Logger
+	mw  []Middleware
+
+	mu       sync.Mutex
+	handlers []groupHandler
+	loops    []func(ctx context.Context) error
+	started  bool
+}
+
+type groupHandler struct {
+	spec ConsumerSpec
+	h    Handler
+	mw   []Middleware
+}
+
+// NewGroup returns an empty Group on b; log receives the middleware's logs,
+// scoped per consumer. A nil log discards them.
+func NewGroup(b *Bus, log *slog.Logger) *Group {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Group{b: b, log: log}
+}
+
+// Use adds middleware every handler of the group gets, inside the standard set.
+func (g *Group) Use(mw ...Middleware) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mw = append(g.mw, mw...)
+}
+
+// Handle adds a durable consumer of spec that runs h, wrapped in the group's
+// middleware and then mw.
+func (g *Group) Handle(spec ConsumerSpec, h Handler, mw ...Middleware) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.handlers = append(g.handlers, groupHandler{spec: spec, h: h, mw: mw})
+}
+
+// Go adds a loop that Run starts once every consumer is up. A loop runs until
+// its ctx is done and then returns nil; any other return stops the whole group
+// and is Run's error.
+func (g *Group) Go(fn func(ctx context.Context) error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.loops = append(g.loops, fn)
+}
+
+// Run creates every consumer, starts the loops and blocks until ctx is done or
+// a loop fails; then it stops every consumer, letting in-flight handlers finish
+// within the bus's ack wait, and returns. It returns nil after a cancel, a
+// loop's error, or an error having started nothing when a consumer cannot be
+// created (the bus is down, a spec is invalid).
+func (g *Group) Run(ctx context.Context) error {
+	g.mu.Lock()
+	if g.started {
+		g.mu.Unlock()
+		return errors.New("bus: group: Run called twice")
+	}
+	g.started = true
+	handlers, loops, shared := g.handlers, g.loops, g.mw
+	g.mu.Unlock()
+
+	ackWait := g.b.Options().Consumer.AckWait
+	var consumers []*Consumer
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackWait)
+		defer cancel()
+		for _, c := range consumers {
+			if err := c.Stop(sctx); err != nil {
+				g.log.Warn("consumer did not stop cleanly", "consumer", c.spec.Durable, "err", err)
+			}
+		}
+	}
+	for _, h := range handlers {
+		wait := h.spec.AckWait
+		if wait == 0 {
+			wait = ackWait
+		}
+		log := g.log.With("consumer", h.spec.Durable)
+		mw := append([]Middleware{Recover(log), Logging(log), Timeout(wait * 9 / 10)}, shared...)
+		c, err := g.b.Consume(ctx, h.spec, h.h, append(mw, h.mw...)...)
+		if err != nil {
+			stop()
+			if ctx.Err() != nil {
+				return nil // cancelled while starting: not a failure
+			}
+			return fmt.Errorf("start %s: %w", h.spec.Durable, err)
+		}
+		consumers = append(consumers, c)
+	}
+	eg, gctx := errgroup.WithContext(ctx)
+	for _, fn := range loops {
+		eg.Go(func() error { return fn(gctx) })
+	}
+	eg.Go(func() error {
+		<-gctx.Done()
+		return nil
+	})
+	err := eg.Wait()
+	stop()
+	return err
+}
