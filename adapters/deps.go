@@ -34,6 +34,24 @@ type Deps struct {
 	// none. Adapters still never consume omni.out themselves: the runtime calls
 	// Send.
 	Bus *bus.Bus
+	// Queues are routing's queues, for desks: where each one's conversations
+	// are shown and what an agent can transfer to. serve fills it from the
+	// routing section, which is the one place a queue is configured.
+	Queues []Queue
+}
+
+// Queue is one of routing's queues as a desk sees it.
+type Queue struct {
+	// Name is the queue's name, the value of meta "queue".
+	Name string
+	// Desk is the desk adapter the queue's conversations are shown on.
+	Desk string
+	// Channel is where on that desk, e.g. a Slack channel id; empty is the
+	// desk's default.
+	Channel string
+	// Default is set on the queue conversations go to when no rule says
+	// otherwise.
+	Default bool
 }
 
 // Publisher publishes what an adapter receives. Its methods return after

@@ -17,8 +17,7 @@ import (
 	"github.com/omnigate/omnigate/core/store"
 )
 
-// sentTTL is how long the runtime remembers that an outbound message was sent,
-// far longer than any redelivery can take.
+// sentTTL is the default RuntimeConfig.SentTTL.
 const sentTTL = 7 * 24 * time.Hour
 
 // afterSendTimeout bounds what the runtime does after a Send returned.
@@ -61,9 +60,27 @@ type Runtime struct {
 	bus   *bus.Bus
 	store *store.Store
 	log   *slog.Logger
+	cfg   RuntimeConfig
 
 	mu      sync.Mutex
 	entries map[string]*running
+}
+
+// RuntimeConfig tunes a Runtime. The zero value is usable.
+type RuntimeConfig struct {
+	// SentTTL is how long a sent message is remembered, so that a redelivery
+	// does not send it again; far longer than any redelivery takes. Default 7
+	// days.
+	SentTTL time.Duration
+}
+
+// RuntimeDeps are what a Runtime runs on.
+type RuntimeDeps struct {
+	// Bus and Store are required; the store remembers what was sent.
+	Bus   *bus.Bus
+	Store *store.Store
+	// Logger receives the runtime's logs. Default: discard.
+	Logger *slog.Logger
 }
 
 type running struct {
@@ -83,9 +100,19 @@ func (e *running) setErr(err error) {
 	e.mu.Unlock()
 }
 
-// NewRuntime returns a Runtime on b, remembering sent messages in st.
-func NewRuntime(b *bus.Bus, st *store.Store, log *slog.Logger) *Runtime {
-	return &Runtime{bus: b, store: st, log: log, entries: map[string]*running{}}
+// NewRuntime returns a Runtime for cfg on deps; Add the adapters, then Run.
+func NewRuntime(cfg RuntimeConfig, deps RuntimeDeps) (*Runtime, error) {
+	if deps.Bus == nil || deps.Store == nil {
+		return nil, errors.New("adapters: runtime: deps: Bus and Store are required")
+	}
+	if cfg.SentTTL <= 0 {
+		cfg.SentTTL = sentTTL
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{bus: deps.Bus, store: deps.Store, log: log, cfg: cfg, entries: map[string]*running{}}, nil
 }
 
 // Add registers a built adapter to be run by Run. Call it before Run.
@@ -99,8 +126,11 @@ func (r *Runtime) Add(a Adapter, kind Kind) error {
 	return nil
 }
 
-// Run starts every adapter and its send consumer and blocks until ctx is done
-// and every adapter's Run has returned. Consumers stop when the bus closes.
+// Run starts every adapter's consumers and Run, and blocks until ctx is done:
+// then it stops the consumers (in-flight sends finish within the bus's ack
+// wait), waits for every adapter's Run to return and closes the adapters. It
+// returns an error, having started nothing, when a consumer cannot be
+// created.
 func (r *Runtime) Run(ctx context.Context) error {
 	r.mu.Lock()
 	entries := make([]*running, 0, len(r.entries))
@@ -109,23 +139,16 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 
+	g := bus.NewGroup(r.bus, r.log)
 	for _, e := range entries {
-		if err := r.consume(ctx, e); err != nil {
-			return err
-		}
-		if err := r.consumeEvents(ctx, e); err != nil {
-			return err
-		}
-	}
-	var wg sync.WaitGroup
-	for _, e := range entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		r.consume(g, e)
+		r.consumeEvents(g, e)
+		g.Go(func(ctx context.Context) error {
 			r.supervise(ctx, e)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	err := g.Run(ctx)
 	for _, e := range entries {
 		if c, ok := e.a.(Closer); ok {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -134,6 +157,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 			}
 			cancel()
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("adapters: %w", err)
 	}
 	return nil
 }
@@ -175,7 +201,9 @@ func runSafely(ctx context.Context, a Adapter) (err error) {
 	return a.Run(ctx)
 }
 
-func (r *Runtime) consume(ctx context.Context, e *running) error {
+// consume adds the consumer that calls e's Send for each message on its
+// subject.
+func (r *Runtime) consume(g *bus.Group, e *running) {
 	name := e.a.Name()
 	spec := bus.ConsumerSpec{
 		Stream:  bus.StreamOut,
@@ -188,22 +216,16 @@ func (r *Runtime) consume(ctx context.Context, e *running) error {
 	if c, ok := e.a.(Concurrent); ok {
 		spec.Concurrency = c.Concurrency()
 	}
-	maxDeliver := r.bus.Options().Consumer.MaxDeliver
-	log := r.log.With("adapter", name)
-	h := r.sendHandler(e, maxDeliver, log)
-	if _, err := r.bus.Consume(ctx, spec, h, bus.Recover(log), bus.Timeout(r.bus.Options().Consumer.AckWait*9/10)); err != nil {
-		return fmt.Errorf("adapters: %s: %w", name, err)
-	}
-	return nil
+	g.Handle(spec, r.sendHandler(e, r.bus.Options().Consumer.MaxDeliver, r.log.With("adapter", name)))
 }
 
-// consumeEvents starts the event consumer of e when it is an EventHandler. An
+// consumeEvents adds the event consumer of e when it is an EventHandler. An
 // adapter that asks for an event type no subject can carry has a bug: its
 // events are not consumed and /readyz says so, the others run on.
-func (r *Runtime) consumeEvents(ctx context.Context, e *running) error {
+func (r *Runtime) consumeEvents(g *bus.Group, e *running) {
 	eh, ok := e.a.(EventHandler)
 	if !ok {
-		return nil
+		return
 	}
 	name := e.a.Name()
 	var filters []string
@@ -214,23 +236,21 @@ func (r *Runtime) consumeEvents(ctx context.Context, e *running) error {
 			e.mu.Lock()
 			e.broken = err
 			e.mu.Unlock()
-			return nil
+			return
 		}
 		if f := bus.SubjectEvt(typ); !slices.Contains(filters, f) {
 			filters = append(filters, f)
 		}
 	}
 	if len(filters) == 0 {
-		return nil
+		return
 	}
-	spec := bus.ConsumerSpec{
+	g.Handle(bus.ConsumerSpec{
 		Stream:     bus.StreamEvt,
 		Durable:    "events-" + name,
 		Filters:    filters,
 		DeliverNew: true,
-	}
-	log := r.log.With("adapter", name)
-	h := func(ctx context.Context, d *bus.Delivery) error {
+	}, func(ctx context.Context, d *bus.Delivery) error {
 		m, err := d.Message()
 		if err != nil {
 			return err
@@ -239,11 +259,7 @@ func (r *Runtime) consumeEvents(ctx context.Context, e *running) error {
 			return fmt.Errorf("event %s %s: %w", m.Type, m.ID, err)
 		}
 		return nil
-	}
-	if _, err := r.bus.Consume(ctx, spec, h, bus.Recover(log), bus.Logging(log), bus.Timeout(r.bus.Options().Consumer.AckWait*9/10)); err != nil {
-		return fmt.Errorf("adapters: %s: events: %w", name, err)
-	}
-	return nil
+	})
 }
 
 // validEventType reports whether typ can be the type part of omni.evt.<type>.
@@ -292,7 +308,7 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 		if rc.Status == "" {
 			rc.Status = "sent"
 		}
-		if _, err := sent.Create(ctx, m.ID, rc, sentTTL); err != nil && !errors.Is(err, store.ErrExists) {
+		if _, err := sent.Create(ctx, m.ID, rc, r.cfg.SentTTL); err != nil && !errors.Is(err, store.ErrExists) {
 			// Sent but not remembered: a redelivery could send it again. Say so.
 			log.Warn("sent, but could not record it; a redelivery may send it twice", "msg_id", m.ID, "err", err)
 		}

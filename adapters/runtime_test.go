@@ -111,7 +111,10 @@ func (a *rtAdapter) counts() (runs, calls, sent int) {
 // returns the Runtime and a function that stops it and waits for Run.
 func startRuntime(t *testing.T, env *adaptertest.Env, a adapters.Adapter, kind adapters.Kind) (*adapters.Runtime, func() error) {
 	t.Helper()
-	rt := adapters.NewRuntime(env.Bus, env.Store, env.Logger)
+	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: env.Bus, Store: env.Store, Logger: env.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rt.Add(a, kind); err != nil {
 		t.Fatal(err)
 	}
@@ -119,17 +122,17 @@ func startRuntime(t *testing.T, env *adaptertest.Env, a adapters.Adapter, kind a
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	var once sync.Once
-	var err error
+	var stopErr error
 	stop := func() error {
 		once.Do(func() {
 			cancel()
 			select {
-			case err = <-done:
+			case stopErr = <-done:
 			case <-time.After(10 * time.Second):
-				err = errors.New("runtime did not stop within 10s")
+				stopErr = errors.New("runtime did not stop within 10s")
 			}
 		})
-		return err
+		return stopErr
 	}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
@@ -203,7 +206,10 @@ func TestRuntime_RestartsFailingRun(t *testing.T) {
 func TestRuntime_Ready(t *testing.T) {
 	env := adaptertest.NewEnv(t, "rt")
 	a := newRTAdapter("rt")
-	rt := adapters.NewRuntime(env.Bus, env.Store, env.Logger)
+	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: env.Bus, Store: env.Store, Logger: env.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rt.Add(a, adapters.Channel); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +431,10 @@ func TestRuntime_FailedEventAfterTimeout(t *testing.T) {
 		<-ctx.Done() // the provider hangs
 		return adapters.Receipt{}, ctx.Err()
 	}
-	rt := adapters.NewRuntime(b, st, slog.New(slog.DiscardHandler))
+	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: b, Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rt.Add(a, adapters.Channel); err != nil {
 		t.Fatal(err)
 	}

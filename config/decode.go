@@ -39,7 +39,7 @@ func fieldsOf(t reflect.Type) []field {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if name == "-" {
+		if name == "-" || sf.Tag.Get("moved") != "" {
 			continue
 		}
 		if sf.Type.Kind() == reflect.Struct && hasOpt(opts, "inline") {
@@ -56,6 +56,24 @@ func fieldsOf(t reflect.Type) []field {
 			name = strings.ToLower(sf.Name)
 		}
 		out = append(out, field{name: name, index: []int{i}, doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), typ: sf.Type})
+	}
+	return out
+}
+
+// movedOf maps the keys of struct type t that moved elsewhere to where they
+// went: a field tagged `moved:"<where>"` is no key any more, and a config that
+// still has it is told where it went. Such a field carries nothing.
+func movedOf(t reflect.Type) map[string]string {
+	var out map[string]string
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if where := sf.Tag.Get("moved"); where != "" {
+			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = where
+		}
 	}
 	return out
 }
@@ -183,7 +201,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		seen[k.Value] = k.Line
 		f, ok := byName[k.Value]
 		if !ok {
-			if k.Value == "<<" {
+			if where, moved := movedOf(v.Type())[k.Value]; moved {
+				d.errorf(k, p, "this key moved: %s", where)
+			} else if k.Value == "<<" {
 				d.errorf(k, p, "merge keys are not supported")
 			} else {
 				d.errorf(k, p, "unknown key (known keys: %s)", strings.Join(names, ", "))

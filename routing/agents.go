@@ -119,7 +119,14 @@ func (r *Router) Agents(ctx context.Context) ([]AgentStatus, error) {
 			return nil, err
 		}
 		a := r.plan.agent(id)
-		out = append(out, AgentStatus{ID: id, Name: a.Name, Available: !rec.Away, Active: rec.Active, Capacity: a.Capacity, Queues: r.plan.queuesOf(id)})
+		out = append(out, AgentStatus{
+			ID:        id,
+			Name:      a.Name,
+			Available: !rec.Away,
+			Active:    rec.Active,
+			Capacity:  a.Capacity,
+			Queues:    r.plan.queuesOf(id),
+		})
 	}
 	return out, nil
 }

@@ -23,14 +23,6 @@ const (
 	AutoOutOfHours = "out_of_hours"
 )
 
-// Reasons in meta "reason" of routed events.
-const (
-	ReasonRules      = "rules"
-	ReasonEscalation = "escalation"
-	ReasonSLABreach  = "sla_breach"
-	ReasonTransfer   = "transfer"
-)
-
 // effect is something to publish or record, kept in the conversation's
 // outbox until done.
 type effect struct {
@@ -139,8 +131,20 @@ func (pl *plan) eventEffects(conv *store.Conversation, queue, typ, kind, key str
 }
 
 // routedMeta describes s for a routed event.
-func routedMeta(s *convState, reason, previous string) map[string]string {
-	return map[string]string{event.MetaPriority: s.Priority, event.MetaTags: strings.Join(s.Tags, ","), event.MetaSkills: strings.Join(s.Skills, ","), event.MetaLanguage: s.Language, event.MetaScore: strconv.FormatFloat(s.Score, 'f', 2, 64), event.MetaLabels: strings.Join(s.Labels, ","), event.MetaRule: strings.Join(s.Rules, ","), event.MetaReason: reason, event.MetaPreviousQueue: previous, event.MetaAssignee: s.Assignee}
+func routedMeta(s *convState, reason, previous, agent string) map[string]string {
+	return map[string]string{
+		event.MetaPriority:      s.Priority,
+		event.MetaTags:          strings.Join(s.Tags, ","),
+		event.MetaSkills:        strings.Join(s.Skills, ","),
+		event.MetaLanguage:      s.Language,
+		event.MetaScore:         strconv.FormatFloat(s.Score, 'f', 2, 64),
+		event.MetaLabels:        strings.Join(s.Labels, ","),
+		event.MetaRule:          strings.Join(s.Rules, ","),
+		event.MetaReason:        reason,
+		event.MetaPreviousQueue: previous,
+		event.MetaAssignee:      s.Assignee,
+		event.MetaAgent:         agent,
+	}
 }
 
 // flush publishes and records the outbox of s, then removes what was done

@@ -136,7 +136,13 @@ func (h *harness) deliver(m *core.Message) {
 		h.t.Fatal(err)
 	}
 	h.seq++
-	d := &bus.Delivery{Subject: bus.SubjectConv(m.ConversationID), Data: data, StreamSeq: h.seq, NumDelivered: 1, Published: h.clock.Now()}
+	d := &bus.Delivery{
+		Subject:      bus.SubjectConv(m.ConversationID),
+		Data:         data,
+		StreamSeq:    h.seq,
+		NumDelivered: 1,
+		Published:    h.clock.Now(),
+	}
 	if err := h.r.handleTranscript(h.ctx, d); err != nil {
 		h.t.Fatalf("handle %s: %v", m.Direction, err)
 	}
@@ -169,7 +175,12 @@ func (h *harness) event(typ string, conv string, meta map[string]string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.r.handleEvent(h.ctx, &bus.Delivery{Subject: bus.SubjectEvt(typ), Data: data, NumDelivered: 1, Published: h.clock.Now()}); err != nil {
+	if err := h.r.handleEvent(h.ctx, &bus.Delivery{
+		Subject:      bus.SubjectEvt(typ),
+		Data:         data,
+		NumDelivered: 1,
+		Published:    h.clock.Now(),
+	}); err != nil {
 		h.t.Fatalf("handle %s: %v", typ, err)
 	}
 }

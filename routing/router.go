@@ -294,7 +294,7 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 		if s.Assignee != "" && !pl.queue(s.Queue).member(s.Assignee) && pl.agents[s.Assignee].ID == "" {
 			s.Unassign, s.Assignee = s.Assignee, "" // reopened into a queue the agent is not in
 		}
-		if err := r.routed(conv, s, ReasonRules, prev, now); err != nil {
+		if err := r.routed(conv, s, event.ReasonRules, prev, "", now); err != nil {
 			return err
 		}
 		if d.AutoReply != "" && !s.AutoReplied {
@@ -310,7 +310,11 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 			s.AutoReplied = true
 		}
 		if d.Ticket {
-			meta := map[string]string{event.MetaRule: strings.Join(d.Rules, ","), event.MetaBy: event.ByRouting, event.MetaPriority: s.Priority}
+			meta := map[string]string{
+				event.MetaRule:     strings.Join(d.Rules, ","),
+				event.MetaBy:       event.ByRouting,
+				event.MetaPriority: s.Priority,
+			}
 			if f.Message != nil && f.Message.Text != "" {
 				meta["subject"] = truncateSubject(f.Message.Text)
 			}
@@ -333,7 +337,7 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 			} else {
 				prev = ""
 			}
-			if err := r.routed(conv, s, ReasonEscalation, prev, now); err != nil {
+			if err := r.routed(conv, s, event.ReasonEscalation, prev, "", now); err != nil {
 				return err
 			}
 		}
@@ -363,7 +367,8 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 }
 
 // routed records a routing change of s and the desk event saying so.
-func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous string, now time.Time) error {
+// agent, for a transfer, is the agent who asked for it.
+func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous, agent string, now time.Time) error {
 	s.RouteRev++
 	if previous == s.Queue {
 		previous = ""
@@ -374,7 +379,7 @@ func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous
 		s.Backlogged = false
 	}
 	es, err := r.plan.eventEffects(conv, s.Queue, event.ConversationRouted, kindRouted,
-		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), routedMeta(s, reason, previous), now, true, true)
+		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), routedMeta(s, reason, previous, agent), now, true, true)
 	if err != nil {
 		return err
 	}
@@ -478,13 +483,13 @@ func (r *Router) applyConversation(ctx context.Context, conv *store.Conversation
 	if conv.Queue == s.Queue && conv.Priority == s.Priority && (s.Unassign == "" || conv.Assignee != s.Unassign) {
 		return nil
 	}
-	c, err := r.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+	c, err := r.st.SetRouting(ctx, conv.ID, func(c store.Conversation, rt *store.Routing) error {
 		if c.State != store.StateOpen {
 			return store.ErrSkip
 		}
-		c.Queue, c.Priority = s.Queue, s.Priority
-		if s.Unassign != "" && c.Assignee == s.Unassign {
-			c.Assignee = ""
+		rt.Queue, rt.Priority = s.Queue, s.Priority
+		if s.Unassign != "" && rt.Assignee == s.Unassign {
+			rt.Assignee = ""
 		}
 		return nil
 	})
@@ -511,11 +516,11 @@ func (r *Router) settleAssignee(ctx context.Context, conv *store.Conversation, s
 			return err
 		}
 		if conv.Assignee == "" {
-			c, err := r.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+			c, err := r.st.SetRouting(ctx, conv.ID, func(c store.Conversation, rt *store.Routing) error {
 				if c.Assignee != "" || c.State != store.StateOpen {
 					return store.ErrSkip
 				}
-				c.Assignee = s.Assignee
+				rt.Assignee = s.Assignee
 				return nil
 			})
 			if err != nil {
@@ -556,11 +561,11 @@ func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convSt
 		if !ok {
 			continue
 		}
-		c, err := r.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+		c, err := r.st.SetRouting(ctx, conv.ID, func(c store.Conversation, rt *store.Routing) error {
 			if c.State != store.StateOpen || (c.Assignee != "" && c.Assignee != a) {
 				return store.ErrSkip
 			}
-			c.Assignee = a
+			rt.Assignee = a
 			return nil
 		})
 		if err != nil {
@@ -779,7 +784,15 @@ func (r *Router) fireBreach(conv *store.Conversation, s *convState, t timerRecor
 		target = q.targets(s.Priority).NextResponse
 	}
 	key := "sla:" + sla + ":" + conv.ID + ":" + itoa(s.Opens) + ":" + utoa(t.Epoch)
-	meta := map[string]string{event.MetaSLA: sla, event.MetaTarget: target.String(), event.MetaWaited: now.Sub(start).Round(time.Second).String(), event.MetaMention: q.SLA.Mention, event.MetaOverflow: q.SLA.Overflow, event.MetaAssignee: s.Assignee, event.MetaPriority: s.Priority}
+	meta := map[string]string{
+		event.MetaSLA:      sla,
+		event.MetaTarget:   target.String(),
+		event.MetaWaited:   now.Sub(start).Round(time.Second).String(),
+		event.MetaMention:  q.SLA.Mention,
+		event.MetaOverflow: q.SLA.Overflow,
+		event.MetaAssignee: s.Assignee,
+		event.MetaPriority: s.Priority,
+	}
 	es, err := r.plan.eventEffects(conv, s.Queue, event.SLABreached, kindBreach, key, meta, now, true, true)
 	if err != nil {
 		return err
@@ -791,7 +804,7 @@ func (r *Router) fireBreach(conv *store.Conversation, s *convState, t timerRecor
 		if s.Assignee != "" && !r.plan.queue(o).member(s.Assignee) {
 			s.Unassign, s.Assignee = s.Assignee, ""
 		}
-		if err := r.routed(conv, s, ReasonSLABreach, prev, now); err != nil {
+		if err := r.routed(conv, s, event.ReasonSLABreach, prev, "", now); err != nil {
 			return err
 		}
 	}
@@ -889,7 +902,7 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 			if s.Backlogged {
 				s.Backlogged = false // re-queued below, in the new queue
 			}
-			return r.routed(conv, s, ReasonTransfer, prev, at)
+			return r.routed(conv, s, event.ReasonTransfer, prev, string(m.From), at)
 		})
 		return err
 	}

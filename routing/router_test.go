@@ -90,7 +90,13 @@ func logger() *slog.Logger {
 func (e *env) router(cfg routing.Config, replica string) (*routing.Router, func()) {
 	e.t.Helper()
 	cfg.SetDefaults()
-	r, err := routing.New(cfg, routing.Deps{Bus: e.bus, Store: e.st, Clock: e.clock, Logger: logger().With("replica", replica), ReplicaID: replica})
+	r, err := routing.New(cfg, routing.Deps{
+		Bus:       e.bus,
+		Store:     e.st,
+		Clock:     e.clock,
+		Logger:    logger().With("replica", replica),
+		ReplicaID: replica,
+	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -246,9 +252,18 @@ func TestRouter_EndToEndWithPipeline(t *testing.T) {
 		DefaultQueue: "general",
 		Queues: map[string]routing.Queue{
 			"general": {Channel: "C0GENERAL", AckAfter: 2 * time.Minute, SLA: routing.SLA{FirstResponse: 30 * time.Minute}},
-			"billing": {Channel: "C0BILLING", Strategy: routing.StrategyLeastActive, Agents: []string{"slack:UANN", "slack:UBOB"}, AckAfter: 2 * time.Minute},
+			"billing": {
+				Channel:  "C0BILLING",
+				Strategy: routing.StrategyLeastActive,
+				Agents:   []string{"slack:UANN", "slack:UBOB"},
+				AckAfter: 2 * time.Minute,
+			},
 		},
-		Rules: []routing.Rule{{Name: "billing", When: routing.Match{Keywords: []string{"invoice", "发票"}}, Then: routing.Action{Queue: "billing", Tags: []string{"billing"}, Ticket: true}}},
+		Rules: []routing.Rule{{
+			Name: "billing",
+			When: routing.Match{Keywords: []string{"invoice", "发票"}},
+			Then: routing.Action{Queue: "billing", Tags: []string{"billing"}, Ticket: true},
+		}},
 	}
 	r, _ := e.router(cfg, "r1")
 

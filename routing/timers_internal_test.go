@@ -160,7 +160,7 @@ func TestTimers_FirstResponseBreachEscalatesOnce(t *testing.T) {
 		t.Fatalf("desk breach events = %v", d)
 	}
 	routed := ofType(desk, event.ConversationRouted)
-	if last := routed[len(routed)-1]; last.Meta[event.MetaQueue] != "overflow" || last.Meta[event.MetaReason] != ReasonSLABreach || last.Meta[event.MetaPreviousQueue] != "support" {
+	if last := routed[len(routed)-1]; last.Meta[event.MetaQueue] != "overflow" || last.Meta[event.MetaReason] != event.ReasonSLABreach || last.Meta[event.MetaPreviousQueue] != "support" {
 		t.Fatalf("last routed event meta = %v", last.Meta)
 	}
 	if got := h.conv(c.ID).Queue; got != "overflow" {

@@ -56,7 +56,15 @@ func eventID(n, seq int64, at time.Time) string {
 
 // meta describes t (as it is now) and ev for envelopes.
 func meta(t *Ticket, ev Event) map[string]string {
-	m := map[string]string{event.MetaTicket: t.Key(), event.MetaSeq: strconv.FormatInt(ev.Seq, 10), event.MetaAction: ev.Action, event.MetaStatus: string(t.Status), event.MetaPriority: string(t.Priority), event.MetaSubject: truncate(t.Subject, 1000), event.MetaActor: truncate(ev.Actor, 256)}
+	m := map[string]string{
+		event.MetaTicket:   t.Key(),
+		event.MetaSeq:      strconv.FormatInt(ev.Seq, 10),
+		event.MetaAction:   ev.Action,
+		event.MetaStatus:   string(t.Status),
+		event.MetaPriority: string(t.Priority),
+		event.MetaSubject:  truncate(t.Subject, 1000),
+		event.MetaActor:    truncate(ev.Actor, 256),
+	}
 	if t.Assignee != "" {
 		m[event.MetaAssignee] = truncate(t.Assignee, 256)
 	}
@@ -165,7 +173,13 @@ func (s *Service) loadEvent(ctx context.Context, d *bus.Delivery) (*core.Message
 	}
 	ev, ok := t.Event(seq)
 	if !ok {
-		ev = Event{Seq: seq, At: m.ReceivedAt, Actor: m.Meta[event.MetaActor], Action: m.Meta[event.MetaAction], Source: m.Meta[event.MetaSource]}
+		ev = Event{
+			Seq:    seq,
+			At:     m.ReceivedAt,
+			Actor:  m.Meta[event.MetaActor],
+			Action: m.Meta[event.MetaAction],
+			Source: m.Meta[event.MetaSource],
+		}
 		for _, f := range strings.Split(m.Meta[event.MetaChanges], ",") {
 			if f == "status" {
 				ev.Changes = append(ev.Changes, Change{Field: f, From: m.Meta[event.MetaPreviousStatus], To: m.Meta[event.MetaStatus]})

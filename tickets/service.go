@@ -170,10 +170,25 @@ func (s *Service) Run(ctx context.Context) error {
 	// replica: the group bounds it by the ack wait, this by the config.
 	g.Use(bus.Timeout(s.cfg.Timeouts.Handler))
 	ticketEvents := []string{bus.SubjectEvt(event.TicketCreated), bus.SubjectEvt(event.TicketUpdated), bus.SubjectEvt(event.TicketCommented)}
-	g.Handle(bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerCreate, Filters: []string{bus.SubjectEvt(event.TicketCreate)}, DeliverNew: true}, s.handleCreate)
+	g.Handle(bus.ConsumerSpec{
+		Stream:     bus.StreamEvt,
+		Durable:    consumerCreate,
+		Filters:    []string{bus.SubjectEvt(event.TicketCreate)},
+		DeliverNew: true,
+	}, s.handleCreate)
 	g.Handle(bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerDesk, Filters: ticketEvents, DeliverNew: true}, s.handleDesk)
-	g.Handle(bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: consumerNotify, Filters: ticketEvents[:2], DeliverNew: true}, s.handleNotify)
-	g.Handle(bus.ConsumerSpec{Stream: bus.StreamConv, Durable: consumerReplies, Filters: []string{bus.RootConv + ".>"}, DeliverNew: true}, s.handleTranscript)
+	g.Handle(bus.ConsumerSpec{
+		Stream:     bus.StreamEvt,
+		Durable:    consumerNotify,
+		Filters:    ticketEvents[:2],
+		DeliverNew: true,
+	}, s.handleNotify)
+	g.Handle(bus.ConsumerSpec{
+		Stream:     bus.StreamConv,
+		Durable:    consumerReplies,
+		Filters:    []string{bus.RootConv + ".>"},
+		DeliverNew: true,
+	}, s.handleTranscript)
 	for _, b := range bridges {
 		g.Handle(bus.ConsumerSpec{
 			Stream: bus.StreamEvt, Durable: consumerBridge + b.Name(), Stage: "tickets-" + b.Name(),

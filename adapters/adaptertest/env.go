@@ -122,7 +122,10 @@ func (e *Env) Serve(t *testing.T, req *http.Request) *http.Response {
 // omni.out.<Name>. It stops when the test ends.
 func (e *Env) Start(t *testing.T, a adapters.Adapter) *adapters.Runtime {
 	t.Helper()
-	rt := adapters.NewRuntime(e.Bus, e.Store, e.Logger)
+	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: e.Bus, Store: e.Store, Logger: e.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rt.Add(a, adapters.Channel); err != nil {
 		t.Fatalf("adaptertest: runtime: %v", err)
 	}

@@ -538,7 +538,12 @@ func TestDovecot_EndToEnd(t *testing.T) {
 		if m.Text != want.text {
 			t.Errorf("message %d: text %q, want %q", i+1, m.Text, want.text)
 		}
-		for k, v := range map[string]string{event.MetaSubject: want.subject, event.MetaName: want.senderName, event.MetaThreadKeys: want.threadKeys, email.MetaReplyToken: want.replyToken} {
+		for k, v := range map[string]string{
+			event.MetaSubject:    want.subject,
+			event.MetaName:       want.senderName,
+			event.MetaThreadKeys: want.threadKeys,
+			email.MetaReplyToken: want.replyToken,
+		} {
 			if m.Meta[k] != v {
 				t.Errorf("message %d: meta %s = %q, want %q", i+1, k, m.Meta[k], v)
 			}

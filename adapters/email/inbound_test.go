@@ -315,7 +315,12 @@ func TestAdapter_InboundEnvelope(t *testing.T) {
 		m.External.Thread != "CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com" {
 		t.Errorf("external %+v", m.External)
 	}
-	wantMeta := map[string]string{event.MetaThreadKeys: "01jh2x8k4m5n6p7q8r9s0t1v2w@example.com,CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com,01jh2x7a9b8c7d6e5f4g3h2j1k", email.MetaReplyToken: "01jh2x7a9b8c7d6e5f4g3h2j1k", event.MetaSubject: "Re: Refund for order #4821", event.MetaName: "Ann Lee"}
+	wantMeta := map[string]string{
+		event.MetaThreadKeys: "01jh2x8k4m5n6p7q8r9s0t1v2w@example.com,CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com,01jh2x7a9b8c7d6e5f4g3h2j1k",
+		email.MetaReplyToken: "01jh2x7a9b8c7d6e5f4g3h2j1k",
+		event.MetaSubject:    "Re: Refund for order #4821",
+		event.MetaName:       "Ann Lee",
+	}
 	for k, v := range wantMeta {
 		if m.Meta[k] != v {
 			t.Errorf("meta %s = %q, want %q", k, m.Meta[k], v)

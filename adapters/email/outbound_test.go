@@ -132,7 +132,11 @@ func TestSend_MetaThreading(t *testing.T) {
 	w := newWorld(t, withIdle)
 	a := w.adapter(t, cfg{})
 	m := reply(customerAddr, "hi")
-	m.Meta = map[string]string{email.MetaInReplyTo: "parent@customer.example", email.MetaReferences: "root@customer.example parent@customer.example", event.MetaSubject: "RE: Re: Broken\r\nBcc: evil@attacker.example screen"}
+	m.Meta = map[string]string{
+		email.MetaInReplyTo:  "parent@customer.example",
+		email.MetaReferences: "root@customer.example parent@customer.example",
+		event.MetaSubject:    "RE: Re: Broken\r\nBcc: evil@attacker.example screen",
+	}
 	if _, err := a.Send(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +184,11 @@ func TestSend_Attachments(t *testing.T) {
 
 	m := reply(customerAddr, "Two files attached.")
 	m.Attachments = []core.Attachment{
-		{Name: "note.txt", ContentType: "text/plain", URL: "data:text/plain;base64," + base64.StdEncoding.EncodeToString([]byte("a note"))},
+		{
+			Name:        "note.txt",
+			ContentType: "text/plain",
+			URL:         "data:text/plain;base64," + base64.StdEncoding.EncodeToString([]byte("a note")),
+		},
 		{Name: "manual.pdf", URL: files.URL + "/manual.pdf"},
 	}
 	if _, err := a.Send(t.Context(), m); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -136,36 +135,29 @@ func joinFollowUps(fs []followUp) followUp {
 func (a *Adapter) cardAndNote(id, note string) followUp {
 	return func(ctx context.Context) error {
 		if note != "" {
-			if conv, err := a.st.Conversation(ctx, id); err == nil {
-				if th, ok := parseRef(conv.Desk[Name]); ok {
-					a.note(ctx, th, note)
-				}
+			if th, ok, err := a.threadOf(ctx, id); err == nil && ok {
+				a.note(ctx, th, note)
 			}
 		}
 		return a.refreshCard(ctx, id)
 	}
 }
 
-// claim assigns the conversation to the agent.
+// claim asks routing to assign the conversation to the agent; the card
+// changes when routing says it did (conversation.assigned).
 func (a *Adapter) claim(ctx context.Context, act action) (result, error) {
-	assignee := string(act.agent())
-	conv, err := a.st.UpdateConversation(ctx, act.conv, func(c *store.Conversation) error {
-		if c.Assignee == assignee {
-			return store.ErrSkip
-		}
-		c.Assignee = assignee
-		return nil
-	})
+	conv, err := a.st.Conversation(ctx, act.conv)
 	if err != nil {
 		return result{}, fmt.Errorf("slack: claim: %w", err)
 	}
-	if err := a.publishEvent(ctx, event.ConversationAssigned, conv, act, map[string]string{"assignee": assignee}); err != nil {
+	assignee := string(act.agent())
+	if conv.Assignee == assignee {
+		return result{say: "You have this conversation already."}, nil
+	}
+	if err := a.publishEvent(ctx, event.ConversationClaim, conv, act, map[string]string{event.MetaAssignee: assignee}); err != nil {
 		return result{}, err
 	}
-	return result{
-		say:   "You have this conversation now.",
-		after: a.cardAndNote(conv.ID, ":raising_hand: <@"+act.user+"> claimed this conversation."),
-	}, nil
+	return result{say: "Claiming the conversation for you."}, nil
 }
 
 // closeConversation asks the pipeline to close the conversation; the card
@@ -184,8 +176,9 @@ func (a *Adapter) closeConversation(ctx context.Context, act action) (result, er
 	return result{say: "Closing the conversation."}, nil
 }
 
-// reopen opens a closed conversation again: only the contact's latest, and
-// only while the contact has no other open conversation.
+// reopen asks the pipeline to reopen a closed conversation; the card changes
+// when it says it did (conversation.reopened), and the agent hears why when it
+// cannot (command.rejected). What the store already shows is answered at once.
 func (a *Adapter) reopen(ctx context.Context, act action) (result, error) {
 	conv, err := a.st.Conversation(ctx, act.conv)
 	if err != nil {
@@ -194,38 +187,20 @@ func (a *Adapter) reopen(ctx context.Context, act action) (result, error) {
 	if conv.State == store.StateOpen {
 		return result{say: "This conversation is open already.", after: a.cardAndNote(conv.ID, "")}, nil
 	}
-	contact, err := a.st.Contact(ctx, conv.ContactID)
-	if err != nil {
-		return result{}, fmt.Errorf("slack: reopen: %w", err)
-	}
-	if open, err := a.st.OpenConversation(ctx, contact.ID); err == nil {
-		return result{say: "The customer has another open conversation" + a.threadLink(ctx, open) + "; continue there."}, nil
+	if open, err := a.st.OpenConversation(ctx, conv.ContactID); err == nil {
+		return result{say: "The customer has another open conversation" + a.threadLink(ctx, open.ID) + "; continue there."}, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return result{}, fmt.Errorf("slack: reopen: %w", err)
 	}
-	if conv.MergedInto != "" || contact.LastConversation != conv.ID {
-		return result{say: "Only the customer's latest conversation can be reopened."}, nil
-	}
-	now := time.Now()
-	// A window that reaches back to when it closed reopens it rather than
-	// starting a new one.
-	window := now.Sub(conv.ClosedAt) + time.Hour
-	got, _, err := a.st.FindOrOpenConversation(ctx, contact.ID, window, now, nil)
-	if err != nil {
-		return result{}, fmt.Errorf("slack: reopen: %w", err)
-	}
-	if got.ID != conv.ID {
-		return result{say: "The customer started another conversation meanwhile" + a.threadLink(ctx, got) + "."}, nil
-	}
-	if err := a.publishEvent(ctx, event.ConversationReopened, got, act, nil); err != nil {
+	if err := a.deskEvent(ctx, event.ConversationReopen, act, nil); err != nil {
 		return result{}, err
 	}
-	return result{after: a.cardAndNote(got.ID, ":arrows_counterclockwise: <@"+act.user+"> reopened this conversation.")}, nil
+	return result{say: "Reopening the conversation."}, nil
 }
 
-// threadLink is " (<permalink|thread>)" for conv's thread, or "".
-func (a *Adapter) threadLink(ctx context.Context, conv *store.Conversation) string {
-	if th, ok := parseRef(conv.Desk[Name]); ok {
+// threadLink is " (<permalink|thread>)" for the thread of conversation id, or "".
+func (a *Adapter) threadLink(ctx context.Context, id string) string {
+	if th, ok, err := a.threadOf(ctx, id); err == nil && ok {
 		if link := a.permalink(ctx, th.channel, th.ts); link != "" {
 			return " (<" + link + "|thread>)"
 		}
@@ -248,42 +223,27 @@ func (a *Adapter) ticket(ctx context.Context, act action) (result, error) {
 	}, nil
 }
 
-// transfer moves the conversation to queue: its Queue changes and, when the
-// queue has its own channel, the thread moves there.
+// transfer asks routing to move the conversation to queue; routing answers
+// with conversation.routed, and the thread follows to the queue's channel.
 func (a *Adapter) transfer(ctx context.Context, act action, queue string) (result, error) {
 	if !slices.Contains(a.queueNames(), queue) {
 		return result{say: fmt.Sprintf("There is no queue %q.", queue)}, nil
 	}
-	stored := queue
-	if queue == defaultQueue && a.cfg.Queues[defaultQueue] == "" {
-		stored = ""
-	}
-	var from string
-	conv, err := a.st.UpdateConversation(ctx, act.conv, func(c *store.Conversation) error {
-		from = c.Queue
-		if c.Queue == stored {
-			return store.ErrSkip
-		}
-		c.Queue = stored
-		return nil
-	})
+	conv, err := a.st.Conversation(ctx, act.conv)
 	if err != nil {
 		return result{}, fmt.Errorf("slack: transfer: %w", err)
 	}
-	if from == stored {
+	if a.queueOf(conv.Queue) == queue {
 		return result{say: "The conversation is in queue " + queue + " already."}, nil
 	}
-	if err := a.publishEvent(ctx, event.ConversationTransfer, conv, act, map[string]string{"queue": queue, "from_queue": cmpOr(from, defaultQueue)}); err != nil {
+	if err := a.publishEvent(ctx, event.ConversationTransfer, conv, act, map[string]string{event.MetaQueue: queue}); err != nil {
 		return result{}, err
 	}
-	who := "<@" + act.user + ">"
-	return result{after: func(ctx context.Context) error {
-		return a.moveThread(ctx, conv.ID, who, cmpOr(from, defaultQueue), queue)
-	}}, nil
+	return result{say: "Transferring the conversation to queue " + queue + "."}, nil
 }
 
-// moveThread follows a transfer in Slack: when the new queue's channel is
-// another, the conversation gets a new thread there (the old one stays
+// moveThread follows a change of queue in Slack: when the new queue's channel
+// is another, the conversation gets a new thread there (the old one stays
 // indexed, so replies in it still reach the customer, and its card points to
 // the new one); otherwise a note and the card tell. who is who moved it, as
 // the notes say it.
@@ -292,12 +252,16 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 	if err != nil {
 		return err
 	}
-	old, ok := parseRef(conv.Desk[Name])
+	settings, err := a.convSettings(ctx, conv.ID)
+	if err != nil {
+		return err
+	}
+	old, ok := parseRef(settings.Thread)
 	if !ok {
 		return nil
 	}
 	moved := ":twisted_rightwards_arrows: " + who + " transferred this conversation from queue *" + escapeMrkdwn(from) + "* to *" + escapeMrkdwn(to) + "*"
-	channel := a.cfg.channelOf(conv.Queue)
+	channel := a.channelOf(conv.Queue)
 	if channel == old.channel {
 		return a.cardAndNote(conv.ID, moved+".")(ctx)
 	}
@@ -305,11 +269,15 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 	if err != nil {
 		return err
 	}
-	settings, err := a.convSettings(ctx, conv.ID)
-	if err != nil {
-		return err
+	view := cardView{
+		conv:         conv,
+		contact:      contact,
+		previous:     settings.Previous,
+		replyVia:     settings.ReplyVia,
+		name:         settings.Name,
+		ticketStatus: settings.TicketStatus,
 	}
-	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, ticketStatus: settings.TicketStatus})
+	blocks, text := a.card(view)
 	ts, err := a.post(ctx, channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
 	if err != nil {
 		return err
@@ -319,21 +287,23 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 		a.dropRoot(ctx, mine, false)
 		return err
 	}
-	stored, err := a.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
-		if c.Desk[Name] != old.ref() {
+	var r convRecord
+	_, err = a.convs.Update(ctx, conv.ID, &r, 0, func(bool) error {
+		if r.Thread != old.ref() {
 			return store.ErrSkip
 		}
-		c.Desk[Name] = mine.ref()
+		r.Thread = mine.ref()
 		return nil
 	})
-	if err != nil || stored.Desk[Name] != mine.ref() {
+	if err != nil || r.Thread != mine.ref() {
 		a.dropRoot(ctx, mine, true) // failed, or another transfer moved it first
 		return err
 	}
 	link := a.permalink(ctx, channel, ts)
 	if link != "" {
 		moved += ": <" + link + "|continue in the new thread>"
-		blocks, text := a.card(cardView{conv: stored, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, movedTo: link, ticketStatus: settings.TicketStatus})
+		view.movedTo = link
+		blocks, text := a.card(view)
 		if err := a.update(ctx, old.channel, old.ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false)); err != nil {
 			a.log.Warn("old card not updated", "conversation", conv.ID, "err", err)
 		}
@@ -347,8 +317,8 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 	return nil
 }
 
-// publishEvent publishes a lifecycle event of act's conversation on
-// omni.evt.<typ>, deduplicated by the action.
+// publishEvent publishes a command for routing or tickets about act's
+// conversation on omni.evt.<typ>, deduplicated by the action.
 func (a *Adapter) publishEvent(ctx context.Context, typ string, conv *store.Conversation, act action, meta map[string]string) error {
 	ev := core.NewMessage(core.KindEvent, core.Inbound, Name)
 	ev.Type = typ
@@ -365,8 +335,9 @@ func (a *Adapter) publishEvent(ctx context.Context, typ string, conv *store.Conv
 	return nil
 }
 
-// deskEvent publishes a desk event of act's conversation for the pipeline
-// (conversation.close, contact.link).
+// deskEvent publishes a command of act's conversation for the pipeline
+// (conversation.close, conversation.reopen, contact.link), on the
+// conversation's partition so that it keeps its order with the replies.
 func (a *Adapter) deskEvent(ctx context.Context, typ string, act action, meta map[string]string) error {
 	ev := core.NewMessage(core.KindEvent, core.Inbound, Name)
 	ev.Type = typ

@@ -13,45 +13,57 @@ import (
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/routing"
 )
 
-// TestDesk_Actions clicks the card's buttons: Claim, Transfer (to a queue with
-// its own channel: the thread moves), Close (through the pipeline), Reopen and
-// Create ticket each change the conversation and the card.
+// TestDesk_Actions clicks the card's buttons. Each publishes a command for
+// the owner of what it changes: Claim and Transfer for routing (running
+// here), Close and Reopen for the pipeline, Create ticket for the ticket
+// service; the card and the thread follow the owners' answering events.
 func TestDesk_Actions(t *testing.T) {
 	d := newDesk(t, nil)
+	d.runRouting()
 	d.customer(ann, "Hi", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 	clickOK := func(payload []byte) {
 		t.Helper()
 		if code, body := d.postClick(payload); code != http.StatusOK {
 			t.Fatalf("click answered %d %s", code, body)
 		}
 	}
-
-	// Claim.
-	clickOK(click(agentUser, ch, ts, "omni_claim", conv.ID))
-	if got := d.conversation(conv.ID).Assignee; got != "slack:"+agentUser {
-		t.Fatalf("assignee %q after Claim, want slack:%s", got, agentUser)
+	waitConv := func(what string, ok func(c *store.Conversation) bool) {
+		t.Helper()
+		bustest.Eventually(t, wait, func() error {
+			if c := d.conversation(conv.ID); !ok(c) {
+				return fmt.Errorf("%s: conversation %+v", what, c)
+			}
+			return nil
+		})
 	}
-	d.waitCard(ch, ts, "<@"+agentUser+">")
+
+	// Claim: a command for routing, which assigns and says so.
+	clickOK(click(agentUser, ch, ts, "omni_claim", conv.ID))
+	claims := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.ConversationClaim), 1)
+	if c := claims[0]; c.ConversationID != conv.ID || c.Meta[event.MetaAssignee] != "slack:"+agentUser || c.From != "slack:"+agentUser {
+		t.Errorf("claim command %+v", c)
+	}
+	waitConv("assignee after Claim", func(c *store.Conversation) bool { return c.Assignee == "slack:"+agentUser })
 	evs := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.ConversationAssigned), 1)
-	if e := evs[0]; e.ConversationID != conv.ID || e.Meta["assignee"] != "slack:"+agentUser || e.From != "slack:"+agentUser {
+	if e := evs[0]; e.ConversationID != conv.ID || e.Meta[event.MetaAssignee] != "slack:"+agentUser || e.Meta[event.MetaBy] != slack.Name {
 		t.Errorf("assigned event %+v", e)
 	}
-	d.waitNote(ts, "claimed this conversation")
+	d.waitCard(ch, ts, "<@"+agentUser+">")
+	d.waitNote(ts, "<@"+agentUser+"> claimed this conversation")
 
-	// Transfer to billing, which has its own channel: a new thread there.
+	// Transfer to billing, which has its own channel: routing moves it and
+	// the thread follows there.
 	clickOK(click(agentUser, ch, ts, "omni_transfer", "billing"))
-	if got := d.conversation(conv.ID).Queue; got != "billing" {
-		t.Fatalf("queue %q after Transfer, want billing", got)
-	}
+	waitConv("queue after Transfer", func(c *store.Conversation) bool { return c.Queue == "billing" })
 	var newTS string
 	bustest.Eventually(t, wait, func() error {
-		c := d.conversation(conv.ID)
-		nch, nts, _ := strings.Cut(c.Desk[slack.Name], ":")
+		nch, nts, _ := thread(t, d.env.Store, conv.ID)
 		if nch != chBilling {
 			return fmt.Errorf("thread in %s, want %s", nch, chBilling)
 		}
@@ -59,7 +71,7 @@ func TestDesk_Actions(t *testing.T) {
 		return nil
 	})
 	d.waitCard(ch, ts, "Moved to queue", "billing")
-	d.waitNote(ts, "transferred this conversation from queue *default* to *billing*")
+	d.waitNote(ts, "<@"+agentUser+"> transferred this conversation from queue *default* to *billing*")
 	d.waitNote(newTS, "transferred this conversation here")
 	for _, p := range d.fake.Calls("chat.postMessage") {
 		if p.TS == newTS && (p.Channel != chBilling || !strings.Contains(p.Blocks, "billing") || !strings.Contains(p.Blocks, "omni_claim")) {
@@ -80,24 +92,17 @@ func TestDesk_Actions(t *testing.T) {
 	clickOK(click(agent2User, chBilling, newTS, "omni_close", conv.ID))
 	closes := d.waitStored(bus.StreamIn, "omni.in.slack.", 2)
 	if c := closes[len(closes)-1]; c.Type != event.ConversationClose || c.ConversationID != conv.ID {
-		t.Errorf("desk event %s for %s, want %s", c.Type, c.ConversationID, event.ConversationClose)
+		t.Errorf("desk command %s for %s, want %s", c.Type, c.ConversationID, event.ConversationClose)
 	}
-	bustest.Eventually(t, wait, func() error {
-		if s := d.conversation(conv.ID).State; s != store.StateClosed {
-			return fmt.Errorf("state %s", s)
-		}
-		return nil
-	})
+	waitConv("closed", func(c *store.Conversation) bool { return c.State == store.StateClosed })
 	d.waitCard(chBilling, newTS, "Closed", "omni_reopen")
 	d.waitNote(newTS, "<@"+agent2User+"> closed this conversation")
 
-	// Reopen.
+	// Reopen, the same way.
 	clickOK(click(agentUser, chBilling, newTS, "omni_reopen", conv.ID))
-	if s := d.conversation(conv.ID).State; s != store.StateOpen {
-		t.Fatalf("state %s after Reopen, want open", s)
-	}
+	waitConv("reopened", func(c *store.Conversation) bool { return c.State == store.StateOpen })
 	d.waitCard(chBilling, newTS, "Open", "omni_close")
-	d.waitNote(newTS, "reopened this conversation")
+	d.waitNote(newTS, "<@"+agentUser+"> reopened this conversation")
 
 	// Create ticket.
 	clickOK(click(agentUser, chBilling, newTS, "omni_ticket", conv.ID))
@@ -106,15 +111,13 @@ func TestDesk_Actions(t *testing.T) {
 		t.Errorf("ticket.create %+v", tk)
 	}
 	// The ticket system answers; the card shows the ticket.
-	if _, err := d.env.Store.UpdateConversation(t.Context(), conv.ID, func(c *store.Conversation) error {
-		c.Tickets = append(c.Tickets, "T-42")
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	created := tix[0].Clone()
-	created.ID, created.Type = newID(), event.TicketCreated
-	created.Meta = map[string]string{"ticket": "T-42", "ticket_url": "https://tracker.example.com/t/T-42"}
+	created.ID, created.Type, created.Channel = newID(), event.TicketCreated, event.ByTickets
+	created.Meta = map[string]string{
+		event.MetaTicket:    "T-42",
+		event.MetaTicketURL: "https://tracker.example.com/t/T-42",
+		event.MetaStatus:    "new",
+	}
 	created.External.Message = ""
 	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectEvt(event.TicketCreated), created); err != nil {
 		t.Fatal(err)
@@ -128,23 +131,52 @@ func TestDesk_Actions(t *testing.T) {
 	updated.ID, updated.Type, updated.Channel = newID(), event.TicketUpdated, "slack"
 	updated.External.Message = ""
 	updated.Text = "status changed from open to solved"
-	updated.Meta = map[string]string{"ticket": "T-42", "status": "solved"}
+	updated.Meta = map[string]string{event.MetaTicket: "T-42", event.MetaStatus: "solved"}
 	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), updated); err != nil {
 		t.Fatal(err)
 	}
 	d.waitCard(chBilling, newTS, "T-42", "(solved)")
 	d.waitNote(newTS, "status changed from open to solved")
 
-	// Routing's desk events are shown in the thread.
-	for typ, meta := range map[string]map[string]string{event.ConversationRouted: {"queue": "billing", "priority": "high", "rule": "invoices"}, event.SLABreached: {"sla": "first_response", "waited": "31m", "mention": "<!subteam^S0LEADS01>"}} {
-		ev := tix[0].Clone()
-		ev.ID, ev.Type, ev.Channel, ev.External.Message, ev.Meta = newID(), typ, "slack", "", meta
-		if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
-			t.Fatal(err)
-		}
+	// An SLA breach is shown in the thread, with the group's mention.
+	ev := tix[0].Clone()
+	ev.ID, ev.Type, ev.Channel, ev.External.Message = newID(), event.SLABreached, "slack", ""
+	ev.Meta = map[string]string{event.MetaSLA: "first_response", event.MetaWaited: "31m", event.MetaMention: "<!subteam^S0LEADS01>"}
+	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
+		t.Fatal(err)
 	}
-	d.waitNote(newTS, "Routed to *billing*, priority high (rule invoices)")
 	d.waitNote(newTS, "SLA breached: first_response, the customer has waited 31m <!subteam^S0LEADS01>")
+}
+
+// TestDesk_RejectedCommand: a command its owner cannot execute is explained
+// in the thread: a transfer to a queue routing does not know.
+func TestDesk_RejectedCommand(t *testing.T) {
+	d := newDesk(t, nil)
+	d.runRouting()
+	d.customer(ann, "Hi", nil)
+	d.posts(2)
+	conv := d.conversationOf(ann)
+	ch, ts := root(t, d.env.Store, conv)
+	// A reopen of an open conversation is answered at once from the store.
+	if code, _ := d.postClick(click(agentUser, ch, ts, "omni_reopen", conv.ID)); code != http.StatusOK {
+		t.Fatalf("click answered %d", code)
+	}
+	bustest.Eventually(t, wait, func() error {
+		for _, e := range d.fake.Calls("chat.postEphemeral") {
+			if strings.Contains(e.Text, "open already") {
+				return nil
+			}
+		}
+		return errors.New("no ephemeral answer")
+	})
+	// What only the owner can tell comes back as command.rejected.
+	cmd := core.NewMessage(core.KindEvent, core.Inbound, slack.Name)
+	cmd.Type, cmd.ConversationID, cmd.From = event.ConversationTransfer, conv.ID, "slack:"+agentUser
+	cmd.Meta = map[string]string{event.MetaQueue: "archive"}
+	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectEvt(cmd.Type), cmd); err != nil {
+		t.Fatal(err)
+	}
+	d.waitNote(ts, `Could not transfer this conversation for <@`+agentUser+`>: there is no queue "archive"`)
 }
 
 // TestDesk_ClickUnknownCard ignores a click on a message that is no card.
@@ -172,81 +204,79 @@ func (d *desk) waitNote(ts, text string) {
 }
 
 // TestDesk_EventsFromElsewhere shows what other components did: routing's
-// assignment and transfer (the thread moves to the queue's channel), and a
-// channel's contact.blocked.
+// assignment (by its strategy) and a routing that moves the conversation to
+// a queue with its own channel (the thread follows), and a channel's
+// contact.blocked.
 func TestDesk_EventsFromElsewhere(t *testing.T) {
 	d := newDesk(t, nil)
 	d.customer(ann, "Hi", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
-	publish := func(typ string, edit func(*core.Message)) {
+	ch, ts := root(t, d.env.Store, conv)
+	publish := func(subject, typ string, edit func(*core.Message)) {
 		t.Helper()
-		ev := core.NewMessage(core.KindEvent, core.Inbound, "routing")
+		ev := core.NewMessage(core.KindEvent, core.Inbound, "slack")
 		ev.Type, ev.ConversationID, ev.ContactID = typ, conv.ID, conv.ContactID
 		edit(ev)
-		if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectEvt(typ), ev); err != nil {
+		if _, err := d.env.Bus.PublishMessage(t.Context(), subject, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Routing's own writes and announcements, as routing makes them.
+	routingSets := func(edit func(r *store.Routing)) {
+		t.Helper()
+		if _, err := d.env.Store.SetRouting(t.Context(), conv.ID, func(_ store.Conversation, r *store.Routing) error { edit(r); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	if _, err := d.env.Store.UpdateConversation(t.Context(), conv.ID, func(c *store.Conversation) error {
-		c.Assignee = "slack:" + agent2User
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	publish(event.ConversationAssigned, func(ev *core.Message) { ev.Meta = map[string]string{"assignee": "slack:" + agent2User} })
+	routingSets(func(r *store.Routing) { r.Assignee = "slack:" + agent2User })
+	publish(bus.SubjectDesk("slack"), event.ConversationAssigned, func(ev *core.Message) {
+		ev.Meta = map[string]string{event.MetaAssignee: "slack:" + agent2User, event.MetaBy: event.ByRouting}
+	})
 	d.waitCard(ch, ts, "<@"+agent2User+">")
 	d.waitNote(ts, "Assigned to <@"+agent2User+">")
 
-	if _, err := d.env.Store.UpdateConversation(t.Context(), conv.ID, func(c *store.Conversation) error {
-		c.Queue = "billing"
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	publish(event.ConversationTransfer, func(ev *core.Message) { ev.Meta = map[string]string{"queue": "billing"} })
+	routingSets(func(r *store.Routing) { r.Queue = "billing" })
+	publish(bus.SubjectDesk("slack"), event.ConversationRouted, func(ev *core.Message) {
+		ev.Meta = map[string]string{event.MetaQueue: "billing", event.MetaReason: event.ReasonEscalation}
+	})
 	bustest.Eventually(t, wait, func() error {
-		if c := d.conversation(conv.ID); !strings.HasPrefix(c.Desk[slack.Name], chBilling+":") {
-			return fmt.Errorf("thread %s, want in %s", c.Desk[slack.Name], chBilling)
+		if nch, _, _ := thread(t, d.env.Store, conv.ID); nch != chBilling {
+			return fmt.Errorf("thread in %s, want in %s", nch, chBilling)
 		}
 		return nil
 	})
 	d.waitNote(ts, "Routing transferred this conversation")
-	_, newTS := root(t, d.conversation(conv.ID))
+	_, newTS := root(t, d.env.Store, d.conversation(conv.ID))
 
-	publish(event.ContactBlocked, func(ev *core.Message) { ev.Channel, ev.To = "telegram", "telegram:42" })
+	publish(bus.SubjectEvt(event.ContactBlocked), event.ContactBlocked, func(ev *core.Message) { ev.Channel, ev.To = "telegram", "telegram:42" })
 	d.waitNote(newTS, "The customer blocked us on Telegram")
 }
 
 // TestDesk_RoutedMovesThread: the first thread opened in the default channel
-// before routing decided; routing's conversation.routed to a queue with its
-// own channel moves the thread there.
+// before routing decided; routing (running here) routes the conversation to
+// billing, which has its own channel, and the thread moves there.
 func TestDesk_RoutedMovesThread(t *testing.T) {
 	d := newDesk(t, nil)
+	cfg := routingConfig()
+	cfg.Rules = []routing.Rule{{
+		Name: "invoices",
+		When: routing.Match{Keywords: []string{"invoice"}},
+		Then: routing.Action{Queue: "billing"},
+	}}
+	d.runRoutingWith(cfg)
 	d.customer(ann, "Hi, about my invoice", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	_, ts := root(t, conv)
-	if _, err := d.env.Store.UpdateConversation(t.Context(), conv.ID, func(c *store.Conversation) error {
-		c.Queue = "billing"
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ev := core.NewMessage(core.KindEvent, core.Inbound, "slack")
-	ev.Type, ev.ConversationID, ev.ContactID = event.ConversationRouted, conv.ID, conv.ContactID
-	ev.Meta = map[string]string{"queue": "billing", "priority": "normal", "rule": "billing", "by": "routing"}
-	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
-		t.Fatal(err)
-	}
 	bustest.Eventually(t, wait, func() error {
-		nch, _, _ := strings.Cut(d.conversation(conv.ID).Desk[slack.Name], ":")
-		if nch != chBilling {
+		if nch, _, _ := thread(t, d.env.Store, conv.ID); nch != chBilling {
 			return fmt.Errorf("thread in %s, want %s", nch, chBilling)
 		}
 		return nil
 	})
-	d.waitNote(ts, "Routing transferred this conversation from queue *default* to *billing*")
+	if q := d.conversation(conv.ID).Queue; q != "billing" {
+		t.Fatalf("queue %q", q)
+	}
+	d.waitNote(d.fake.Calls("chat.postMessage")[0].TS, "Routing transferred this conversation from queue *default* to *billing*")
 }

@@ -65,10 +65,7 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 	if c.Assignee != "" {
 		assignee = mention(c.Assignee)
 	}
-	queue := c.Queue
-	if queue == "" {
-		queue = defaultQueue
-	}
+	queue := a.queueOf(c.Queue)
 	fields := []*slack.TextBlockObject{
 		mrkdwn("*Status*\n" + status),
 		mrkdwn("*Assignee*\n" + assignee),
@@ -81,8 +78,8 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 	if ids := identityLines(v.contact, c.LastIdentity); ids != "" {
 		fields = append(fields, mrkdwn("*Identities*\n"+ids))
 	}
-	if len(c.Tickets) > 0 {
-		fields = append(fields, mrkdwn("*Tickets*\n"+a.ticketLinks(c.Tickets, v.ticketStatus)))
+	if len(v.ticketStatus) > 0 {
+		fields = append(fields, mrkdwn("*Tickets*\n"+a.ticketLinks(slices.Sorted(maps.Keys(v.ticketStatus)), v.ticketStatus)))
 	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 
@@ -111,10 +108,10 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 		elems = append(elems, slack.NewButtonBlockElement(actionReopen, c.ID, plain("Reopen")))
 	}
 	elems = append(elems, slack.NewButtonBlockElement(actionTicket, c.ID, plain("Create ticket")))
-	if len(a.cfg.Queues) > 0 && c.State == store.StateOpen {
+	if names := a.queueNames(); len(names) > 1 && c.State == store.StateOpen {
 		var opts []*slack.OptionBlockObject
 		var current *slack.OptionBlockObject
-		for _, q := range a.queueNames() {
+		for _, q := range names {
 			o := slack.NewOptionBlockObject(q, plain(truncateRunes(q, 75)), nil)
 			if q == queue {
 				current = o
@@ -131,13 +128,41 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 	return blocks, text
 }
 
-// queueNames are the Transfer choices: "default" and the configured queues.
+// queueNames are the Transfer choices: routing's queues shown on this desk,
+// at most maxQueues.
 func (a *Adapter) queueNames() []string {
-	names := slices.Sorted(maps.Keys(a.cfg.Queues))
-	if !slices.Contains(names, defaultQueue) {
-		names = append([]string{defaultQueue}, names...)
+	var names []string
+	for _, q := range a.queues {
+		names = append(names, q.Name)
 	}
-	return names
+	slices.Sort(names)
+	return names[:min(len(names), maxQueues)]
+}
+
+// channelOf is the channel a conversation of queue gets its thread in: the
+// queue's, else default_channel. A conversation routing has not routed yet
+// goes to the default queue's.
+func (a *Adapter) channelOf(queue string) string {
+	for _, q := range a.queues {
+		if (q.Name == queue || queue == "" && q.Default) && q.Channel != "" {
+			return q.Channel
+		}
+	}
+	return a.cfg.DefaultChannel
+}
+
+// queueOf is the name a card shows for queue: the default queue's for a
+// conversation not routed yet.
+func (a *Adapter) queueOf(queue string) string {
+	if queue != "" {
+		return queue
+	}
+	for _, q := range a.queues {
+		if q.Default {
+			return q.Name
+		}
+	}
+	return defaultQueue
 }
 
 // ticketLinks lists ticket ids, linked when ticket_url is set.

@@ -19,7 +19,7 @@ func TestCommands(t *testing.T) {
 	d.customer(ann, "Hi", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 	run := func(user, text string) string {
 		t.Helper()
 		code, say := d.command(user, ch, text)

@@ -1,15 +1,12 @@
 package slack
 
 import (
-	"maps"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/omnigate/omnigate/config"
-	"github.com/omnigate/omnigate/core/bus"
 )
 
 // Modes of receiving what agents do in Slack.
@@ -24,19 +21,20 @@ const (
 
 // Config is the channels.slack section.
 type Config struct {
-	Mode           string            `yaml:"mode" doc:"How Slack reaches omnigate: socket (Socket Mode, a WebSocket the adapter opens; no public URL needed) or http (Slack POSTs to <public_url>/channels/slack/events, /interactivity and /commands)."`
-	BotToken       config.Secret     `yaml:"bot_token" doc:"Bot User OAuth Token from OAuth & Permissions, xoxb-...; write it as ${env:SLACK_BOT_TOKEN}. Required."`
-	AppToken       config.Secret     `yaml:"app_token" doc:"App-level token with the connections:write scope, xapp-... (Basic Information > App-Level Tokens). Required in socket mode."`
-	SigningSecret  config.Secret     `yaml:"signing_secret" doc:"Signing Secret from Basic Information > App Credentials; every HTTP request from Slack is checked against it. Required in http mode."`
-	DefaultChannel string            `yaml:"default_channel" doc:"Channel id (C... or G..., not the name) where a conversation gets its thread when its queue is not listed under queues. Invite the bot there. Required."`
-	Queues         map[string]string `yaml:"queues" doc:"Queue name -> channel id: a conversation of that queue gets its thread in that channel. The names are also the choices of the card's Transfer menu. Not settable from the environment."`
-	NotePrefix     string            `yaml:"note_prefix" doc:"A thread reply starting with this is an internal note between agents and is not sent to the customer."`
-	ChannelRate    float64           `yaml:"channel_rate" doc:"Messages per second the adapter posts or updates in one Slack channel (Slack allows about 1 chat.postMessage per second per channel)."`
-	ChannelBurst   int               `yaml:"channel_burst" doc:"How many messages may go to one channel at once before channel_rate applies."`
-	Reactions      Reactions         `yaml:"reactions" doc:"Emoji names (without colons) put on an agent's reply as the customer's channel reports on it; none turns one off."`
-	TicketURL      string            `yaml:"ticket_url" doc:"Link of a ticket on the card, with {id} replaced by the ticket id, e.g. https://tracker.example.com/t/{id}. Empty shows the ids without links."`
-	FileLinkTTL    time.Duration     `yaml:"file_link_ttl" doc:"How long the signed links to files agents attach stay valid for the customer's channel to fetch them (needs http.public_url)."`
-	APIURL         string            `yaml:"api_url" doc:"Slack Web API base URL ending in /; change it only for a test fake."`
+	Mode           string        `yaml:"mode" doc:"How Slack reaches omnigate: socket (Socket Mode, a WebSocket the adapter opens; no public URL needed) or http (Slack POSTs to <public_url>/channels/slack/events, /interactivity and /commands)."`
+	BotToken       config.Secret `yaml:"bot_token" doc:"Bot User OAuth Token from OAuth & Permissions, xoxb-...; write it as ${env:SLACK_BOT_TOKEN}. Required."`
+	AppToken       config.Secret `yaml:"app_token" doc:"App-level token with the connections:write scope, xapp-... (Basic Information > App-Level Tokens). Required in socket mode."`
+	SigningSecret  config.Secret `yaml:"signing_secret" doc:"Signing Secret from Basic Information > App Credentials; every HTTP request from Slack is checked against it. Required in http mode."`
+	DefaultChannel string        `yaml:"default_channel" doc:"Channel id (C... or G..., not the name) where a conversation gets its thread when its queue has no channel of its own (routing.queues.<name>.channel). Invite the bot there. Required."`
+	// Queues moved: each queue's channel is configured once, under routing.
+	Queues       struct{}      `yaml:"queues" moved:"set each queue's Slack channel as routing.queues.<name>.channel (desk: slack); the Transfer menu lists routing's queues"`
+	NotePrefix   string        `yaml:"note_prefix" doc:"A thread reply starting with this is an internal note between agents and is not sent to the customer."`
+	ChannelRate  float64       `yaml:"channel_rate" doc:"Messages per second the adapter posts or updates in one Slack channel (Slack allows about 1 chat.postMessage per second per channel)."`
+	ChannelBurst int           `yaml:"channel_burst" doc:"How many messages may go to one channel at once before channel_rate applies."`
+	Reactions    Reactions     `yaml:"reactions" doc:"Emoji names (without colons) put on an agent's reply as the customer's channel reports on it; none turns one off."`
+	TicketURL    string        `yaml:"ticket_url" doc:"Link of a ticket on the card, with {id} replaced by the ticket id, e.g. https://tracker.example.com/t/{id}. Empty shows the ids without links."`
+	FileLinkTTL  time.Duration `yaml:"file_link_ttl" doc:"How long the signed links to files agents attach stay valid for the customer's channel to fetch them (needs http.public_url)."`
+	APIURL       string        `yaml:"api_url" doc:"Slack Web API base URL ending in /; change it only for a test fake."`
 }
 
 // Reactions are the emoji of delivery feedback.
@@ -129,17 +127,6 @@ func (c *Config) Validate() error {
 	case !channelIDRE.MatchString(c.DefaultChannel):
 		p.Add("default_channel", "must be a channel id like C0123456789 (channel details > About), not a name; got %q", c.DefaultChannel)
 	}
-	for _, q := range slices.Sorted(maps.Keys(c.Queues)) {
-		switch {
-		case !bus.ValidToken(q) || len(q) > 64:
-			p.Add("queues."+q, "queue names are 1-64 letters, digits, '_' or '-'")
-		case !channelIDRE.MatchString(c.Queues[q]):
-			p.Add("queues."+q, "must be a channel id like C0123456789, not a name; got %q", c.Queues[q])
-		}
-	}
-	if len(c.Queues) > maxQueues {
-		p.Add("queues", "at most %d queues fit the Transfer menu, got %d", maxQueues, len(c.Queues))
-	}
 	if strings.TrimSpace(c.NotePrefix) == "" {
 		p.Add("note_prefix", "must not be blank")
 	}
@@ -172,11 +159,3 @@ func (c *Config) Validate() error {
 
 // maxQueues is how many options a static_select takes (Block Kit: 100).
 const maxQueues = 100
-
-// channelOf is the channel a conversation of queue gets its thread in.
-func (c *Config) channelOf(queue string) string {
-	if ch, ok := c.Queues[queue]; ok {
-		return ch
-	}
-	return c.DefaultChannel
-}

@@ -29,9 +29,6 @@ func TestConfig_Validate(t *testing.T) {
 		{"http without secret", func(c *slack.Config) { c.Mode = slack.ModeHTTP }, []string{"signing_secret"}},
 		{"bad mode", func(c *slack.Config) { c.Mode = "rtm" }, []string{"mode"}},
 		{"channel name", func(c *slack.Config) { c.DefaultChannel = "#support" }, []string{"default_channel"}},
-		{"queues", func(c *slack.Config) {
-			c.Queues = map[string]string{"ok": "G0123ABC", "bad name": "C0123ABC", "x": "support"}
-		}, []string{"queues.bad name", "queues.x"}},
 		{"numbers", func(c *slack.Config) { c.ChannelRate, c.ChannelBurst = -1, -1 }, []string{"channel_rate", "channel_burst"}},
 		{"reaction", func(c *slack.Config) { c.Reactions.Delivered = ":tada:" }, []string{"reactions.delivered"}},
 		{"reaction off", func(c *slack.Config) { c.Reactions.Read = "none" }, nil},
@@ -81,7 +78,7 @@ func TestRegistered(t *testing.T) {
 	}
 	t.Setenv("OMNIGATE_CHANNELS_SLACK_APP_TOKEN", "xapp-from-env")
 	var node yaml.Node
-	src := "bot_token: xoxb-1\ndefault_channel: C0123ABC\nqueues:\n  billing: C0456DEF\n"
+	src := "bot_token: xoxb-1\ndefault_channel: C0123ABC\n"
 	if err := yaml.Unmarshal([]byte(src), &node); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +89,14 @@ func TestRegistered(t *testing.T) {
 	}
 	if a.Name() != slack.Name {
 		t.Errorf("Name() = %q", a.Name())
+	}
+
+	// Queues are routing's: the old key says where it went.
+	if err := yaml.Unmarshal([]byte("bot_token: xoxb-1\ndefault_channel: C0123ABC\nqueues:\n  billing: C0456DEF\n"), &node); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adapters.Build(slack.Name, "omnigate.yaml", node.Content[0], env.Deps); err == nil || !strings.Contains(err.Error(), "omnigate.yaml:3:1: channels.slack.queues: this key moved: set each queue's Slack channel as routing.queues.<name>.channel") {
+		t.Errorf("Build with queues = %v, want where they moved", err)
 	}
 
 	if err := yaml.Unmarshal([]byte("bot_token: xoxb-1\ndefault_channel: support\nnope: 1\n"), &node); err != nil {

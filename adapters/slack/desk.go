@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,14 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 			return adapters.Receipt{}, a.routed(ctx, m)
 		case event.ConversationAssigned, event.SLABreached:
 			return adapters.Receipt{}, a.eventNote(ctx, m, routingNote(m), m.Type != event.SLABreached)
+		case event.ContactLinked:
+			note := ":link: The customer also is " + escapeMrkdwn(m.Meta[event.MetaIdentity]) + "."
+			if u, ok := slackUser(m.From); ok {
+				note = ":link: <@" + u + "> linked " + escapeMrkdwn(m.Meta[event.MetaIdentity]) + " to this customer."
+			}
+			return adapters.Receipt{}, a.eventNote(ctx, m, note, true)
+		case event.CommandRejected:
+			return adapters.Receipt{}, a.eventNote(ctx, m, rejectedNote(m), true)
 		}
 		return adapters.Receipt{}, nil
 	}
@@ -56,7 +65,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	if err != nil {
 		return adapters.Receipt{}, err
 	}
-	th, conv, err := a.ensureThread(ctx, conv, contact, senderName(m))
+	th, err := a.ensureThread(ctx, conv, contact, senderName(m))
 	if err != nil {
 		return adapters.Receipt{}, fmt.Errorf("slack: send %s: %w", m.ID, err)
 	}
@@ -239,7 +248,9 @@ func (a *Adapter) merged(ctx context.Context, m *core.Message) error {
 		case err != nil:
 			return err
 		default:
-			if th, ok := parseRef(conv.Desk[Name]); ok {
+			if th, ok, err := a.threadOf(ctx, conv.ID); err != nil {
+				return err
+			} else if ok {
 				a.note(ctx, th, ":link: Another contact of this customer was merged into this one (matched by "+escapeMrkdwn(reasonLabel(reason))+").")
 				link = a.permalink(ctx, th.channel, th.ts)
 				if err := a.refreshCard(ctx, survivor); err != nil {
@@ -255,7 +266,9 @@ func (a *Adapter) merged(ctx context.Context, m *core.Message) error {
 		case err != nil:
 			return err
 		default:
-			if th, ok := parseRef(conv.Desk[Name]); ok {
+			if th, ok, err := a.threadOf(ctx, conv.ID); err != nil {
+				return err
+			} else if ok {
 				text := ":link: This customer's contacts were merged; this conversation continues in the other one."
 				if link != "" {
 					text = ":link: This customer's contacts were merged; this conversation continues <" + link + "|here>."
@@ -291,6 +304,29 @@ func reasonLabel(reason string) string {
 	return reason
 }
 
+// recordTicket keeps, for the card, the ticket and status a ticket event
+// reports about its conversation.
+func (a *Adapter) recordTicket(ctx context.Context, m *core.Message) error {
+	id, st := m.Meta[event.MetaTicket], m.Meta[event.MetaStatus]
+	if m.ConversationID == "" || id == "" {
+		return nil
+	}
+	var r convRecord
+	if _, err := a.convs.Update(ctx, m.ConversationID, &r, 0, func(bool) error {
+		if cur, ok := r.TicketStatus[id]; ok && (st == "" || cur == st) {
+			return store.ErrSkip
+		}
+		if r.TicketStatus == nil {
+			r.TicketStatus = map[string]string{}
+		}
+		r.TicketStatus[id] = cmp.Or(st, r.TicketStatus[id])
+		return nil
+	}); err != nil {
+		return fmt.Errorf("slack: ticket %s: %w", id, err)
+	}
+	return nil
+}
+
 // ticketUpdated keeps the ticket's status for the card, refreshes the card and
 // notes the change in the thread.
 func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
@@ -298,18 +334,8 @@ func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
 	if m.ConversationID == "" || id == "" {
 		return nil
 	}
-	var r convRecord
-	if _, err := a.convs.Update(ctx, m.ConversationID, &r, 0, func(bool) error {
-		if st == "" || r.TicketStatus[id] == st {
-			return store.ErrSkip
-		}
-		if r.TicketStatus == nil {
-			r.TicketStatus = map[string]string{}
-		}
-		r.TicketStatus[id] = st
-		return nil
-	}); err != nil {
-		return fmt.Errorf("slack: ticket %s: %w", id, err)
+	if err := a.recordTicket(ctx, m); err != nil {
+		return err
 	}
 	note := ":ticket: Ticket " + escapeMrkdwn(id)
 	if m.Text != "" {
@@ -318,6 +344,25 @@ func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
 		note += " is now " + escapeMrkdwn(st)
 	}
 	return a.eventNote(ctx, m, note, true)
+}
+
+// rejectedNote says in the thread why a command was not executed.
+func rejectedNote(m *core.Message) string {
+	what := map[string]string{
+		event.ConversationClose: "close", event.ConversationReopen: "reopen", event.ContactLink: "link",
+		event.ConversationClaim: "claim", event.ConversationTransfer: "transfer",
+	}[m.Meta[event.MetaCommand]]
+	note := ":warning: Not done"
+	if what != "" {
+		note = ":warning: Could not " + what + " this conversation"
+	}
+	if u, ok := slackUser(m.From); ok {
+		note += " for <@" + u + ">"
+	}
+	if r := strings.TrimSpace(m.Meta[event.MetaReason]); r != "" {
+		note += ": " + escapeMrkdwn(truncateRunes(r, 500))
+	}
+	return note + "."
 }
 
 // routingNote says in the thread what routing decided or noticed.
@@ -347,7 +392,7 @@ func routingNote(m *core.Message) string {
 		}
 		return note + "."
 	}
-	return changeNote(m)
+	return assignedNote(m)
 }
 
 // routed follows routing's decision: when the conversation's queue has another
@@ -364,9 +409,16 @@ func (a *Adapter) routed(ctx context.Context, m *core.Message) error {
 	if err != nil {
 		return err
 	}
-	th, ok := parseRef(conv.Desk[Name])
-	if ok && a.cfg.channelOf(conv.Queue) != th.channel {
-		return a.moveThread(ctx, conv.ID, "Routing", cmpOr(m.Meta[event.MetaPreviousQueue], defaultQueue), cmpOr(conv.Queue, defaultQueue))
+	th, ok, err := a.threadOf(ctx, conv.ID)
+	if err != nil {
+		return err
+	}
+	if ok && a.channelOf(conv.Queue) != th.channel {
+		who := "Routing"
+		if u, ok := slackUser(core.Identity(m.Meta[event.MetaAgent])); ok && m.Meta[event.MetaReason] == event.ReasonTransfer {
+			who = "<@" + u + ">"
+		}
+		return a.moveThread(ctx, conv.ID, who, a.queueOf(m.Meta[event.MetaPreviousQueue]), a.queueOf(conv.Queue))
 	}
 	return a.eventNote(ctx, m, routingNote(m), true)
 }

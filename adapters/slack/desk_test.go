@@ -46,7 +46,7 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 		t.Errorf("customer message posted as %q %q, want the customer and the channel", first.Username, first.Icon)
 	}
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 	if ch != card.Channel || ts != card.TS {
 		t.Fatalf("conversation thread %s:%s, want the card %s:%s", ch, ts, card.Channel, card.TS)
 	}

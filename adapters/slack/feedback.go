@@ -14,7 +14,10 @@ import (
 // EventTypes lists the events the runtime hands to HandleEvent: delivery
 // reports of replies and the changes of conversations a card shows.
 func (a *Adapter) EventTypes() []string {
-	return []string{event.DeliverySent, event.DeliveryDelivered, event.DeliveryRead, event.DeliveryFailed, event.ContactBlocked, event.ConversationClosed, event.ConversationAssigned, event.ConversationTransfer, event.ConversationReopened, event.TicketCreated}
+	return []string{
+		event.DeliverySent, event.DeliveryDelivered, event.DeliveryRead, event.DeliveryFailed,
+		event.ContactBlocked, event.ConversationClosed, event.ConversationReopened, event.TicketCreated,
+	}
 }
 
 // HandleEvent shows in Slack what became of a conversation and its replies:
@@ -23,10 +26,12 @@ func (a *Adapter) EventTypes() []string {
 //     reaction on the agent's message; delivery.failed one too, and a note
 //     in the thread with the channel's error;
 //   - contact.blocked is noted in the thread;
-//   - conversation.closed, and changes made elsewhere (assigned, reopened,
-//     ticket.created), update the card, with a note; a transfer made
-//     elsewhere (meta "queue", "from_queue") moves the thread to the new
-//     queue's channel as the Transfer menu does.
+//   - conversation.closed, conversation.reopened and ticket.created, the
+//     answers to what agents asked for here or elsewhere, update the card,
+//     with a note.
+//
+// Routing's events (routed, assigned, sla.breached) come to Send on the desk
+// subject.
 //
 // Events about messages or conversations the desk does not know are ignored.
 func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
@@ -48,16 +53,16 @@ func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
 			by = "<@" + u + "> closed this conversation."
 		}
 		return a.eventNote(ctx, ev, ":white_check_mark: "+by+" The customer's next message opens it again.", true)
-	case event.ConversationAssigned, event.ConversationTransfer, event.ConversationReopened:
-		if ev.Meta[event.MetaDesk] == Name {
-			return nil // done by this desk: the card shows it already
+	case event.ConversationReopened:
+		by := "The conversation was reopened."
+		if u, ok := slackUser(ev.From); ok {
+			by = "<@" + u + "> reopened this conversation."
 		}
-		if ev.Type == event.ConversationTransfer && ev.ConversationID != "" {
-			// Routing moved it: the thread follows to the queue's channel.
-			return a.moveThread(ctx, ev.ConversationID, "Routing", cmpOr(ev.Meta["from_queue"], defaultQueue), cmpOr(ev.Meta[event.MetaQueue], defaultQueue))
-		}
-		return a.eventNote(ctx, ev, changeNote(ev), true)
+		return a.eventNote(ctx, ev, ":arrows_counterclockwise: "+by, true)
 	case event.TicketCreated:
+		if err := a.recordTicket(ctx, ev); err != nil {
+			return err
+		}
 		note := ":ticket: A ticket was created"
 		if id := ev.Meta[event.MetaTicket]; id != "" {
 			if u := ev.Meta[event.MetaTicketURL]; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
@@ -71,16 +76,16 @@ func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
 	return nil
 }
 
-// changeNote says what another component changed about a conversation.
-func changeNote(ev *core.Message) string {
-	switch ev.Type {
-	case event.ConversationAssigned:
-		if as := ev.Meta[event.MetaAssignee]; as != "" {
-			return ":raising_hand: Assigned to " + mention(as) + "."
-		}
-		return ":raising_hand: Assignment changed."
+// assignedNote says who has the conversation now, and who chose them.
+func assignedNote(ev *core.Message) string {
+	as := ev.Meta[event.MetaAssignee]
+	switch {
+	case as == "":
+		return ":raising_hand: The conversation is unassigned."
+	case ev.Meta[event.MetaBy] == Name:
+		return ":raising_hand: " + mention(as) + " claimed this conversation."
 	}
-	return ":arrows_counterclockwise: The conversation was reopened."
+	return ":raising_hand: Assigned to " + mention(as) + "."
 }
 
 // slackUser returns the user id of a Slack identity.
@@ -140,19 +145,12 @@ func (a *Adapter) eventNote(ctx context.Context, ev *core.Message, text string, 
 	if ev.ConversationID == "" {
 		return nil
 	}
-	conv, err := a.st.Conversation(ctx, ev.ConversationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	th, ok, err := a.threadOf(ctx, ev.ConversationID)
+	if err != nil || !ok {
 		return err
 	}
-	th, ok := parseRef(conv.Desk[Name])
-	if !ok {
-		return nil
-	}
 	if card {
-		if err := a.refreshCard(ctx, conv.ID); err != nil {
+		if err := a.refreshCard(ctx, ev.ConversationID); err != nil {
 			return err
 		}
 	}

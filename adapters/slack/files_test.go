@@ -19,7 +19,7 @@ func TestDesk_AgentFiles(t *testing.T) {
 	d.customer(ann, "photo attached", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 
 	ev := agentReply(agentUser, ch, ts, "1700000005.000100", "Here is the form")
 	ev["subtype"] = "file_share"

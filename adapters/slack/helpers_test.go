@@ -28,6 +28,7 @@ import (
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/routing"
 )
 
 // wait bounds every polling wait of these tests.
@@ -52,7 +53,6 @@ func testConfig(fake *fakeSlack) slack.Config {
 		BotToken:       config.Secret(testBotTok),
 		SigningSecret:  config.Secret(testSecret),
 		DefaultChannel: chSupport,
-		Queues:         map[string]string{"billing": chBilling, "vip": chSupport},
 		ChannelRate:    1000,
 		ChannelBurst:   1000,
 		TicketURL:      "https://tracker.example.com/t/{id}",
@@ -82,6 +82,7 @@ func (d *desk) start() {
 	mux := http.NewServeMux()
 	deps := d.env.Deps
 	deps.Routes = adapters.NewRoutes(mux, slack.Name)
+	deps.Queues = queues
 	a, err := slack.New(d.cfg, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +102,10 @@ func (d *desk) restart() {
 // the test, and waits until it is ready.
 func runDesk(t *testing.T, env *adaptertest.Env, a adapters.Adapter) (stop func()) {
 	t.Helper()
-	rt := adapters.NewRuntime(env.Bus, env.Store, env.Logger)
+	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: env.Bus, Store: env.Store, Logger: env.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rt.Add(a, adapters.Desk); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +200,7 @@ func (d *desk) conversationOf(id core.Identity) *store.Conversation {
 		if err != nil {
 			return err
 		}
-		if conv.Desk[slack.Name] == "" {
+		if _, _, ok := thread(d.t, d.env.Store, conv.ID); !ok {
 			return errors.New("no thread yet")
 		}
 		return nil
@@ -215,13 +219,78 @@ func (d *desk) conversation(id string) *store.Conversation {
 }
 
 // root returns the channel and ts of conv's thread.
-func root(t *testing.T, conv *store.Conversation) (channel, ts string) {
+func root(t *testing.T, st *store.Store, conv *store.Conversation) (channel, ts string) {
 	t.Helper()
-	ch, ts, ok := strings.Cut(conv.Desk[slack.Name], ":")
+	ch, ts, ok := thread(t, st, conv.ID)
 	if !ok {
-		t.Fatalf("conversation %s has no slack thread: %q", conv.ID, conv.Desk[slack.Name])
+		t.Fatalf("conversation %s has no slack thread", conv.ID)
 	}
 	return ch, ts
+}
+
+// thread reads where the desk's own records say conversation id lives.
+func thread(t *testing.T, st *store.Store, id string) (channel, ts string, ok bool) {
+	t.Helper()
+	var r struct {
+		Thread string `json:"thread"`
+	}
+	if _, err := st.Records("slack_conversations").Get(t.Context(), id, &r); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	channel, ts, ok = strings.Cut(r.Thread, ":")
+	return channel, ts, ok
+}
+
+// queues are routing's queues in these tests: billing has its own channel.
+var queues = []adapters.Queue{
+	{Name: "default", Desk: slack.Name, Channel: chSupport, Default: true},
+	{Name: "billing", Desk: slack.Name, Channel: chBilling},
+	{Name: "vip", Desk: slack.Name, Channel: chSupport},
+}
+
+// routingConfig is the routing section matching queues.
+func routingConfig() routing.Config {
+	cfg := routing.Config{DefaultQueue: "default", Queues: map[string]routing.Queue{}}
+	for _, q := range queues {
+		cfg.Queues[q.Name] = routing.Queue{Desk: q.Desk, Channel: q.Channel}
+	}
+	cfg.SetDefaults()
+	return cfg
+}
+
+// runRouting runs routing on the desk's bus and store until the test ends:
+// the owner of queues and assignees, which answers Claim and Transfer.
+func (d *desk) runRouting() {
+	d.t.Helper()
+	d.runRoutingWith(routingConfig())
+}
+
+// runRoutingWith runs routing with cfg.
+func (d *desk) runRoutingWith(cfg routing.Config) {
+	d.t.Helper()
+	cfg.SetDefaults()
+	r, err := routing.New(cfg, routing.Deps{Bus: d.env.Bus, Store: d.env.Store, Logger: d.env.Logger})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	d.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			d.t.Errorf("routing: %v", err)
+		}
+	})
+	// Routing starts at new messages: wait for its consumers.
+	bustest.Eventually(d.t, wait, func() error {
+		for stream, durable := range map[string]string{bus.StreamConv: routing.DurableTranscript, bus.StreamEvt: routing.DurableEvents} {
+			if _, err := d.env.Bus.JetStream().Consumer(d.t.Context(), stream, durable); err != nil {
+				return fmt.Errorf("routing consumer %s: %w", durable, err)
+			}
+		}
+		return nil
+	})
 }
 
 // signed returns a request to path under /channels/slack/ with body, signed

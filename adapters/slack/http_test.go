@@ -20,7 +20,7 @@ func TestHTTP_Signature(t *testing.T) {
 	d.customer(ann, "Hi", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 	event := eventPayload("EvForged", agentReply(agentUser, ch, ts, "1700000000.000900", "forged"))
 	clickBody := []byte(url.Values{"payload": {string(click(agentUser, ch, ts, "omni_claim", conv.ID))}}.Encode())
 	cmdBody := []byte(url.Values{"user_id": {agentUser}, "channel_id": {ch}, "command": {"/omni"}, "text": {"close " + conv.ID}}.Encode())

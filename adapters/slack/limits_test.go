@@ -19,7 +19,9 @@ func TestDesk_ChannelRate(t *testing.T) {
 	fake := newFakeSlack(t)
 	cfg := testConfig(fake)
 	cfg.ChannelRate, cfg.ChannelBurst = 0.1, 2 // a token every 10s
-	a, err := slack.New(cfg, env.Deps)
+	deps := env.Deps
+	deps.Queues = queues
+	a, err := slack.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

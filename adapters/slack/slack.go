@@ -89,6 +89,9 @@ type Adapter struct {
 	messages *store.Records
 	convs    *store.Records
 
+	// queues are routing's queues shown on this desk.
+	queues []adapters.Queue
+
 	limits limiter
 	users  userCache
 
@@ -131,6 +134,11 @@ func New(cfg Config, deps adapters.Deps) (*Adapter, error) {
 		messages:  deps.Store.Records(recordsMessages),
 		convs:     deps.Store.Records(recordsConversations),
 		state:     errors.New("not started"),
+	}
+	for _, q := range deps.Queues {
+		if q.Desk == Name {
+			a.queues = append(a.queues, q)
+		}
 	}
 	a.limits = limiter{rate: cfg.ChannelRate, burst: cfg.ChannelBurst}
 	a.fileKey = sha256.Sum256([]byte("omnigate slack file links\x00" + cfg.BotToken.Value()))

@@ -21,6 +21,7 @@ func TestSocketMode(t *testing.T) {
 		c.AppToken = testAppTok
 		c.SigningSecret = ""
 	})
+	d.runRouting()
 	bustest.Eventually(t, wait, func() error {
 		if !d.fake.Connected() {
 			return errors.New("not connected")
@@ -34,7 +35,7 @@ func TestSocketMode(t *testing.T) {
 	d.customer(ann, "Hi", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 
 	var event map[string]any
 	_ = json.Unmarshal(eventPayload("EvS1", agentReply(agentUser, ch, ts, "1700000004.000100", "Over the socket")), &event)
@@ -52,9 +53,12 @@ func TestSocketMode(t *testing.T) {
 	_ = json.Unmarshal(click(agentUser, ch, ts, "omni_claim", conv.ID), &cb)
 	d.fake.Push(t, "interactive", "env-3", cb)
 	waitAck(t, d.fake, "env-3")
-	if a := d.conversation(conv.ID).Assignee; a != "slack:"+agentUser {
-		t.Errorf("assignee %q after a click over the socket", a)
-	}
+	bustest.Eventually(t, wait, func() error {
+		if a := d.conversation(conv.ID).Assignee; a != "slack:"+agentUser {
+			return fmt.Errorf("assignee %q after a click over the socket", a)
+		}
+		return nil
+	})
 	d.waitCard(ch, ts, "<@"+agentUser+">")
 
 	d.fake.Push(t, "slash_commands", "env-4", map[string]any{

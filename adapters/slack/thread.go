@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,7 @@ type thread struct {
 	channel, ts string
 }
 
-// ref is the thread as stored in Conversation.Desk: "<channel>:<ts>".
+// ref is the thread as stored in the conversation's record: "<channel>:<ts>".
 func (t thread) ref() string { return t.channel + ":" + t.ts }
 
 // parseRef reads a thread reference written by ref.
@@ -39,8 +40,11 @@ type threadRecord struct {
 }
 
 // convRecord is what the adapter keeps per conversation in
-// "slack_conversations", besides the conversation itself.
+// "slack_conversations": the desk's own state, which nothing else writes.
 type convRecord struct {
+	// Thread is where the conversation lives in Slack (ref); it changes when
+	// a transfer moves it to another channel.
+	Thread string `json:"thread,omitempty"`
 	// ReplyVia is the channel replies go by, set with /omni reply-via.
 	ReplyVia string `json:"reply_via,omitempty"`
 	// Previous is the permalink of the previous conversation's thread.
@@ -51,6 +55,17 @@ type convRecord struct {
 	// TicketStatus is the last status the ticket system reported for each
 	// ticket of the conversation, shown on the card.
 	TicketStatus map[string]string `json:"ticket_status,omitempty"`
+}
+
+// threadOf returns where conversation id lives in Slack; ok is false while it
+// has no thread.
+func (a *Adapter) threadOf(ctx context.Context, id string) (th thread, ok bool, err error) {
+	r, err := a.convSettings(ctx, id)
+	if err != nil {
+		return thread{}, false, err
+	}
+	th, ok = parseRef(r.Thread)
+	return th, ok, nil
 }
 
 // convSettings reads conversation id's record; a missing one is empty.
@@ -78,12 +93,12 @@ func (a *Adapter) conversationOf(ctx context.Context, channel, threadTS string) 
 
 // ensureThread returns the thread of conv, opening it with a card in the
 // channel of conv's queue if it has none yet. However many replicas race, one
-// thread is kept: each posts a root and indexes it, then sets Desk["slack"]
-// with compare-and-set; whoever finds it already set deletes its root and
-// index entry and uses the one that won. It returns conv as stored.
-func (a *Adapter) ensureThread(ctx context.Context, conv *store.Conversation, contact *store.Contact, name string) (thread, *store.Conversation, error) {
-	if th, ok := parseRef(conv.Desk[Name]); ok {
-		return th, conv, nil
+// thread is kept: each posts a root and indexes it, then sets the record's
+// Thread with compare-and-set; whoever finds it already set deletes its root
+// and index entry and uses the one that won.
+func (a *Adapter) ensureThread(ctx context.Context, conv *store.Conversation, contact *store.Contact, name string) (thread, error) {
+	if th, ok, err := a.threadOf(ctx, conv.ID); err != nil || ok {
+		return th, err
 	}
 	// Channels name the sender on some messages only: remember the name per
 	// contact, for the threads of later conversations.
@@ -91,7 +106,7 @@ func (a *Adapter) ensureThread(ctx context.Context, conv *store.Conversation, co
 		key := "name:" + contact.ID
 		if name == "" {
 			if _, err := a.convs.Get(ctx, key, &name); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return thread{}, nil, err
+				return thread{}, err
 			}
 		} else {
 			var cur string
@@ -109,67 +124,56 @@ func (a *Adapter) ensureThread(ctx context.Context, conv *store.Conversation, co
 	var previous thread
 	settings := convRecord{Name: name}
 	if conv.Previous != "" {
-		if prev, err := a.st.Conversation(ctx, conv.Previous); err == nil {
-			if th, ok := parseRef(prev.Desk[Name]); ok {
-				previous = th
-				settings.Previous = a.permalink(ctx, th.channel, th.ts)
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return thread{}, nil, fmt.Errorf("slack: previous conversation: %w", err)
+		th, ok, err := a.threadOf(ctx, conv.Previous)
+		if err != nil {
+			return thread{}, fmt.Errorf("slack: previous conversation: %w", err)
+		}
+		if ok {
+			previous = th
+			settings.Previous = a.permalink(ctx, th.channel, th.ts)
 		}
 	}
-	channel := a.cfg.channelOf(conv.Queue)
+	channel := a.channelOf(conv.Queue)
 	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, name: name})
 	ts, err := a.post(ctx, channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
 	if err != nil {
-		return thread{}, nil, err
+		return thread{}, err
 	}
 	mine := thread{channel: channel, ts: ts}
 	// Indexed before it is the conversation's, so that a crash in between
 	// leaves at worst a root that still leads to the conversation.
 	if _, err := a.threads.Create(ctx, threadKey(channel, ts), threadRecord{Conversation: conv.ID}, 0); err != nil && !errors.Is(err, store.ErrExists) {
 		a.dropRoot(ctx, mine, false)
-		return thread{}, nil, fmt.Errorf("slack: index thread: %w", err)
+		return thread{}, fmt.Errorf("slack: index thread: %w", err)
 	}
-	stored, err := a.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
-		if c.Desk[Name] != "" {
+	var r convRecord
+	if _, err := a.convs.Update(ctx, conv.ID, &r, 0, func(bool) error {
+		if r.Thread != "" {
 			return store.ErrSkip
 		}
-		if c.Desk == nil {
-			c.Desk = map[string]string{}
-		}
-		c.Desk[Name] = mine.ref()
+		r.Thread = mine.ref()
+		r.Previous, r.Name = cmp.Or(r.Previous, settings.Previous), cmp.Or(r.Name, settings.Name)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		a.dropRoot(ctx, mine, true)
-		return thread{}, nil, fmt.Errorf("slack: store thread: %w", err)
+		return thread{}, fmt.Errorf("slack: store thread: %w", err)
 	}
-	won, ok := parseRef(stored.Desk[Name])
+	won, ok := parseRef(r.Thread)
 	if !ok {
-		return thread{}, nil, fmt.Errorf("slack: conversation %s: unreadable thread reference", conv.ID)
+		return thread{}, fmt.Errorf("slack: conversation %s: unreadable thread reference", conv.ID)
 	}
 	if won != mine {
 		a.log.Debug("another replica opened the thread first", "conversation", conv.ID)
 		a.dropRoot(ctx, mine, true)
-		return won, stored, nil
+		return won, nil
 	}
 	a.log.Debug("thread opened", "conversation", conv.ID, "channel", channel)
-	if settings.Previous != "" || settings.Name != "" {
-		var r convRecord
-		if _, err := a.convs.Update(ctx, conv.ID, &r, 0, func(bool) error {
-			r.Previous, r.Name = settings.Previous, settings.Name
-			return nil
-		}); err != nil {
-			a.log.Warn("card details not kept", "conversation", conv.ID, "err", err)
-		}
-	}
 	if settings.Previous != "" {
 		if link := a.permalink(ctx, channel, ts); link != "" {
 			a.note(ctx, previous, fmt.Sprintf(":leftwards_arrow_with_hook: The customer is back: <%s|continued in a new conversation>.", link))
 		}
 	}
-	return mine, stored, nil
+	return mine, nil
 }
 
 // dropRoot deletes a root that did not become the conversation's thread, and
@@ -202,15 +206,15 @@ func (a *Adapter) refreshCard(ctx context.Context, id string) error {
 		}
 		return err
 	}
-	th, ok := parseRef(conv.Desk[Name])
+	settings, err := a.convSettings(ctx, id)
+	if err != nil {
+		return err
+	}
+	th, ok := parseRef(settings.Thread)
 	if !ok {
 		return nil
 	}
 	contact, err := a.contactOf(ctx, conv)
-	if err != nil {
-		return err
-	}
-	settings, err := a.convSettings(ctx, id)
 	if err != nil {
 		return err
 	}

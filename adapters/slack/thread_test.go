@@ -25,7 +25,7 @@ func TestDesk_Restart(t *testing.T) {
 	d.customer(ann, "Before the restart", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 
 	d.restart()
 	d.customer(ann, "After the restart", nil)
@@ -87,7 +87,7 @@ func TestDesk_ReplicasOneThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, ts := root(t, got)
+	ch, ts := root(t, env.Store, got)
 	deleted := map[string]bool{}
 	for _, del := range fake.Calls("chat.delete") {
 		deleted[del.TS] = true
@@ -116,7 +116,11 @@ func TestDesk_ReturningCustomer(t *testing.T) {
 	env := adaptertest.NewEnv(t, slack.Name)
 	d := &desk{t: t, env: env, fake: newFakeSlack(t)}
 	d.cfg = testConfig(d.fake)
-	p, err := pipeline.New(pipeline.Config{Desks: []string{slack.Name}, ReopenWindow: -1}, pipeline.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Logger})
+	p, err := pipeline.New(pipeline.Config{Desks: []string{slack.Name}, ReopenWindow: -1}, pipeline.Deps{
+		Bus:    env.Bus,
+		Store:  env.Store,
+		Logger: env.Logger,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +136,7 @@ func TestDesk_ReturningCustomer(t *testing.T) {
 		t.Errorf("card %s / username %q, want the name the channel gave", posts[0].Blocks, posts[1].Username)
 	}
 	first := d.conversationOf(ann)
-	ch1, ts1 := root(t, first)
+	ch1, ts1 := root(t, d.env.Store, first)
 	if code, _ := d.postClick(click(agentUser, ch1, ts1, "omni_close", first.ID)); code != 200 {
 		t.Fatal("close failed")
 	}
@@ -155,7 +159,7 @@ func TestDesk_ReturningCustomer(t *testing.T) {
 	if second.Previous != first.ID {
 		t.Fatalf("new conversation's previous %q, want %s", second.Previous, first.ID)
 	}
-	_, ts2 := root(t, second)
+	_, ts2 := root(t, d.env.Store, second)
 	if ts2 == ts1 {
 		t.Fatal("a new conversation reused the old thread")
 	}
@@ -179,7 +183,7 @@ func TestDesk_Reopened(t *testing.T) {
 	d.customer(ann, "One", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	ch, ts := root(t, conv)
+	ch, ts := root(t, d.env.Store, conv)
 	d.postClick(click(agentUser, ch, ts, "omni_close", conv.ID))
 	d.waitCard(ch, ts, "Closed")
 	d.customer(ann, "Two", nil)
@@ -259,7 +263,7 @@ func TestDesk_EchoAndMerge(t *testing.T) {
 	d.customer(ann, "Hi", nil)
 	d.posts(2)
 	conv := d.conversationOf(ann)
-	_, ts := root(t, conv)
+	_, ts := root(t, d.env.Store, conv)
 	echo := core.NewMessage(core.KindMessage, core.Outbound, "sms")
 	echo.To, echo.ConversationID, echo.Text = ann, conv.ID, "Answered from the API"
 	echo.Meta = map[string]string{event.MetaDesk: "api"}
@@ -271,7 +275,12 @@ func TestDesk_EchoAndMerge(t *testing.T) {
 
 	merged := core.NewMessage(core.KindEvent, core.Inbound, "sms")
 	merged.Type, merged.ConversationID, merged.ContactID = event.ContactMerged, conv.ID, conv.ContactID
-	merged.Meta = map[string]string{event.MetaConversation: conv.ID, event.MetaReason: "phone", event.MetaContact: conv.ContactID, event.MetaMergedContact: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+	merged.Meta = map[string]string{
+		event.MetaConversation:  conv.ID,
+		event.MetaReason:        "phone",
+		event.MetaContact:       conv.ContactID,
+		event.MetaMergedContact: "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+	}
 	if _, err := d.env.Bus.PublishMessage(t.Context(), bus.SubjectDesk(slack.Name), merged); err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,12 @@ func TestOptOut_AdvancedOptOut(t *testing.T) {
 // same phone.
 func TestOptOut_PerChannel(t *testing.T) {
 	env, smsA, fake := setup(t, "sms")
-	wa := adapters.Deps{Publisher: adapters.NewPublisher(env.Bus, "whatsapp"), Logger: env.Logger, Store: env.Store, PublicURL: env.Deps.PublicURL}
+	wa := adapters.Deps{
+		Publisher: adapters.NewPublisher(env.Bus, "whatsapp"),
+		Logger:    env.Logger,
+		Store:     env.Store,
+		PublicURL: env.Deps.PublicURL,
+	}
 	waA := build(t, "whatsapp", configYAML("whatsapp", fake, "template:", "  content_sid: HX"+strings.Repeat("a", 32)), wa)
 
 	post(t, env, "webhook", inboundForm("sms", sid("SM", 1), customer, "STOP"))

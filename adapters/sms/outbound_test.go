@@ -87,7 +87,13 @@ func TestSend_Errors(t *testing.T) {
 	}{
 		{name: "429 with Retry-After", status: 429, code: 20429, retryAfter: "7", delay: 7 * time.Second},
 		{name: "429 without Retry-After", status: 429, code: 20429, delay: 2 * time.Second},
-		{name: "429 HTTP date", status: 429, code: 20429, retryAfter: time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat), delay: -1},
+		{
+			name:       "429 HTTP date",
+			status:     429,
+			code:       20429,
+			retryAfter: time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat),
+			delay:      -1,
+		},
 		{name: "WhatsApp rate limit", status: 400, code: 63018, delay: 2 * time.Second},
 		{name: "500", status: 500, code: 20500, reason: "http 500"},
 		{name: "503", status: 503, code: 20503, reason: "http 503"},

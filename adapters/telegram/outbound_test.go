@@ -279,8 +279,24 @@ func TestSend_BadRecipient(t *testing.T) {
 	_, fake, a := sendEnv(t)
 	for _, m := range []*core.Message{
 		{V: 1, ID: core.NewID(), Kind: core.KindMessage, Direction: core.Outbound, Channel: "telegram", ConversationID: "c", Text: "x"},
-		{V: 1, ID: core.NewID(), Kind: core.KindMessage, Direction: core.Outbound, Channel: "telegram", To: "sms:+15551234567", Text: "x"},
-		{V: 1, ID: core.NewID(), Kind: core.KindMessage, Direction: core.Outbound, Channel: "telegram", To: "telegram:annlee", Text: "x"},
+		{
+			V:         1,
+			ID:        core.NewID(),
+			Kind:      core.KindMessage,
+			Direction: core.Outbound,
+			Channel:   "telegram",
+			To:        "sms:+15551234567",
+			Text:      "x",
+		},
+		{
+			V:         1,
+			ID:        core.NewID(),
+			Kind:      core.KindMessage,
+			Direction: core.Outbound,
+			Channel:   "telegram",
+			To:        "telegram:annlee",
+			Text:      "x",
+		},
 		reply(""),
 	} {
 		if _, err := a.Send(t.Context(), m); !bus.IsPermanent(err) {

@@ -34,9 +34,19 @@ func unavailable(msg string) *frameError {
 
 func tokenError(err error) *frameError {
 	if errors.Is(err, errTokenExpired) {
-		return &frameError{Code: codeTokenExpired, Msg: "visitor token expired: say hello without it", Status: http.StatusUnauthorized, Fatal: true}
+		return &frameError{
+			Code:   codeTokenExpired,
+			Msg:    "visitor token expired: say hello without it",
+			Status: http.StatusUnauthorized,
+			Fatal:  true,
+		}
 	}
-	return &frameError{Code: codeTokenInvalid, Msg: "visitor token is not valid: say hello without it", Status: http.StatusUnauthorized, Fatal: true}
+	return &frameError{
+		Code:   codeTokenInvalid,
+		Msg:    "visitor token is not valid: say hello without it",
+		Status: http.StatusUnauthorized,
+		Fatal:  true,
+	}
 }
 
 var langRE = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}$`)
@@ -74,16 +84,31 @@ func (a *Adapter) hello(ctx context.Context, r *http.Request, f *clientFrame) (*
 		return nil, &frameError{Code: codeUnknownSite, Msg: "no such site", Status: http.StatusForbidden, Fatal: true}
 	}
 	if !a.originAllowed(r, r.Header.Get("Origin"), s) {
-		return nil, &frameError{Code: codeOriginForbidden, Msg: "this page's origin may not use this site's chat", Status: http.StatusForbidden, Fatal: true}
+		return nil, &frameError{
+			Code:   codeOriginForbidden,
+			Msg:    "this page's origin may not use this site's chat",
+			Status: http.StatusForbidden,
+			Fatal:  true,
+		}
 	}
 	v := &visitor{site: s}
 	switch {
 	case f.Identity != nil:
 		id, err := verifyIdentity(s.secret, s.name, *f.Identity, a.cfg.IdentityMaxAge, now)
 		if errors.Is(err, errIdentityExpired) {
-			return nil, &frameError{Code: codeIdentityExpired, Msg: "identity claim expired: sign a fresh one", Status: http.StatusUnauthorized, Fatal: true}
+			return nil, &frameError{
+				Code:   codeIdentityExpired,
+				Msg:    "identity claim expired: sign a fresh one",
+				Status: http.StatusUnauthorized,
+				Fatal:  true,
+			}
 		} else if err != nil {
-			return nil, &frameError{Code: codeIdentityInvalid, Msg: "identity claim is not validly signed by the site", Status: http.StatusUnauthorized, Fatal: true}
+			return nil, &frameError{
+				Code:   codeIdentityInvalid,
+				Msg:    "identity claim is not validly signed by the site",
+				Status: http.StatusUnauthorized,
+				Fatal:  true,
+			}
 		}
 		v.id, v.user, v.email, v.phone = userVisitorID(s.accounts, id.UserID), id.UserID, id.Email, id.Phone
 	case claims != nil:
@@ -113,7 +138,11 @@ func (a *Adapter) bearer(ctx context.Context, r *http.Request, query bool) (*vis
 		tok = r.URL.Query().Get("token")
 	}
 	if tok == "" {
-		return nil, &frameError{Code: codeTokenInvalid, Msg: "a visitor token is required (POST hello gives one)", Status: http.StatusUnauthorized}
+		return nil, &frameError{
+			Code:   codeTokenInvalid,
+			Msg:    "a visitor token is required (POST hello gives one)",
+			Status: http.StatusUnauthorized,
+		}
 	}
 	key, err := a.tokenKey(ctx)
 	if err != nil {
@@ -132,7 +161,11 @@ func (a *Adapter) bearer(ctx context.Context, r *http.Request, query bool) (*vis
 		return nil, tokenError(errTokenInvalid) // a site removed from the config
 	}
 	if !a.originAllowed(r, r.Header.Get("Origin"), s) {
-		return nil, &frameError{Code: codeOriginForbidden, Msg: "this page's origin may not use this site's chat", Status: http.StatusForbidden}
+		return nil, &frameError{
+			Code:   codeOriginForbidden,
+			Msg:    "this page's origin may not use this site's chat",
+			Status: http.StatusForbidden,
+		}
 	}
 	return &visitor{id: c.Visitor, site: s, user: c.User, email: c.Email, phone: c.Phone}, nil
 }
@@ -186,7 +219,12 @@ func frames(es []entry) []messageFrame {
 // answered with the stored one and not published twice.
 func (a *Adapter) receive(ctx context.Context, v *visitor, f *clientFrame, base string) (*messageFrame, *frameError) {
 	if ok, d := a.visitorLim.allow(v.id, 1, a.now()); !ok {
-		return nil, &frameError{Code: codeRateLimited, Msg: "too many messages, slow down", Status: http.StatusTooManyRequests, RetryAfter: d}
+		return nil, &frameError{
+			Code:       codeRateLimited,
+			Msg:        "too many messages, slow down",
+			Status:     http.StatusTooManyRequests,
+			RetryAfter: d,
+		}
 	}
 	clientID := f.ClientID
 	if clientID == "" {
@@ -236,7 +274,11 @@ func (a *Adapter) receive(ctx context.Context, v *visitor, f *clientFrame, base 
 		e.Attachments = append(e.Attachments, attachmentFrame{Name: at.Name, ContentType: at.ContentType, Size: at.Size, URL: at.URL})
 	}
 	if _, err := a.pub.Inbound(ctx, m); errors.Is(err, core.ErrInvalid) {
-		return nil, &frameError{Code: codeInvalidMessage, Msg: "message refused: " + truncate(err.Error(), 200), Status: http.StatusBadRequest}
+		return nil, &frameError{
+			Code:   codeInvalidMessage,
+			Msg:    "message refused: " + truncate(err.Error(), 200),
+			Status: http.StatusBadRequest,
+		}
 	} else if err != nil {
 		a.log.Warn("inbound not published; the client will retry", "err", err)
 		return nil, unavailable("message not stored, send it again")

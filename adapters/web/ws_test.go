@@ -178,7 +178,12 @@ func TestWS_VerifiedIdentity(t *testing.T) {
 	}
 	c.say("v1", "hi, signed in")
 	m := inbound(t, f.env, 1)[0]
-	want := map[string]string{"verified_user": "shop:u-7", "verified_email": "Ann@example.com", "verified_phone": "+15551234567", "site": "shop"}
+	want := map[string]string{
+		"verified_user":  "shop:u-7",
+		"verified_email": "Ann@example.com",
+		"verified_phone": "+15551234567",
+		"site":           "shop",
+	}
 	for k, v := range want {
 		if m.Meta[k] != v {
 			t.Errorf("meta %s = %q, want %q", k, m.Meta[k], v)
@@ -310,7 +315,11 @@ func TestWS_BadFrames(t *testing.T) {
 	t.Run("unknown upload", func(t *testing.T) {
 		c := mustDial(t, f)
 		c.hello(nil)
-		c.send(map[string]any{"type": "message", "client_id": "att", "attachments": []map[string]string{{"id": "aaaaaaaaaaaaaaaaaaaaaaaaaa"}}})
+		c.send(map[string]any{
+			"type":        "message",
+			"client_id":   "att",
+			"attachments": []map[string]string{{"id": "aaaaaaaaaaaaaaaaaaaaaaaaaa"}},
+		})
 		if e := c.next("error"); e.Code != "unknown_upload" {
 			t.Errorf("error %s", e.Code)
 		}

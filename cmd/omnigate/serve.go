@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -69,47 +71,34 @@ type gateway struct {
 	mux      *http.ServeMux
 	// desks are the configured agent desks; the pipeline publishes to each.
 	desks []string
+	// phoneChannels are the channels whose addresses are phone numbers, as
+	// their adapters say.
+	phoneChannels []string
 }
 
 // serve runs omnigate on ln until ctx is done, then shuts down in order: HTTP
 // (no new ingress), adapters, consumers (in-flight handlers finish), the NATS
 // connection and the embedded server.
 func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener, log *slog.Logger, stdout io.Writer) error {
+	defer ln.Close()
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	b, err := openBus(startCtx, cfg, log.With("component", "bus"), "omnigate")
 	if err != nil {
-		ln.Close()
 		return err
 	}
+	defer closeBus(b, cfg.HTTP.ShutdownTimeout, log)
 	st, err := openStore(startCtx, cfg, b)
 	if err != nil {
-		ln.Close()
-		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
 		return err
 	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Warn("store close", "err", err)
+		}
+	}()
 	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux()}
-	s.runtime = adapters.NewRuntime(b, st, log.With("component", "adapters"))
-	if err := s.buildAdapters(file); err != nil {
-		ln.Close()
-		st.Close()
-		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
-		return err
-	}
-	if err := errors.Join(s.buildTickets(file), s.buildRouter(file)); err != nil {
-		ln.Close()
-		st.Close()
-		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
-		return err
-	}
-	s.pipeline, err = pipeline.New(pipeline.Config{
-		Desks:        s.desks,
-		ReopenWindow: cfg.Conversation.ReopenWindow,
-	}, pipeline.Deps{Bus: b, Store: st, Logger: log.With("component", "pipeline")})
-	if err != nil {
-		ln.Close()
-		st.Close()
-		closeBus(b, cfg.HTTP.ShutdownTimeout, log)
+	if err := s.build(file); err != nil {
 		return err
 	}
 	s.mux.Handle("GET /widget.js", web.WidgetHandler())
@@ -151,12 +140,43 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		return hs.Shutdown(sctx)
 	})
 	err = g.Wait()
-	closeBus(b, cfg.HTTP.ShutdownTimeout, log)
-	if cerr := st.Close(); cerr != nil {
-		log.Warn("store close", "err", cerr)
-	}
 	log.Info("stopped")
 	return err
+}
+
+// build builds every component from the config: routing first, whose queues
+// the desks show, then the adapters, tickets and the pipeline.
+func (s *gateway) build(file string) error {
+	rc, err := routingConfig(file, s.cfg)
+	if err != nil {
+		return err
+	}
+	s.runtime, err = adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "adapters")})
+	if err != nil {
+		return err
+	}
+	if err := s.buildAdapters(file, deskQueues(rc)); err != nil {
+		return err
+	}
+	if err := errors.Join(s.buildTickets(file), s.buildRouter(rc)); err != nil {
+		return err
+	}
+	s.pipeline, err = pipeline.New(pipeline.Config{
+		Desks:         s.desks,
+		ReopenWindow:  s.cfg.Conversation.ReopenWindow,
+		PhoneChannels: s.phoneChannels,
+	}, pipeline.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "pipeline")})
+	return err
+}
+
+// deskQueues are routing's queues as the desks see them.
+func deskQueues(rc routing.Config) []adapters.Queue {
+	out := make([]adapters.Queue, 0, len(rc.Queues))
+	for _, name := range slices.Sorted(maps.Keys(rc.Queues)) {
+		q := rc.Queues[name]
+		out = append(out, adapters.Queue{Name: name, Desk: q.Desk, Channel: q.Channel, Default: name == rc.DefaultQueue})
+	}
+	return out
 }
 
 func closeBus(b *bus.Bus, timeout time.Duration, log *slog.Logger) {
@@ -167,8 +187,9 @@ func closeBus(b *bus.Bus, timeout time.Duration, log *slog.Logger) {
 	}
 }
 
-// buildAdapters builds every adapter configured under channels.
-func (s *gateway) buildAdapters(file string) error {
+// buildAdapters builds every adapter configured under channels; desks get
+// routing's queues.
+func (s *gateway) buildAdapters(file string, queues []adapters.Queue) error {
 	names := make([]string, 0, len(s.cfg.Channels)+1)
 	for name := range s.cfg.Channels {
 		names = append(names, name)
@@ -193,6 +214,7 @@ func (s *gateway) buildAdapters(file string) error {
 			Store:     s.store,
 			PublicURL: s.cfg.HTTP.PublicURL,
 			Bus:       s.bus,
+			Queues:    queues,
 		}
 		a, err := adapters.Build(name, file, &node, deps)
 		if err != nil {
@@ -226,11 +248,8 @@ func (s *gateway) buildTickets(file string) error {
 
 // buildRouter builds routing (rules, queues, assignment, SLA timers) from the
 // routing section.
-func (s *gateway) buildRouter(file string) error {
-	rc, err := routingConfig(file, s.cfg)
-	if err != nil {
-		return err
-	}
+func (s *gateway) buildRouter(rc routing.Config) error {
+	var err error
 	s.router, err = routing.New(rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing")})
 	return err
 }

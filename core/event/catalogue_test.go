@@ -96,7 +96,7 @@ func TestCatalogue_Complete(t *testing.T) {
 			if !slices.Contains(meta, v) {
 				t.Errorf("meta key %s = %q has no entry in metaDocs", name, v)
 			}
-		case name == "FormatMarkdown" || strings.HasPrefix(name, "By"):
+		case name == "FormatMarkdown" || strings.HasPrefix(name, "By") || strings.HasPrefix(name, "Reason"):
 		default:
 			if !slices.Contains(types, v) {
 				t.Errorf("%s = %q is not in the catalogue", name, v)

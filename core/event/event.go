@@ -236,6 +236,20 @@ const (
 // format desks write in; each channel renders it its own way.
 const FormatMarkdown = "markdown"
 
+// Values of MetaReason on ConversationRouted: why routing routed.
+const (
+	// ReasonRules: the routing rules decided, on the opening's first message.
+	ReasonRules = "rules"
+	// ReasonEscalation: the escalation scorer raised the priority or moved the
+	// conversation.
+	ReasonEscalation = "escalation"
+	// ReasonSLABreach: a breached target moved it to the overflow queue.
+	ReasonSLABreach = "sla_breach"
+	// ReasonTransfer: an agent transferred it (ConversationTransfer); MetaAgent
+	// is who.
+	ReasonTransfer = "transfer"
+)
+
 // Values of MetaBy and MetaDesk for what omnigate's own components publish.
 const (
 	// ByRouting is routing.

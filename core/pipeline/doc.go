@@ -22,7 +22,7 @@
 //     identity on the message's own channel;
 //  2. linked: identities the message proves belong to the same customer are given
 //     to the contact (see Linking below); when one already belongs to another
-//     contact the two are merged (store.Merge) and every desk gets a
+//     contact the two are merged (store.MergeContacts) and every desk gets a
 //     "contact.merged" event;
 //  3. put in the contact's conversation (store.FindOrOpenConversation: the open one,
 //     else the last one reopened within Options.ReopenWindow, else a new one with

@@ -366,7 +366,7 @@ func (p *Pipeline) merge(ctx context.Context, a, b, reason, channel string) (*st
 	if older(ca, cb) {
 		from, into = cb, ca
 	}
-	res, err := p.st.Merge(ctx, from.ID, into.ID)
+	res, err := p.st.MergeContacts(ctx, from.ID, into.ID)
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}

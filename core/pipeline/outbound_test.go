@@ -34,7 +34,13 @@ func TestPipeline_AgentLinkMerge(t *testing.T) {
 
 		e.publishDesk(deskEvent(event.ContactLink, x1, event.MetaIdentity, string(mail)))
 		ev := e.desk(4)[2]
-		want := map[string]string{event.MetaContact: c1, event.MetaMergedContact: c2, event.MetaConversation: x1, event.MetaClosedConversation: x2, event.MetaReason: "agent"}
+		want := map[string]string{
+			event.MetaContact:            c1,
+			event.MetaMergedContact:      c2,
+			event.MetaConversation:       x1,
+			event.MetaClosedConversation: x2,
+			event.MetaReason:             "agent",
+		}
 		if ev.Kind != core.KindEvent || ev.Type != event.ContactMerged || ev.ContactID != c1 || ev.ConversationID != x1 {
 			t.Fatalf("desk event = %s %s contact %s conversation %s", ev.Kind, ev.Type, ev.ContactID, ev.ConversationID)
 		}

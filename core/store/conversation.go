@@ -25,6 +25,17 @@ const (
 
 // Conversation is one exchange with a contact, across channels: a customer who
 // switches from web chat to email stays in the same conversation.
+//
+// Every field has one owner, the only component that writes it; everyone
+// else reads it and asks the owner by a command on the bus (core/event) when
+// it should change. The pipeline owns the lifecycle and what the customer
+// used (ID, ContactID, State, Channel, LastChannel, LastIdentity, Previous,
+// MergedInto, Opens and the times) and writes it with FindOrOpenConversation,
+// UpdateConversation, CloseConversation and Merge; routing owns Queue,
+// Priority and Assignee and writes them with SetRouting, the only way to
+// change them. A desk keeps where a conversation lives on it (a Slack thread)
+// in its own records, and the ticket service its own index of tickets. A test
+// in this package fails when another package calls a writer.
 type Conversation struct {
 	ID        string            `json:"id"`
 	ContactID string            `json:"contact_id"`
@@ -35,16 +46,15 @@ type Conversation struct {
 	// there by default.
 	LastChannel  string        `json:"last_channel,omitempty"`
 	LastIdentity core.Identity `json:"last_identity,omitempty"`
-	Assignee     string        `json:"assignee,omitempty"`
-	Queue        string        `json:"queue,omitempty"`
-	Priority     string        `json:"priority,omitempty"`
-	// Desk maps a desk name to where the conversation lives there, e.g. slack ->
-	// "C123:1712345678.000100".
-	Desk    map[string]string `json:"desk,omitempty"`
-	Tickets []string          `json:"tickets,omitempty"`
+	// Queue, Priority and Assignee are routing's (SetRouting): the queue the
+	// conversation waits in, its priority and the agent it is assigned to, as
+	// a desk identity.
+	Assignee string `json:"assignee,omitempty"`
+	Queue    string `json:"queue,omitempty"`
+	Priority string `json:"priority,omitempty"`
 	// Previous is the contact's conversation before this one.
 	Previous string `json:"previous,omitempty"`
-	// MergedInto is set when Merge closed this conversation because its contact was
+	// MergedInto is set when MergeContacts closed this conversation because its contact was
 	// merged into one that had an open conversation: that one.
 	MergedInto string `json:"merged_into,omitempty"`
 	// Opens counts how often the conversation was opened: 1 when new, +1 on every
@@ -58,6 +68,19 @@ type Conversation struct {
 	ClosedAt      time.Time `json:"closed_at,omitzero"`
 	// Revision is the stored revision this value was read at or written with.
 	Revision uint64 `json:"-"`
+}
+
+// Routing is the part of a conversation routing owns.
+type Routing struct {
+	Queue, Priority, Assignee string
+}
+
+func (c *Conversation) routing() Routing {
+	return Routing{Queue: c.Queue, Priority: c.Priority, Assignee: c.Assignee}
+}
+
+func (c *Conversation) setRouting(r Routing) {
+	c.Queue, c.Priority, c.Assignee = r.Queue, r.Priority, r.Assignee
 }
 
 // openIndex is the value under a contact's key in the open bucket. The key exists
@@ -186,7 +209,8 @@ func (s *Store) closedTTL(c *Conversation) time.Duration {
 // UpdateConversation changes conversation id with fn and stores it with
 // compare-and-set, calling fn again on a fresh copy whenever another writer got
 // there first; fn may return ErrSkip to leave it unchanged. fn must not keep c; it
-// cannot change ID, ContactID, Opens or MergedInto. Setting State to closed closes
+// cannot change ID, ContactID, Opens or MergedInto, nor routing's Queue,
+// Priority and Assignee (SetRouting changes those). Setting State to closed closes
 // the conversation as CloseConversation does (ClosedAt defaults to now and
 // Options.ClosedTTL applies); reopening is only done by FindOrOpenConversation, so
 // setting a closed one open fails with ErrInvalid. It returns the stored value.
@@ -198,6 +222,7 @@ func (s *Store) UpdateConversation(ctx context.Context, id string, fn func(c *Co
 			return err
 		}
 		c.ID, c.ContactID, c.Opens, c.MergedInto = was.ID, was.ContactID, was.Opens, was.MergedInto
+		c.setRouting(was.routing())
 		switch {
 		case c.State != StateOpen && c.State != StateClosed:
 			return fmt.Errorf("%w state %q", ErrInvalid, c.State)
@@ -216,6 +241,29 @@ func (s *Store) UpdateConversation(ctx context.Context, id string, fn func(c *Co
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: update conversation %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// SetRouting changes routing's part of conversation id with fn and stores it
+// with compare-and-set, calling fn again with a fresh copy whenever another
+// writer got there first. fn reads the conversation as stored in c (changes to
+// c are dropped) and changes r; it may return ErrSkip to leave it unchanged.
+// It returns the stored conversation.
+func (s *Store) SetRouting(ctx context.Context, id string, fn func(c Conversation, r *Routing) error) (*Conversation, error) {
+	c, err := s.mutateConversation(ctx, id, func(c *Conversation) error {
+		r := c.routing()
+		if err := fn(*c, &r); err != nil {
+			return err
+		}
+		if r == c.routing() {
+			return ErrSkip
+		}
+		c.setRouting(r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: set routing of conversation %s: %w", id, err)
 	}
 	return c, nil
 }

@@ -27,7 +27,7 @@ type MergeResult struct {
 	Moved bool
 }
 
-// Merge merges contact from into contact into (their survivors, if either was
+// MergeContacts merges contact from into contact into (their survivors, if either was
 // merged before): from's identities point to into, into gains from's identities,
 // tags, and the attributes and fields it does not have itself (into wins on
 // conflicts), and from gets MergedInto = into, so every later lookup of from
@@ -36,7 +36,7 @@ type MergeResult struct {
 // Each step can be repeated, so calling Merge again after an error finishes the
 // job; merging contacts that are already one returns the survivor. Merging a contact
 // into itself fails with ErrInvalid.
-func (s *Store) Merge(ctx context.Context, from, into string) (*MergeResult, error) {
+func (s *Store) MergeContacts(ctx context.Context, from, into string) (*MergeResult, error) {
 	r, err := s.merge(ctx, from, into)
 	if err != nil {
 		return nil, fmt.Errorf("store: merge contact %s into %s: %w", from, into, err)

@@ -251,17 +251,33 @@ func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
 			t.Fatalf("first = %+v, %v, %v", first, opened, err)
 		}
 		up, err := s.UpdateConversation(c, first.ID, func(cv *store.Conversation) error {
-			cv.Desk = map[string]string{"slack": "C123:1712345678.000100"}
-			cv.Assignee, cv.LastMessageAt = "U1", t0
+			cv.LastMessageAt = t0
 			cv.ID, cv.ContactID = "changed", "changed" // ignored
+			cv.Queue, cv.Assignee = "ignored", "ignored" // routing's: SetRouting
 			return nil
 		})
 		must(t, err, "update conversation")
-		if up.ID != first.ID || up.ContactID != ct.ID || up.Desk["slack"] == "" || up.Revision <= first.Revision {
+		if up.ID != first.ID || up.ContactID != ct.ID || up.Queue != "" || up.Assignee != "" || up.Revision <= first.Revision {
 			t.Fatalf("updated = %+v", up)
 		}
+		up, err = s.SetRouting(c, first.ID, func(cv store.Conversation, r *store.Routing) error {
+			if cv.ID != first.ID || cv.State != store.StateOpen {
+				t.Errorf("SetRouting read %+v", cv)
+			}
+			r.Queue, r.Priority, r.Assignee = "billing", "high", "slack:U1"
+			return nil
+		})
+		must(t, err, "set routing")
+		if up.Queue != "billing" || up.Priority != "high" || up.Assignee != "slack:U1" || !up.LastMessageAt.Equal(t0) {
+			t.Fatalf("after SetRouting = %+v", up)
+		}
+		same, err := s.SetRouting(c, first.ID, func(store.Conversation, *store.Routing) error { return nil })
+		must(t, err, "set routing to the same")
+		if same.Revision != up.Revision {
+			t.Errorf("SetRouting without a change wrote revision %d, was %d", same.Revision, up.Revision)
+		}
 		again, opened, err := s.FindOrOpenConversation(c, ct.ID, 10*time.Minute, t0.Add(time.Minute), nil)
-		if err != nil || opened || again.ID != first.ID || again.Assignee != "U1" {
+		if err != nil || opened || again.ID != first.ID || again.Assignee != "slack:U1" {
 			t.Fatalf("find open = %+v, %v, %v", again, opened, err)
 		}
 
@@ -284,7 +300,7 @@ func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
 		t1 := t0.Add(7 * time.Minute)
 		re, opened, err := s.FindOrOpenConversation(c, ct.ID, 10*time.Minute, t1, nil)
 		must(t, err, "reopen")
-		if !opened || re.ID != first.ID || re.State != store.StateOpen || re.Opens != 2 || !re.ReopenedAt.Equal(t1) || !re.ClosedAt.IsZero() || re.Desk["slack"] == "" {
+		if !opened || re.ID != first.ID || re.State != store.StateOpen || re.Opens != 2 || !re.ReopenedAt.Equal(t1) || !re.ClosedAt.IsZero() || re.Queue != "billing" {
 			t.Fatalf("reopened = %+v, opened %v", re, opened)
 		}
 
@@ -459,7 +475,7 @@ func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
 		cb, _, err := s.FindOrOpenConversation(c, b.ID, time.Hour, now, nil)
 		must(t, err, "open b")
 
-		res, err := s.Merge(c, a.ID, b.ID)
+		res, err := s.MergeContacts(c, a.ID, b.ID)
 		must(t, err, "merge")
 		if res.Contact.ID != b.ID || res.From != a.ID || res.Moved {
 			t.Fatalf("merge result = %+v", res)
@@ -496,17 +512,17 @@ func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
 			t.Fatalf("update through the merged contact = %+v, %v", upd, err)
 		}
 
-		again, err := s.Merge(c, a.ID, b.ID)
+		again, err := s.MergeContacts(c, a.ID, b.ID)
 		if err != nil || again.Contact.ID != b.ID || again.Closed != nil {
 			t.Fatalf("merge again = %+v, %v", again, err)
 		}
-		back, err := s.Merge(c, b.ID, a.ID)
+		back, err := s.MergeContacts(c, b.ID, a.ID)
 		if err != nil || back.Contact.ID != b.ID {
 			t.Fatalf("merge the survivor into its merged contact = %+v, %v", back, err)
 		}
-		_, err = s.Merge(c, b.ID, b.ID)
+		_, err = s.MergeContacts(c, b.ID, b.ID)
 		want(t, err, store.ErrInvalid, "merge into itself")
-		_, err = s.Merge(c, core.NewID(), b.ID)
+		_, err = s.MergeContacts(c, core.NewID(), b.ID)
 		want(t, err, store.ErrNotFound, "merge an unknown contact")
 	})
 
@@ -520,7 +536,7 @@ func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
 		must(t, err, "resolve b")
 		ca, _, err := s.FindOrOpenConversation(c, a.ID, time.Hour, now, nil)
 		must(t, err, "open a")
-		res, err := s.Merge(c, a.ID, b.ID)
+		res, err := s.MergeContacts(c, a.ID, b.ID)
 		must(t, err, "merge")
 		if !res.Moved || res.Closed != nil || res.Open == nil || res.Open.ID != ca.ID || res.Open.ContactID != b.ID {
 			t.Fatalf("merge result = %+v (open %+v)", res, res.Open)
