@@ -252,7 +252,7 @@ func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
 		}
 		up, err := s.UpdateConversation(c, first.ID, func(cv *store.Conversation) error {
 			cv.LastMessageAt = t0
-			cv.ID, cv.ContactID = "changed", "changed" // ignored
+			cv.ID, cv.ContactID = "changed", "changed"   // ignored
 			cv.Queue, cv.Assignee = "ignored", "ignored" // routing's: SetRouting
 			return nil
 		})
