@@ -103,7 +103,11 @@ func (c *WebhookConfig) Validate() error {
 // Registration: once, from init. The registry decodes channels.webhook into
 // a WebhookConfig and hands it, typed, to NewWebhook.
 func init() {
-	adapters.Register(webhookName, adapters.Channel, "Generic signed JSON webhook (the tutorial adapter).", NewWebhook)
+	adapters.Register(adapters.Info{
+		Name: webhookName, Kind: adapters.Channel, Title: "Webhook", Icon: ":link:",
+		Address: adapters.AddressChatID, Format: adapters.FormatPlain,
+		Doc: "Generic signed JSON webhook (the tutorial adapter).",
+	}, NewWebhook)
 }
 
 // Webhook connects the webhook provider to omnigate.

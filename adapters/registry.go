@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -29,7 +30,10 @@ const (
 // Factory builds an adapter from its decoded, validated config. It does no I/O.
 type Factory[C any] func(cfg C, deps Deps) (Adapter, error)
 
-// Info describes a registered adapter, for listings and docs.
+// Info describes an adapter: what Register is given, and what listings, docs
+// and the other components read of a channel instead of hard-coding channel
+// names (the desk's labels and icons, the pipeline's phone channels, the
+// format a reply is rendered in).
 type Info struct {
 	// Name is the adapter's (and its channel's) name.
 	Name string
@@ -37,8 +41,68 @@ type Info struct {
 	Kind Kind
 	// Doc says in one line what it connects.
 	Doc string
-	// Keys are its config keys under channels.<name>.
+	// Title is how agents see the channel's name, e.g. "WhatsApp"; default
+	// Name with a capital.
+	Title string
+	// Icon is the emoji a desk shows beside the channel's messages, as a
+	// Slack-style :name:; default :speech_balloon:.
+	Icon string
+	// Address is what the addresses of the channel's identities are.
+	Address AddressKind
+	// Format is how the channel shows text: replies written on a desk
+	// (CommonMark) are rendered in it.
+	Format Format
+	// Keys are its config keys under channels.<name>; Register fills them.
 	Keys []config.Key
+}
+
+// AddressKind is what the addresses of a channel's identities are.
+type AddressKind string
+
+// Address kinds.
+const (
+	// AddressPhone is an E.164 number: the same number on every phone channel
+	// is the same customer.
+	AddressPhone AddressKind = "phone"
+	// AddressEmail is an email address.
+	AddressEmail AddressKind = "email"
+	// AddressChatID is the provider's id of a chat or user (Telegram).
+	AddressChatID AddressKind = "chat_id"
+	// AddressVisitor is an id the channel gave a visitor (web chat, app).
+	AddressVisitor AddressKind = "visitor"
+	// AddressUser is a desk's user id (an agent).
+	AddressUser AddressKind = "user"
+)
+
+// Format is how a channel shows text.
+type Format string
+
+// Formats.
+const (
+	// FormatPlain shows text as written.
+	FormatPlain Format = "plain"
+	// FormatHTML shows an HTML body beside the plain text (email).
+	FormatHTML Format = "html"
+	// FormatMarkdownV2 is Telegram's MarkdownV2.
+	FormatMarkdownV2 Format = "markdown_v2"
+	// FormatWhatsApp is WhatsApp's *bold* _italic_ ~strike~ ```mono```.
+	FormatWhatsApp Format = "whatsapp"
+	// FormatMrkdwn is Slack's mrkdwn (desks).
+	FormatMrkdwn Format = "mrkdwn"
+)
+
+// withDefaults fills the Info fields that have one.
+func (i Info) withDefaults() Info {
+	if i.Title == "" && i.Name != "" {
+		i.Title = strings.ToUpper(i.Name[:1]) + i.Name[1:]
+	}
+	if i.Icon == "" {
+		i.Icon = ":speech_balloon:"
+	}
+	if i.Format == "" {
+		i.Format = FormatPlain
+	}
+	return i
 }
 
 type entry struct {
@@ -53,11 +117,16 @@ var (
 	registry = map[string]entry{}
 )
 
-// Register makes an adapter available under name, with config type C decoded
-// strictly from channels.<name> (plus OMNIGATE_CHANNELS_<NAME>_* overrides,
-// C's SetDefaults and Validate). Call it from an init function. It panics on a
-// duplicate or invalid name: both are programming errors.
-func Register[C any](name string, kind Kind, doc string, f Factory[C]) {
+// Register makes the adapter info describes available under info.Name, with
+// config type C decoded strictly from channels.<name> (plus
+// OMNIGATE_CHANNELS_<NAME>_* overrides, C's SetDefaults and Validate). Call it
+// from an init function. It panics on a duplicate or invalid name or kind:
+// both are programming errors.
+func Register[C any](info Info, f Factory[C]) {
+	name := info.Name
+	if info.Kind != Channel && info.Kind != Desk {
+		panic(fmt.Sprintf("adapters: register %q: kind %q is neither channel nor desk", name, info.Kind))
+	}
 	if !core.ValidChannel(name) {
 		panic(fmt.Sprintf("adapters: register %q: not a valid channel name", name))
 	}
@@ -72,7 +141,11 @@ func Register[C any](name string, kind Kind, doc string, f Factory[C]) {
 		return cfg, err
 	}
 	registry[name] = entry{
-		info: Info{Name: name, Kind: kind, Doc: doc, Keys: config.Keys(new(C), "channels."+name)},
+		info: func() Info {
+			i := info.withDefaults()
+			i.Keys = config.Keys(new(C), "channels."+name)
+			return i
+		}(),
 		check: func(file string, node *yaml.Node) error {
 			_, err := decode(file, node)
 			return err

@@ -57,14 +57,14 @@ var errBoom = errors.New("boom")
 
 // Registered once per test binary: tests may run more than once (-count).
 func init() {
-	adapters.Register("reg_cfg", adapters.Channel, "Registry test channel.", func(cfg regConfig, deps adapters.Deps) (adapters.Adapter, error) {
+	adapters.Register(adapters.Info{Name: "reg_cfg", Kind: adapters.Channel, Doc: "Registry test channel.", Address: adapters.AddressPhone}, func(cfg regConfig, deps adapters.Deps) (adapters.Adapter, error) {
 		deps.Routes.HandleFunc("GET /ping", func(http.ResponseWriter, *http.Request) {})
 		return &stubAdapter{name: "reg_cfg", cfg: cfg}, nil
 	})
-	adapters.Register("reg_desk", adapters.Desk, "Registry test desk.", func(cfg regConfig, _ adapters.Deps) (adapters.Adapter, error) {
+	adapters.Register(adapters.Info{Name: "reg_desk", Kind: adapters.Desk, Doc: "Registry test desk."}, func(cfg regConfig, _ adapters.Deps) (adapters.Adapter, error) {
 		return &stubAdapter{name: "reg_desk", cfg: cfg}, nil
 	})
-	adapters.Register("reg_fail", adapters.Channel, "Registry test channel whose factory fails.", func(regConfig, adapters.Deps) (adapters.Adapter, error) {
+	adapters.Register(adapters.Info{Name: "reg_fail", Kind: adapters.Channel, Doc: "Registry test channel whose factory fails."}, func(regConfig, adapters.Deps) (adapters.Adapter, error) {
 		return nil, errBoom
 	})
 }
@@ -88,7 +88,7 @@ func TestRegister_Panics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := panicOf(func() { adapters.Register(tt.adapter, adapters.Channel, "x", factory) })
+			p := panicOf(func() { adapters.Register(adapters.Info{Name: tt.adapter, Kind: adapters.Channel, Doc: "x"}, factory) })
 			if s, _ := p.(string); !strings.Contains(s, tt.want) {
 				t.Errorf("Register(%q) panicked with %v, want a panic containing %q", tt.adapter, p, tt.want)
 			}

@@ -47,7 +47,11 @@ const (
 )
 
 func init() {
-	adapters.Register(Name, adapters.Channel, "Email: IMAP IDLE in, SMTP out, RFC 5322 threading.", New)
+	adapters.Register(adapters.Info{
+		Name: Name, Kind: adapters.Channel, Title: "Email", Icon: ":email:",
+		Address: adapters.AddressEmail, Format: adapters.FormatHTML,
+		Doc: "Email: IMAP IDLE in, SMTP out, RFC 5322 threading.",
+	}, New)
 }
 
 // Adapter connects one mailbox to omnigate.

@@ -8,8 +8,10 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/event"
+	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -242,43 +244,25 @@ func senderName(m *core.Message) string {
 	return ""
 }
 
-// channelLabels are how channel names are shown to agents.
-var channelLabels = map[string]string{
-	"sms":      "SMS",
-	"whatsapp": "WhatsApp",
-	"email":    "Email",
-	"telegram": "Telegram",
-	"web":      "Web chat",
-	"app":      "App",
-	"user":     "Account",
-	"slack":    "Slack",
-}
-
-// channelLabel is how channel ch is shown to agents.
+// channelLabel is how channel ch is shown to agents: its adapter's title.
 func channelLabel(ch string) string {
-	if l, ok := channelLabels[ch]; ok {
-		return l
-	}
-	if ch == "" {
+	switch ch {
+	case "":
 		return "unknown"
+	case pipeline.UserChannel:
+		return "Account"
+	}
+	if info, ok := adapters.Lookup(ch); ok {
+		return info.Title
 	}
 	return strings.ToUpper(ch[:1]) + ch[1:]
 }
 
-// channelIcons are the emoji customer messages are posted with, by channel.
-var channelIcons = map[string]string{
-	"sms":      ":speech_balloon:",
-	"whatsapp": ":green_heart:",
-	"email":    ":email:",
-	"telegram": ":airplane:",
-	"web":      ":globe_with_meridians:",
-	"app":      ":iphone:",
-}
-
-// channelIcon is the emoji customer messages on ch are posted with.
+// channelIcon is the emoji customer messages on ch are posted with: its
+// adapter's icon.
 func channelIcon(ch string) string {
-	if i, ok := channelIcons[ch]; ok {
-		return i
+	if info, ok := adapters.Lookup(ch); ok && info.Kind == adapters.Channel {
+		return info.Icon
 	}
 	return ":bust_in_silhouette:"
 }

@@ -69,8 +69,11 @@ const messageTTL = 30 * 24 * time.Hour
 const callTimeout = 15 * time.Second
 
 func init() {
-	adapters.Register(Name, adapters.Desk, "Slack agent desk: one thread per conversation, replies, card actions, /omni (Socket Mode or Events API)",
-		func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(cfg, deps) })
+	adapters.Register(adapters.Info{
+		Name: Name, Kind: adapters.Desk, Title: "Slack", Icon: ":speech_balloon:",
+		Address: adapters.AddressUser, Format: adapters.FormatMrkdwn,
+		Doc: "Slack agent desk: one thread per conversation, replies, card actions, /omni (Socket Mode or Events API)",
+	}, func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(cfg, deps) })
 }
 
 // Adapter is the Slack desk. Build it with New.

@@ -66,8 +66,16 @@ const (
 )
 
 func init() {
-	adapters.Register(channelSMS, adapters.Channel, "Twilio SMS and MMS: webhooks in, Messages API out, delivery receipts, STOP/START opt-out.", New)
-	adapters.Register(channelWhatsApp, adapters.Channel, "WhatsApp through Twilio: webhooks in, Messages API out, delivery and read receipts, 24-hour window with an approved template.", NewWhatsApp)
+	adapters.Register(adapters.Info{
+		Name: channelSMS, Kind: adapters.Channel, Title: "SMS", Icon: ":speech_balloon:",
+		Address: adapters.AddressPhone, Format: adapters.FormatPlain,
+		Doc: "Twilio SMS and MMS: webhooks in, Messages API out, delivery receipts, STOP/START opt-out.",
+	}, New)
+	adapters.Register(adapters.Info{
+		Name: channelWhatsApp, Kind: adapters.Channel, Title: "WhatsApp", Icon: ":green_heart:",
+		Address: adapters.AddressPhone, Format: adapters.FormatWhatsApp,
+		Doc: "WhatsApp through Twilio: webhooks in, Messages API out, delivery and read receipts, 24-hour window with an approved template.",
+	}, NewWhatsApp)
 }
 
 // Adapter is the sms or the whatsapp channel. Send, FetchMedia and the

@@ -40,8 +40,11 @@ var (
 var allowedUpdates = []string{"message", "edited_message"}
 
 func init() {
-	adapters.Register(Name, adapters.Channel, "Telegram bot: webhook or long polling, text, media, locations, contacts, deep links",
-		func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(cfg, deps) })
+	adapters.Register(adapters.Info{
+		Name: Name, Kind: adapters.Channel, Title: "Telegram", Icon: ":airplane:",
+		Address: adapters.AddressChatID, Format: adapters.FormatMarkdownV2,
+		Doc: "Telegram bot: webhook or long polling, text, media, locations, contacts, deep links",
+	}, func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(cfg, deps) })
 }
 
 // Adapter is the Telegram channel. Build it with New.

@@ -33,12 +33,16 @@ const (
 )
 
 func init() {
-	adapters.Register(ChannelWeb, adapters.Channel,
-		"Website chat: the widget (/widget.js) and its WebSocket and HTTP API under /channels/web/.",
-		func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(ChannelWeb, cfg, deps) })
-	adapters.Register(ChannelApp, adapters.Channel,
-		"Mobile apps: the web chat protocol under /channels/app/, with their own sites and keys.",
-		func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(ChannelApp, cfg, deps) })
+	adapters.Register(adapters.Info{
+		Name: ChannelWeb, Kind: adapters.Channel, Title: "Web chat", Icon: ":globe_with_meridians:",
+		Address: adapters.AddressVisitor, Format: adapters.FormatPlain,
+		Doc: "Website chat: the widget (/widget.js) and its WebSocket and HTTP API under /channels/web/.",
+	}, func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(ChannelWeb, cfg, deps) })
+	adapters.Register(adapters.Info{
+		Name: ChannelApp, Kind: adapters.Channel, Title: "App", Icon: ":iphone:",
+		Address: adapters.AddressVisitor, Format: adapters.FormatPlain,
+		Doc: "Mobile apps: the web chat protocol under /channels/app/, with their own sites and keys.",
+	}, func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(ChannelApp, cfg, deps) })
 }
 
 // Meta keys this adapter sets on inbound messages or reads from outbound ones.

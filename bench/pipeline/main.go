@@ -124,7 +124,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 
 	var ps []*pipeline.Pipeline
 	for range c.replicas {
-		p, err := pipeline.New(pipeline.Config{}, pipeline.Deps{Bus: b, Store: st})
+		p, err := pipeline.New(pipeline.Config{PhoneChannels: []string{"sms", "whatsapp"}}, pipeline.Deps{Bus: b, Store: st})
 		if err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ type gateway struct {
 	// desks are the configured agent desks; the pipeline publishes to each.
 	desks []string
 	// phoneChannels are the channels whose addresses are phone numbers, as
-	// their adapters say.
+	// the registered adapters say (adapters.Info.Address).
 	phoneChannels []string
 }
 
@@ -160,6 +160,11 @@ func (s *gateway) build(file string) error {
 	}
 	if err := errors.Join(s.buildTickets(file), s.buildRouter(rc)); err != nil {
 		return err
+	}
+	for _, info := range adapters.List() {
+		if info.Address == adapters.AddressPhone {
+			s.phoneChannels = append(s.phoneChannels, info.Name)
+		}
 	}
 	s.pipeline, err = pipeline.New(pipeline.Config{
 		Desks:         s.desks,

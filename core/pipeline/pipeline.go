@@ -50,9 +50,8 @@ type Config struct {
 	// message instead of starting a new one. 0 means 24h; negative never reopens.
 	ReopenWindow time.Duration
 	// PhoneChannels are the channels whose addresses are E.164 phone numbers: the
-	// same number on them is one contact. Nil means ["sms", "whatsapp"]; an empty
-	// slice turns phone linking off. serve derives it from the channels'
-	// adapters.Info.
+	// same number on them is one contact. serve lists the adapters whose
+	// adapters.Info says so (sms and whatsapp); empty turns phone linking off.
 	PhoneChannels []string
 	// ThreadTTL is how long a thread key is remembered after its last message.
 	// Default 90 days.
@@ -77,9 +76,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReopenWindow == 0 {
 		c.ReopenWindow = 24 * time.Hour
-	}
-	if c.PhoneChannels == nil {
-		c.PhoneChannels = []string{"sms", "whatsapp"}
 	}
 	if c.ThreadTTL <= 0 {
 		c.ThreadTTL = 90 * 24 * time.Hour

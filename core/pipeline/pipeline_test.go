@@ -92,9 +92,16 @@ func newEnv(tb testing.TB, be backend, cfg pipeline.Config, clock ...func() time
 	return e
 }
 
+// phoneChannels are the channels serve gives the pipeline: the registered
+// adapters whose addresses are phone numbers.
+var phoneChannels = []string{"sms", "whatsapp"}
+
 // run starts a pipeline on b and st until the test ends.
 func (e *env) run(b *bus.Bus, st *store.Store, cfg pipeline.Config, clock ...func() time.Time) {
 	e.t.Helper()
+	if cfg.PhoneChannels == nil {
+		cfg.PhoneChannels = phoneChannels // as serve configures it
+	}
 	deps := pipeline.Deps{Bus: b, Store: st}
 	if len(clock) > 0 {
 		deps.Now = clock[0]

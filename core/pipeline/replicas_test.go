@@ -197,7 +197,7 @@ func TestPipeline_Restart(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
-	p, err := pipeline.New(pipeline.Config{}, pipeline.Deps{Bus: b, Store: e.st})
+	p, err := pipeline.New(pipeline.Config{PhoneChannels: phoneChannels}, pipeline.Deps{Bus: b, Store: e.st})
 	if err != nil {
 		t.Fatal(err)
 	}
