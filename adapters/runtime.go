@@ -86,6 +86,9 @@ type RuntimeDeps struct {
 type running struct {
 	a    Adapter
 	kind Kind
+	// format is how the channel shows text (its registered Info); replies
+	// are rendered in it before Send.
+	format Format
 
 	mu  sync.Mutex
 	err error // why it is not ready; nil once Run is up
@@ -122,7 +125,11 @@ func (r *Runtime) Add(a Adapter, kind Kind) error {
 	if _, dup := r.entries[a.Name()]; dup {
 		return fmt.Errorf("adapters: %q added twice", a.Name())
 	}
-	r.entries[a.Name()] = &running{a: a, kind: kind, err: errors.New("not started")}
+	format := FormatPlain
+	if info, ok := Lookup(a.Name()); ok {
+		format = info.Format
+	}
+	r.entries[a.Name()] = &running{a: a, kind: kind, format: format, err: errors.New("not started")}
 	return nil
 }
 
@@ -290,6 +297,9 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 			return nil
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("check sent %s: %w", m.ID, err)
+		}
+		if e.kind == Channel {
+			Render(m, e.format)
 		}
 		rc, err := e.a.Send(ctx, m)
 		// Send may have used up ctx (the per-attempt timeout): recording the

@@ -187,16 +187,9 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 	m.SentAt = slackTime(ts)
 	text = a.resolveMentions(ctx, text)
 	m.Meta = map[string]string{}
-	switch formatOf(target) {
-	case formatHTML:
-		m.Text = ConvertMrkdwn(text, "")
-		m.HTML = ConvertMrkdwn(text, target)
-	case formatMarkdown:
-		m.Text = ConvertMrkdwn(text, target)
-		m.Meta[event.MetaFormat] = "markdown"
-	default:
-		m.Text = ConvertMrkdwn(text, target)
-	}
+	// One neutral format: the customer's channel renders it.
+	m.Text = ConvertMrkdwn(text)
+	m.Meta[event.MetaFormat] = event.FormatMarkdown
 	if settings.ReplyVia != "" {
 		m.Meta[event.MetaReplyVia] = settings.ReplyVia
 	}

@@ -1,56 +1,29 @@
 package slack
 
 import (
-	"html"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-)
 
-// Targets of ConvertMrkdwn, by what the customer's channel shows.
-const (
-	// formatPlain is text without markup: sms, whatsapp, web, app and any
-	// channel not listed below.
-	formatPlain = iota
-	// formatMarkdown is the markdown the telegram adapter renders when meta
-	// "format" is "markdown": *bold*, _italic_, ~strike~, `code`, ```pre```,
-	// [label](url).
-	formatMarkdown
-	// formatHTML is an HTML fragment for email.
-	formatHTML
+	"github.com/omnigate/omnigate/core/markdown"
 )
-
-// formatOf is the format of replies on channel target.
-func formatOf(target string) int {
-	switch target {
-	case "telegram":
-		return formatMarkdown
-	case "email":
-		return formatHTML
-	}
-	return formatPlain
-}
 
 // ConvertMrkdwn turns text in Slack's mrkdwn, as Slack delivers an agent's
-// message, into what the customer's channel target shows:
-//
-//   - "telegram": the markdown the telegram adapter renders with meta
-//     format=markdown (*bold*, _italic_, ~strike~, `code`, ```pre```,
-//     [label](url));
-//   - "email": an HTML fragment (<b>, <i>, <s>, <code>, <pre>, <a>,
-//     <blockquote>, <br>), with every other character escaped;
-//   - anything else (sms, whatsapp, web, app, ...): plain text.
+// message, into the one format desks hand to channels: CommonMark as
+// core/markdown reads it, which each channel renders its own way. *bold*
+// becomes **bold**, _italic_ _italic_, ~strike~ ~~strike~~, `code` and
+// ```pre``` stay, <url|label> becomes [label](url), quotes "> "; every other
+// character is text (escaped where markdown would read it as markup).
 //
 // Slack's entities (&amp; &lt; &gt;) are decoded; user mentions become
 // "@name" (<@U123|name>; a bare <@U123> keeps the id, so resolve names
 // first), channels "#name", <!here> "@here", user groups their handle, dates
-// their fallback text, and links "label (url)" in plain text. Formatting that
-// is not closed on the same line stays as written, as Slack shows it.
-func ConvertMrkdwn(text, target string) string {
-	nodes := parseMrkdwn(text)
+// their fallback text. Formatting that is not closed on the same line stays
+// as written, as Slack shows it.
+func ConvertMrkdwn(text string) string {
 	var b strings.Builder
-	render(&b, nodes, formatOf(target))
+	render(&b, parseMrkdwn(text))
 	return b.String()
 }
 
@@ -326,101 +299,56 @@ func decodeEntities(s string) string {
 	return b.String()
 }
 
-// render writes nodes in format f.
-func render(b *strings.Builder, nodes []node, f int) {
+// render writes nodes as markdown.
+func render(b *strings.Builder, nodes []node) {
 	for _, n := range nodes {
 		switch n.kind {
 		case nText:
-			if f == formatHTML {
-				b.WriteString(html.EscapeString(n.text))
-			} else {
-				b.WriteString(n.text)
-			}
+			b.WriteString(markdown.Escape(n.text))
 		case nBreak:
-			if f == formatHTML {
-				b.WriteString("<br>")
-			}
 			b.WriteByte('\n')
-		case nBold, nItalic, nStrike:
-			wrap(b, n, f)
+		case nBold:
+			wrap(b, n, "**")
+		case nItalic:
+			wrap(b, n, "_")
+		case nStrike:
+			wrap(b, n, "~~")
 		case nCode:
-			switch f {
-			case formatHTML:
-				b.WriteString("<code>" + html.EscapeString(n.text) + "</code>")
-			case formatMarkdown:
-				b.WriteString("`" + n.text + "`")
-			default:
-				b.WriteString(n.text)
+			fence := "`"
+			if strings.Contains(n.text, "`") {
+				fence = "``"
 			}
+			b.WriteString(fence + n.text + fence)
 		case nPre:
-			switch f {
-			case formatHTML:
-				b.WriteString("<pre>" + html.EscapeString(n.text) + "</pre>")
-			case formatMarkdown:
-				b.WriteString("```\n" + n.text + "\n```")
-			default:
-				b.WriteString(n.text)
-			}
+			b.WriteString("```\n" + n.text + "\n```")
 		case nLink:
-			link(b, n, f)
+			link(b, n)
 		case nQuote:
-			switch f {
-			case formatHTML:
-				b.WriteString("<blockquote>")
-				render(b, n.kids, f)
-				b.WriteString("</blockquote>")
-			default:
-				var q strings.Builder
-				render(&q, n.kids, f)
-				for i, line := range strings.Split(q.String(), "\n") {
-					if i > 0 {
-						b.WriteByte('\n')
-					}
-					b.WriteString("> " + line)
+			var q strings.Builder
+			render(&q, n.kids)
+			for i, line := range strings.Split(q.String(), "\n") {
+				if i > 0 {
+					b.WriteByte('\n')
 				}
+				b.WriteString("> " + line)
 			}
 		}
 	}
 }
 
-// wrap writes a bold, italic or strike node.
-func wrap(b *strings.Builder, n node, f int) {
-	tag, mark := "s", "~"
-	switch n.kind {
-	case nBold:
-		tag, mark = "b", "*"
-	case nItalic:
-		tag, mark = "i", "_"
-	}
-	var open, end string
-	switch f {
-	case formatHTML:
-		open, end = "<"+tag+">", "</"+tag+">"
-	case formatMarkdown:
-		open, end = mark, mark
-	}
-	b.WriteString(open)
-	render(b, n.kids, f)
-	b.WriteString(end)
+// wrap writes a bold, italic or strike node between its delimiters.
+func wrap(b *strings.Builder, n node, delim string) {
+	b.WriteString(delim)
+	render(b, n.kids)
+	b.WriteString(delim)
 }
 
-// link writes a link node.
-func link(b *strings.Builder, n node, f int) {
-	same := n.text == n.url || "mailto:"+n.text == n.url
-	switch f {
-	case formatHTML:
-		b.WriteString(`<a href="` + html.EscapeString(n.url) + `">` + html.EscapeString(n.text) + "</a>")
-	case formatMarkdown:
-		if same {
-			b.WriteString(n.text)
-			return
-		}
-		b.WriteString("[" + n.text + "](" + n.url + ")")
-	default:
-		if same {
-			b.WriteString(n.text)
-			return
-		}
-		b.WriteString(n.text + " (" + n.url + ")")
+// link writes a link node: an autolink when its label is its address.
+func link(b *strings.Builder, n node) {
+	u := strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", ">", "%3E", "<", "%3C").Replace(n.url)
+	if n.text == n.url {
+		b.WriteString("<" + u + ">")
+		return
 	}
+	b.WriteString("[" + markdown.Escape(n.text) + "](" + u + ")")
 }

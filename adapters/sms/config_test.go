@@ -9,6 +9,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/config"
 )
 
@@ -53,7 +54,7 @@ func TestConfig_ValidateListsEveryProblem(t *testing.T) {
 }
 
 func TestConfig_Problems(t *testing.T) {
-	sid := "account_sid: " + testAccount + "\nauth_token: " + testToken + "\n"
+	sid := "account_sid: " + twiliotest.AccountSID + "\nauth_token: " + twiliotest.AuthToken + "\n"
 	tests := []struct {
 		name, channel, section, want string
 	}{
@@ -73,7 +74,7 @@ func TestConfig_Problems(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Build: %v, want %q", err, tt.want)
 			}
-			if err != nil && strings.Contains(err.Error(), testToken) {
+			if err != nil && strings.Contains(err.Error(), twiliotest.AuthToken) {
 				t.Errorf("error shows the auth token: %v", err)
 			}
 		})
@@ -82,13 +83,13 @@ func TestConfig_Problems(t *testing.T) {
 
 func TestConfig_Valid(t *testing.T) {
 	for _, from := range []string{"+15005550006", "+1 (500) 555-0006", "12345", "AcmeSupport"} {
-		c := sms.Config{AccountSID: testAccount, AuthToken: testToken, From: from}
+		c := sms.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: from}
 		c.SetDefaults()
 		if err := c.Validate(); err != nil {
 			t.Errorf("from %q: %v", from, err)
 		}
 	}
-	c := sms.Config{AccountSID: testAccount, AuthToken: testToken, MessagingServiceSID: "MG" + strings.Repeat("a", 32)}
+	c := sms.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, MessagingServiceSID: "MG" + strings.Repeat("a", 32)}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		t.Errorf("messaging service only: %v", err)
@@ -141,12 +142,12 @@ func TestConfig_Keys(t *testing.T) {
 
 // TestConfig_Env: every key can come from OMNIGATE_CHANNELS_SMS_*.
 func TestConfig_Env(t *testing.T) {
-	fake := newFakeTwilio(t)
-	t.Setenv("OMNIGATE_CHANNELS_SMS_ACCOUNT_SID", testAccount)
-	t.Setenv("TWILIO_TOKEN", testToken)
+	fake := twiliotest.NewServer(t)
+	t.Setenv("OMNIGATE_CHANNELS_SMS_ACCOUNT_SID", twiliotest.AccountSID)
+	t.Setenv("TWILIO_TOKEN", twiliotest.AuthToken)
 	t.Setenv("OMNIGATE_CHANNELS_SMS_AUTH_TOKEN", "${env:TWILIO_TOKEN}")
-	t.Setenv("OMNIGATE_CHANNELS_SMS_FROM", testFrom)
-	t.Setenv("OMNIGATE_CHANNELS_SMS_API_BASE_URL", fake.URL())
+	t.Setenv("OMNIGATE_CHANNELS_SMS_FROM", twiliotest.From)
+	t.Setenv("OMNIGATE_CHANNELS_SMS_API_BASE_URL", fake.URL)
 	env := adaptertest.NewEnv(t, "sms")
 	a, err := buildErr("sms", "", env.Deps)
 	if err != nil {
@@ -161,7 +162,7 @@ func TestNew_NeedsPublicURL(t *testing.T) {
 	env := adaptertest.NewEnv(t, "sms")
 	deps := env.Deps
 	deps.PublicURL = ""
-	fake := newFakeTwilio(t)
+	fake := twiliotest.NewServer(t)
 	_, err := buildErr("sms", configYAML("sms", fake), deps)
 	if err == nil || !strings.Contains(err.Error(), "public_url") {
 		t.Errorf("Build without a public URL: %v, want an error naming public_url", err)
@@ -180,14 +181,11 @@ func TestAdapter_Ready(t *testing.T) {
 	if err := a.Ready(ctx(t)); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
-	fake.mu.Lock()
-	n := fake.accounts
-	fake.mu.Unlock()
-	if n != 1 {
+	if n := fake.AccountFetches(); n != 1 {
 		t.Errorf("%d account fetches for two Ready calls within a minute, want 1", n)
 	}
 	// Wrong token: not ready, with a reason.
-	bad := build(t, "sms", strings.Replace(configYAML("sms", fake), testToken, "wrong0token", 1), adapters.Deps{
+	bad := build(t, "sms", strings.Replace(configYAML("sms", fake), twiliotest.AuthToken, "wrong0token", 1), adapters.Deps{
 		Publisher: env.Deps.Publisher, Store: env.Store, PublicURL: env.Deps.PublicURL,
 	})
 	err := bad.Ready(ctx(t))

@@ -8,6 +8,8 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
+	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core"
 )
 
@@ -25,22 +27,24 @@ func harness(name string) adaptertest.Harness {
 	return adaptertest.Harness{
 		Name: name,
 		New: func(t *testing.T, deps adapters.Deps) *adaptertest.Fixture {
-			fake := newFakeTwilio(t)
+			fake := twiliotest.NewServer(t)
 			a := build(t, name, configYAML(name, fake), deps)
 			var window sync.Once
 			return &adaptertest.Fixture{
 				Adapter: a,
 				Inbound: func(t *testing.T, in adaptertest.Incoming) *http.Request {
 					form := inboundForm(name, sid("SM", in.N), customer, in.Text)
-					return signedRequest(t, deps.PublicURL, name, "webhook", form, testToken)
+					return signedRequest(t, deps.PublicURL, name, "webhook", form)
 				},
 				Forged: func(t *testing.T) *http.Request {
 					form := inboundForm(name, sid("SM", 99), customer, "forged")
-					return signedRequest(t, deps.PublicURL, name, "webhook", form, "not-the-token")
+					req := signedRequest(t, deps.PublicURL, name, "webhook", form)
+					req.Header.Set(sms.SignatureHeader, sms.Sign("not-the-token", req.URL.String(), form))
+					return req
 				},
 				Malformed: func(t *testing.T) *http.Request {
-					form := url.Values{"AccountSid": {testAccount}, "Body": {"no sid, no sender"}}
-					return signedRequest(t, deps.PublicURL, name, "webhook", form, testToken)
+					form := url.Values{"AccountSid": {twiliotest.AccountSID}, "Body": {"no sid, no sender"}}
+					return signedRequest(t, deps.PublicURL, name, "webhook", form)
 				},
 				Outbound: func(t *testing.T) *core.Message {
 					if name == "whatsapp" {
@@ -50,9 +54,9 @@ func harness(name string) adaptertest.Harness {
 					}
 					return &core.Message{To: core.NewIdentity(name, customer)}
 				},
-				Sent:         fake.Sent,
-				RateLimited:  func(*testing.T) { fake.failNext(-1, http.StatusTooManyRequests, 20429, "1") },
-				BadRecipient: func(*testing.T) { fake.failNext(-1, http.StatusBadRequest, 21211, "") },
+				Sent:         func(*testing.T) []string { return fake.SentTexts() },
+				RateLimited:  func(*testing.T) { fake.Fail(twiliotest.TooManyRequests(1)) },
+				BadRecipient: func(*testing.T) { fake.Fail(twiliotest.InvalidTo()) },
 			}
 		},
 	}

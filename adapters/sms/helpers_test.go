@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 )
@@ -24,20 +24,19 @@ import (
 const (
 	customer      = "+14155550100"
 	otherCustomer = "+14155550199"
-	whatsappFrom  = "+14155238886"
 )
 
 // configYAML is a channels.<name> section pointing at fake, plus extra lines.
-func configYAML(name string, fake *fakeTwilio, extra ...string) string {
-	from := testFrom
+func configYAML(name string, fake *twiliotest.Server, extra ...string) string {
+	from := twiliotest.From
 	if name == "whatsapp" {
-		from = whatsappFrom
+		from = twiliotest.WhatsAppFrom
 	}
 	lines := []string{
-		"account_sid: " + testAccount,
-		"auth_token: " + testToken,
+		"account_sid: " + twiliotest.AccountSID,
+		"auth_token: " + twiliotest.AuthToken,
 		`from: "` + from + `"`,
-		"api_base_url: " + fake.URL(),
+		"api_base_url: " + fake.URL,
 	}
 	return strings.Join(append(lines, extra...), "\n") + "\n"
 }
@@ -66,10 +65,10 @@ func buildErr(name, section string, deps adapters.Deps) (*sms.Adapter, error) {
 }
 
 // setup returns an Env and an adapter on it talking to a fresh fake.
-func setup(t *testing.T, name string, extra ...string) (*adaptertest.Env, *sms.Adapter, *fakeTwilio) {
+func setup(t *testing.T, name string, extra ...string) (*adaptertest.Env, *sms.Adapter, *twiliotest.Server) {
 	t.Helper()
 	env := adaptertest.NewEnv(t, name)
-	fake := newFakeTwilio(t)
+	fake := twiliotest.NewServer(t)
 	a := build(t, name, configYAML(name, fake, extra...), env.Deps)
 	return env, a, fake
 }
@@ -87,26 +86,13 @@ func address(channel, number string) string {
 
 // inboundForm is the form of Twilio's incoming-message webhook.
 func inboundForm(channel, msgSID, from, body string) url.Values {
-	to := testFrom
+	to := twiliotest.From
 	if channel == "whatsapp" {
-		to = whatsappFrom
+		to = twiliotest.WhatsAppFrom
 	}
-	v := url.Values{
-		"AccountSid":    {testAccount},
-		"ApiVersion":    {"2010-04-01"},
-		"Body":          {body},
-		"From":          {address(channel, from)},
-		"To":            {address(channel, to)},
-		"MessageSid":    {msgSID},
-		"SmsMessageSid": {msgSID},
-		"SmsSid":        {msgSID},
-		"SmsStatus":     {"received"},
-		"NumMedia":      {"0"},
-		"NumSegments":   {"1"},
-	}
+	v := twiliotest.IncomingMessage(msgSID, address(channel, from), address(channel, to), body)
 	if channel == "whatsapp" {
 		v.Set("ProfileName", "Ann")
-		v.Set("WaId", strings.TrimPrefix(from, "+"))
 	} else {
 		v.Set("FromCountry", "US")
 	}
@@ -114,20 +100,16 @@ func inboundForm(channel, msgSID, from, body string) url.Values {
 }
 
 // signedRequest is a webhook request to path under /channels/<channel>/, as
-// Twilio sends it to base: form-encoded and signed with token over base+path.
-func signedRequest(t *testing.T, base, channel, path string, form url.Values, token string) *http.Request {
+// Twilio sends it to base: form-encoded and signed over base+path.
+func signedRequest(t *testing.T, base, channel, path string, form url.Values) *http.Request {
 	t.Helper()
-	target := "/channels/" + channel + "/" + path
-	req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set(sms.SignatureHeader, sms.Sign(token, base+target, form))
-	return req
+	return twiliotest.WebhookRequest(t, base+"/channels/"+channel+"/"+path, form)
 }
 
 // post serves a signed webhook on env and returns the status and body.
 func post(t *testing.T, env *adaptertest.Env, path string, form url.Values) (int, string) {
 	t.Helper()
-	resp := env.Serve(t, signedRequest(t, env.Deps.PublicURL, env.Name, path, form, testToken))
+	resp := env.Serve(t, signedRequest(t, env.Deps.PublicURL, env.Name, path, form))
 	b, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode, string(b)
@@ -136,19 +118,8 @@ func post(t *testing.T, env *adaptertest.Env, path string, form url.Values) (int
 // postNetwork sends a signed webhook to env's server over the network.
 func postNetwork(t *testing.T, env *adaptertest.Env, path string, form url.Values) int {
 	t.Helper()
-	target := env.Deps.PublicURL + "/channels/" + env.Name + "/" + path
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, target, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set(sms.SignatureHeader, sms.Sign(testToken, target, form))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("webhook: %v", err)
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
+	code, _ := twiliotest.PostWebhook(t, env.Deps.PublicURL+"/channels/"+env.Name+"/"+path, form)
+	return code
 }
 
 // inbound returns the envelopes on OMNI_IN.

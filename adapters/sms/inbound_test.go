@@ -10,6 +10,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 )
@@ -18,9 +19,9 @@ func TestWebhook_InboundSMS(t *testing.T) {
 	env, _, _ := setup(t, "sms")
 	form := inboundForm("sms", sid("MM", 1), "+1 (415) 555-0100", "photo of the broken part")
 	form.Set("NumMedia", "2")
-	form.Set("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/"+testAccount+"/Messages/"+sid("MM", 1)+"/Media/"+sid("ME", 1))
+	form.Set("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/"+twiliotest.AccountSID+"/Messages/"+sid("MM", 1)+"/Media/"+sid("ME", 1))
 	form.Set("MediaContentType0", "image/jpeg")
-	form.Set("MediaUrl1", "https://api.twilio.com/2010-04-01/Accounts/"+testAccount+"/Messages/"+sid("MM", 1)+"/Media/"+sid("ME", 2))
+	form.Set("MediaUrl1", "https://api.twilio.com/2010-04-01/Accounts/"+twiliotest.AccountSID+"/Messages/"+sid("MM", 1)+"/Media/"+sid("ME", 2))
 	form.Set("MediaContentType1", "video/mp4")
 
 	code, body := post(t, env, "webhook", form)
@@ -38,8 +39,8 @@ func TestWebhook_InboundSMS(t *testing.T) {
 	if m.From != "sms:+14155550100" {
 		t.Errorf("From = %q, want sms:+14155550100 (E.164)", m.From)
 	}
-	if m.To != "sms:"+testFrom {
-		t.Errorf("To = %q, want sms:%s", m.To, testFrom)
+	if m.To != "sms:"+twiliotest.From {
+		t.Errorf("To = %q, want sms:%s", m.To, twiliotest.From)
 	}
 	if m.External.Message != sid("MM", 1) || m.Text != "photo of the broken part" || m.Channel != "sms" {
 		t.Errorf("external %q text %q channel %q", m.External.Message, m.Text, m.Channel)
@@ -62,7 +63,7 @@ func TestWebhook_InboundWhatsApp(t *testing.T) {
 	env, _, _ := setup(t, "whatsapp")
 	form := inboundForm("whatsapp", sid("SM", 1), customer, "")
 	form.Set("NumMedia", "1")
-	form.Set("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/"+testAccount+"/Messages/"+sid("SM", 1)+"/Media/"+sid("ME", 1))
+	form.Set("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/"+twiliotest.AccountSID+"/Messages/"+sid("SM", 1)+"/Media/"+sid("ME", 1))
 	form.Set("MediaContentType0", "audio/ogg")
 	form.Set("Latitude", "52.52")
 	form.Set("Longitude", "13.40")
@@ -70,7 +71,7 @@ func TestWebhook_InboundWhatsApp(t *testing.T) {
 		t.Fatalf("webhook answered %d %q", code, body)
 	}
 	m := inbound(t, env)[0]
-	if m.From != "whatsapp:"+customer || m.To != "whatsapp:"+whatsappFrom {
+	if m.From != "whatsapp:"+customer || m.To != "whatsapp:"+twiliotest.WhatsAppFrom {
 		t.Errorf("From %q To %q, want whatsapp:<E.164>", m.From, m.To)
 	}
 	if len(m.Attachments) != 1 || m.Attachments[0].ContentType != "audio/ogg" {
@@ -185,7 +186,7 @@ func TestWebhook_AnswersAfterPublish(t *testing.T) {
 	if err := env.Bus.JetStream().DeleteStream(ctx(t), bus.StreamIn); err != nil {
 		t.Fatal(err)
 	}
-	req := signedRequest(t, env.Deps.PublicURL, "sms", "webhook", inboundForm("sms", sid("SM", 1), customer, "lost?"), testToken)
+	req := signedRequest(t, env.Deps.PublicURL, "sms", "webhook", inboundForm("sms", sid("SM", 1), customer, "lost?"))
 	resp := env.Serve(t, req)
 	if resp.StatusCode/100 == 2 {
 		t.Fatalf("answered %d with nothing stored, want an error status", resp.StatusCode)

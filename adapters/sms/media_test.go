@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 )
 
 func TestFetchMedia(t *testing.T) {
@@ -27,9 +28,9 @@ func TestFetchMedia(t *testing.T) {
 
 	_, a, fake := setup(t, "sms", "max_media_bytes: 1024")
 	jpeg := []byte("\xff\xd8\xff\xe0 not really a jpeg")
-	photo := fake.addMedia("ME"+strings.Repeat("1", 32), "image/jpeg", jpeg, "")
-	big := fake.addMedia("ME"+strings.Repeat("2", 32), "video/mp4", bytes.Repeat([]byte("x"), 2048), "")
-	redirected := fake.addMedia("ME"+strings.Repeat("3", 32), "", nil, evil.URL+"/steal")
+	photo := fake.AddMedia("ME"+strings.Repeat("1", 32), "image/jpeg", jpeg)
+	big := fake.AddMedia("ME"+strings.Repeat("2", 32), "video/mp4", bytes.Repeat([]byte("x"), 2048))
+	redirected := fake.AddMediaRedirect("ME"+strings.Repeat("3", 32), evil.URL+"/steal")
 
 	t.Run("twilio media with credentials", func(t *testing.T) {
 		data, ct, err := a.FetchMedia(ctx(t), photo)
@@ -48,7 +49,7 @@ func TestFetchMedia(t *testing.T) {
 	t.Run("other hosts refused", func(t *testing.T) {
 		for _, u := range []string{
 			evil.URL + "/media.jpg",
-			"https://evil.example.com/2010-04-01/Accounts/" + testAccount + "/Media/ME1",
+			"https://evil.example.com/2010-04-01/Accounts/" + twiliotest.AccountSID + "/Media/ME1",
 			"https://api.twilio.com.evil.example.com/x",
 			"https://api.twilio.com@evil.example.com/x",
 			"http://api.twilio.com/x", // credentials never go in clear text
@@ -70,7 +71,7 @@ func TestFetchMedia(t *testing.T) {
 		t.Errorf("the other host got %d requests (credentials: %v), want none", n, evilAuth.Load())
 	}
 	t.Run("not found", func(t *testing.T) {
-		_, _, err := a.FetchMedia(ctx(t), fake.URL()+"/2010-04-01/Accounts/"+testAccount+"/Messages/MM1/Media/missing")
+		_, _, err := a.FetchMedia(ctx(t), fake.MediaURL("missing"))
 		var ae *sms.APIError
 		if !errors.As(err, &ae) || ae.HTTPStatus != http.StatusNotFound {
 			t.Errorf("FetchMedia of a missing file: %v, want an APIError 404", err)

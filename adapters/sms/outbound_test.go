@@ -10,6 +10,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -31,14 +32,14 @@ func TestSend_Params(t *testing.T) {
 	if !strings.HasPrefix(rc.ProviderID, "SM") || rc.Status != "queued" || rc.At.IsZero() {
 		t.Errorf("receipt %+v, want the SID, queued and a time", rc)
 	}
-	acc := fake.Accepted()
-	if len(acc) != 1 {
-		t.Fatalf("%d messages accepted, want 1", len(acc))
+	sent := fake.Sent()
+	if len(sent) != 1 {
+		t.Fatalf("%d messages accepted, want 1", len(sent))
 	}
-	got := acc[0]
+	got := sent[0].Form
 	checks := map[string]string{
 		"To":             "+14155550100",
-		"From":           testFrom,
+		"From":           twiliotest.From,
 		"Body":           "here is the manual",
 		"StatusCallback": env.Deps.PublicURL + "/channels/sms/status",
 	}
@@ -57,18 +58,18 @@ func TestSend_Params(t *testing.T) {
 
 func TestSend_MessagingService(t *testing.T) {
 	env := adaptertest.NewEnv(t, "sms")
-	fake := newFakeTwilio(t)
+	fake := twiliotest.NewServer(t)
 	service := "MG" + strings.Repeat("1", 32)
 	a := build(t, "sms", strings.Join([]string{
-		"account_sid: " + testAccount, "auth_token: " + testToken,
-		"messaging_service_sid: " + service, "api_base_url: " + fake.URL(),
+		"account_sid: " + twiliotest.AccountSID, "auth_token: " + twiliotest.AuthToken,
+		"messaging_service_sid: " + service, "api_base_url: " + fake.URL,
 	}, "\n"), env.Deps)
 	if _, err := a.Send(ctx(t), reply(env, customer, "from the pool")); err != nil {
 		t.Fatal(err)
 	}
-	got := fake.Accepted()[0]
-	if got.Get("MessagingServiceSid") != service || got.Get("From") != "" {
-		t.Errorf("MessagingServiceSid %q From %q, want the service and no From", got.Get("MessagingServiceSid"), got.Get("From"))
+	got := fake.Sent()[0]
+	if got.MessagingServiceSID != service || got.From != "" {
+		t.Errorf("MessagingServiceSid %q From %q, want the service and no From", got.MessagingServiceSID, got.From)
 	}
 }
 
@@ -107,7 +108,7 @@ func TestSend_Errors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, a, fake := setup(t, "sms")
-			fake.failNext(1, tt.status, tt.code, tt.retryAfter)
+			fake.Fail(twiliotest.Failure{Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter, Times: 1})
 			_, err := a.Send(ctx(t), reply(env, customer, "hello"))
 			if err == nil {
 				t.Fatal("Send succeeded, want an error")
@@ -148,7 +149,7 @@ func TestSend_Errors(t *testing.T) {
 	}
 	t.Run("network", func(t *testing.T) {
 		env, a, fake := setup(t, "sms")
-		fake.srv.Close()
+		fake.Close()
 		_, err := a.Send(ctx(t), reply(env, customer, "hello"))
 		if err == nil || bus.IsPermanent(err) {
 			t.Errorf("Send to an unreachable API: %v, want a plain error", err)
@@ -156,7 +157,7 @@ func TestSend_Errors(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		env, a, fake := setup(t, "sms", "timeout: 200ms")
-		fake.failNext(1, 0, 0, "")
+		fake.Fail(twiliotest.Hang())
 		start := time.Now()
 		_, err := a.Send(ctx(t), reply(env, customer, "hello"))
 		if err == nil || bus.IsPermanent(err) {
@@ -204,7 +205,7 @@ func TestSend_Refused(t *testing.T) {
 func TestSend_RuntimeRetries(t *testing.T) {
 	tests := []struct {
 		name       string
-		times      int // failures before success; < 0: always
+		times      int // failures before success; 0: always
 		status     int
 		code       int
 		retryAfter string
@@ -212,21 +213,21 @@ func TestSend_RuntimeRetries(t *testing.T) {
 	}{
 		{name: "outage recovers", times: 1, status: 500, code: 20500},
 		{name: "throttled once", times: 1, status: 429, code: 20429, retryAfter: "1"},
-		{name: "outage", times: -1, status: 500, code: 20500, reason: "http 500"},
-		{name: "throttled", times: -1, status: 429, code: 20429, retryAfter: "1", reason: "http 429"},
+		{name: "outage", status: 500, code: 20500, reason: "http 500"},
+		{name: "throttled", status: 429, code: 20429, retryAfter: "1", reason: "http 429"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env, a, fake := setup(t, "sms")
 			env.Start(t, a)
-			fake.failNext(tt.times, tt.status, tt.code, tt.retryAfter)
+			fake.Fail(twiliotest.Failure{Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter, Times: tt.times})
 			m := reply(env, customer, "reply "+tt.name)
 			start := time.Now()
 			env.PublishOutbound(t, m, "")
 			if tt.times > 0 {
 				env.WaitSent(t, 1)
-				if got := fake.Sent(t); len(got) != 1 || got[0] != m.Text {
+				if got := fake.SentTexts(); len(got) != 1 || got[0] != m.Text {
 					t.Errorf("sent %q, want the reply once", got)
 				}
 				if n := len(fake.Attempts()); n != tt.times+1 {
@@ -262,7 +263,7 @@ func TestSend_RuntimeRetries(t *testing.T) {
 			if len(evs) != 1 || !strings.Contains(evs[0].Meta["error"], tt.reason) {
 				t.Errorf("delivery.failed events %v, want one with the reason", evs)
 			}
-			if n := len(fake.Sent(t)); n != 0 {
+			if n := len(fake.SentTexts()); n != 0 {
 				t.Errorf("%d messages sent", n)
 			}
 		})

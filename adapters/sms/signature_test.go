@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core/bus"
 )
 
@@ -36,7 +37,7 @@ func TestWebhook_Forged(t *testing.T) {
 			form := inboundForm("sms", sid("SM", 1), customer, "hello")
 			form.Set("MessageStatus", "delivered")
 			target := "/channels/sms/" + path
-			good := sms.Sign(testToken, env.Deps.PublicURL+target, form)
+			good := sms.Sign(twiliotest.AuthToken, env.Deps.PublicURL+target, form)
 			tampered := url.Values{}
 			for k, v := range form {
 				tampered[k] = v
@@ -51,7 +52,7 @@ func TestWebhook_Forged(t *testing.T) {
 				{"missing", form, ""},
 				{"garbage", form, "not base64!"},
 				{"other token", form, sms.Sign("other-token", env.Deps.PublicURL+target, form)},
-				{"other URL", form, sms.Sign(testToken, "https://evil.example.com"+target, form)},
+				{"other URL", form, sms.Sign(twiliotest.AuthToken, "https://evil.example.com"+target, form)},
 				{"tampered body", tampered, good},
 			}
 			for _, tt := range tests {
@@ -93,7 +94,7 @@ func TestWebhook_BehindProxy(t *testing.T) {
 		req.Host = "omnigate-1.internal:8080"
 		req.Header.Set("X-Forwarded-Host", "evil.example.com")
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set(sms.SignatureHeader, sms.Sign(testToken, signedURL, form))
+		req.Header.Set(sms.SignatureHeader, sms.Sign(twiliotest.AuthToken, signedURL, form))
 		return env.Serve(t, req).StatusCode
 	}
 	if code := send("http://omnigate-1.internal:8080" + target); code != http.StatusForbidden {

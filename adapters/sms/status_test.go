@@ -10,6 +10,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -19,13 +20,13 @@ import (
 // statusForm is the form of Twilio's status callback.
 func statusForm(channel, msgSID, status string) url.Values {
 	return url.Values{
-		"AccountSid":    {testAccount},
+		"AccountSid":    {twiliotest.AccountSID},
 		"ApiVersion":    {"2010-04-01"},
 		"MessageSid":    {msgSID},
 		"SmsSid":        {msgSID},
 		"MessageStatus": {status},
 		"SmsStatus":     {status},
-		"From":          {address(channel, testFrom)},
+		"From":          {address(channel, twiliotest.From)},
 		"To":            {address(channel, customer)},
 	}
 }
@@ -109,12 +110,12 @@ func TestStatus_RoundTrip(t *testing.T) {
 	env.Start(t, a)
 	m := reply(env, customer, "your order shipped")
 	env.WaitSent(t, env.PublishOutbound(t, m, ""))
-	acc := fake.Accepted()
-	if len(acc) != 1 {
-		t.Fatalf("%d messages accepted, want 1", len(acc))
+	accepted := fake.Sent()
+	if len(accepted) != 1 {
+		t.Fatalf("%d messages accepted, want 1", len(accepted))
 	}
-	if want := env.Deps.PublicURL + "/channels/sms/status"; acc[0].Get("StatusCallback") != want {
-		t.Errorf("StatusCallback %q, want %q", acc[0].Get("StatusCallback"), want)
+	if want := env.Deps.PublicURL + "/channels/sms/status"; accepted[0].StatusCallback != want {
+		t.Errorf("StatusCallback %q, want %q", accepted[0].StatusCallback, want)
 	}
 	sent := env.Events(t, event.DeliverySent, m.ID)
 	if len(sent) != 1 || sent[0].External.Message == "" {
@@ -122,7 +123,7 @@ func TestStatus_RoundTrip(t *testing.T) {
 	}
 	msgSID := sent[0].External.Message
 
-	if code := fake.statusCallback(t, msgSID, "delivered", nil); code != http.StatusOK {
+	if code := fake.StatusCallback(t, msgSID, "delivered", nil); code != http.StatusOK {
 		t.Fatalf("callback answered %d", code)
 	}
 	var ev *core.Message
@@ -138,7 +139,7 @@ func TestStatus_RoundTrip(t *testing.T) {
 		t.Errorf("event conversation %q contact %q to %q, want %q %q %q", ev.ConversationID, ev.ContactID, ev.To, m.ConversationID, m.ContactID, m.To)
 	}
 
-	code := fake.statusCallback(t, msgSID, "undelivered", url.Values{"ErrorCode": {"30006"}})
+	code := fake.StatusCallback(t, msgSID, "undelivered", url.Values{"ErrorCode": {"30006"}})
 	if code != http.StatusOK {
 		t.Fatalf("callback answered %d", code)
 	}
@@ -158,7 +159,7 @@ func TestStatus_NoCallbackWhenOff(t *testing.T) {
 	if _, err := a.Send(ctx(t), reply(env, customer, "hi")); err != nil {
 		t.Fatal(err)
 	}
-	if cb := fake.Accepted()[0].Get("StatusCallback"); cb != "" {
+	if cb := fake.Sent()[0].StatusCallback; cb != "" {
 		t.Errorf("StatusCallback %q, want none", cb)
 	}
 }

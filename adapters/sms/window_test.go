@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/event"
@@ -56,9 +57,9 @@ func TestWindow_FreeFormWithin24h(t *testing.T) {
 	}
 	last := func() (body, contentSID string, vars map[string]string) {
 		t.Helper()
-		acc := fake.Accepted()
-		got := acc[len(acc)-1]
-		if got.Get("To") != "whatsapp:"+customer || got.Get("From") != "whatsapp:"+whatsappFrom {
+		sent := fake.Sent()
+		got := sent[len(sent)-1].Form
+		if got.Get("To") != "whatsapp:"+customer || got.Get("From") != "whatsapp:"+twiliotest.WhatsAppFrom {
 			t.Errorf("To %q From %q, want whatsapp: addresses", got.Get("To"), got.Get("From"))
 		}
 		if v := got.Get("ContentVariables"); v != "" {
@@ -130,7 +131,9 @@ func TestWindow_NoTemplate(t *testing.T) {
 func TestWindow_TwilioSaysClosed(t *testing.T) {
 	env, a, fake := setup(t, "whatsapp", withTemplate...)
 	post(t, env, "webhook", inboundForm("whatsapp", sid("SM", 1), customer, "hi"))
-	fake.failNext(1, http.StatusBadRequest, 63016, "")
+	closed := twiliotest.OutsideWindow()
+	closed.Times = 1
+	fake.Fail(closed)
 	if _, err := a.Send(ctx(t), reply(env, customer, "late reply")); err != nil {
 		t.Fatalf("Send: %v", err)
 	}

@@ -3,10 +3,13 @@ package telegram
 import (
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/omnigate/omnigate/core/markdown"
 )
 
 // MaxMessageLength is the longest text Telegram accepts in one message: 4,096
@@ -83,11 +86,10 @@ type run struct {
 
 // Render turns text into the texts of the Telegram messages that carry it,
 // each at most MaxMessageLength. Plain text (markdown false) is sent as is.
-// With markdown it is the agent desk's markdown, converted to MarkdownV2:
-// *bold* or **bold**, _italic_, ~strike~ or ~~strike~~, `code`, ```pre```,
-// [text](https://...) and <https://...|text>; entities do not nest and do not
-// span lines (pre blocks excepted), anything else is escaped and shown as
-// written. Long text is split between paragraphs, else lines, else words,
+// With markdown it is what desks write (CommonMark, core/markdown) converted
+// to MarkdownV2: **bold**, *italic*, ~~strike~~, `code`, fenced blocks as pre,
+// [text](https://...); quotes and lists keep their markers; entities do not
+// nest (the innermost wins); anything else is escaped and shown as written. Long text is split between paragraphs, else lines, else words,
 // never inside a character (nor its UTF-16 surrogate pair), an emoji sequence
 // or an escape; formatting cut by a split is closed and reopened.
 func Render(text string, markdown bool) []string {
@@ -325,59 +327,34 @@ func slice(runs []run, us []unit, start, stop int) []run {
 	return out
 }
 
-// Limits that keep one run's markup far below MaxMessageLength, and the
-// parser linear: an entity's end is looked for this far at most.
-const (
-	maxLinkURL = 2048
-	maxScan    = 8192
-)
-
-// window cuts s to the part an entity's end is looked for in.
-func window(s string) string {
-	if len(s) > maxScan {
-		return s[:maxScan]
-	}
-	return s
-}
+// maxLinkURL keeps one link's markup far below MaxMessageLength.
+const maxLinkURL = 2048
 
 var langRE = regexp.MustCompile(`^[A-Za-z0-9_+#-]{1,32}$`)
 
-// parseMarkdown reads the markdown subset Render documents into runs.
+// parseMarkdown reads CommonMark (core/markdown) into runs. MarkdownV2's
+// entities do not nest: a run takes the style of its innermost markup, and
+// quotes and lists are written with their "> " and "- " markers.
 func parseMarkdown(s string) []run {
-	var p mdParser
-	for i := 0; i < len(s); {
-		if n := p.token(s, i); n > 0 {
-			i += n
-			continue
+	var p mdRuns
+	for i, n := range markdown.Parse(s) {
+		if i > 0 {
+			p.add(run{text: "\n\n"})
 		}
-		if s[i] == '\\' && i+1 < len(s) && isASCIIPunct(s[i+1]) {
-			p.plain.WriteByte(s[i+1])
-			i += 2
-			continue
-		}
-		p.plain.WriteByte(s[i])
-		i++
+		p.block(n, "")
 	}
-	p.flush()
 	return p.runs
 }
 
-type mdParser struct {
-	runs  []run
-	plain strings.Builder
-}
-
-func (p *mdParser) flush() {
-	if p.plain.Len() > 0 {
-		p.add(run{text: p.plain.String()})
-		p.plain.Reset()
-	}
+// mdRuns collects the runs of a parsed text.
+type mdRuns struct {
+	runs []run
 }
 
 // add appends r, merging it into the previous run when they look the same:
 // two italic runs side by side would render as "_a__b_", which Telegram reads
 // as underline.
-func (p *mdParser) add(r run) {
+func (p *mdRuns) add(r run) {
 	if r.text == "" {
 		return
 	}
@@ -391,155 +368,74 @@ func (p *mdParser) add(r run) {
 	p.runs = append(p.runs, r)
 }
 
-// delims are the emphasis delimiters, longest first.
-var delims = []struct {
-	d string
-	s style
-}{
-	{"**", styleBold}, {"~~", styleStrike}, {"*", styleBold}, {"_", styleItalic}, {"~", styleStrike},
-}
-
-// token tries to read an entity at s[i:]; it returns how many bytes it read,
-// 0 when there is none.
-func (p *mdParser) token(s string, i int) int {
-	rest := s[i:]
-	switch rest[0] {
-	case '`':
-		if strings.HasPrefix(rest, "```") {
-			j := strings.Index(rest[3:], "```")
-			if j <= 0 {
-				return 0
+// block adds block n; prefix starts each of its lines (quotes).
+func (p *mdRuns) block(n markdown.Node, prefix string) {
+	switch n.Kind {
+	case markdown.CodeBlock:
+		lang := ""
+		if langRE.MatchString(n.Info) {
+			lang = n.Info
+		}
+		if n.Text != "" {
+			p.add(run{style: stylePre, text: n.Text, lang: lang})
+		}
+	case markdown.Quote:
+		for i, c := range n.Children {
+			if i > 0 {
+				p.add(run{text: "\n" + prefix + ">\n"})
 			}
-			body, lang := rest[3:3+j], ""
-			if first, after, ok := strings.Cut(body, "\n"); ok && (first == "" || langRE.MatchString(first)) {
-				lang, body = first, after
+			p.add(run{text: prefix + "> "})
+			p.block(c, prefix+"> ")
+		}
+	case markdown.List:
+		for i, item := range n.Children {
+			if i > 0 {
+				p.add(run{text: "\n" + prefix})
 			}
-			body = strings.TrimSuffix(body, "\n")
-			if body == "" {
-				return 0
+			marker := "- "
+			if n.Ordered {
+				marker = strconv.Itoa(n.Start+i) + ". "
 			}
-			p.flush()
-			p.add(run{style: stylePre, text: body, lang: lang})
-			return 3 + j + 3
-		}
-		j := strings.IndexAny(rest[1:], "`\n")
-		if j <= 0 || rest[1+j] != '`' {
-			return 0
-		}
-		p.flush()
-		p.add(run{style: styleCode, text: rest[1 : 1+j]})
-		return j + 2
-	case '[':
-		rest = window(rest)
-		end := strings.IndexByte(rest, '\n')
-		if end < 0 {
-			end = len(rest)
-		}
-		line := rest[:end]
-		j := strings.Index(line, "](")
-		if j <= 1 {
-			return 0
-		}
-		k := strings.IndexByte(line[j+2:], ')')
-		if k <= 0 {
-			return 0
-		}
-		text, target := line[1:j], line[j+2:j+2+k]
-		if strings.ContainsAny(text, "[]") || !linkable(target) {
-			return 0
-		}
-		p.flush()
-		p.add(run{style: styleLink, text: text, url: target})
-		return j + 2 + k + 1
-	case '<':
-		rest = window(rest)
-		end := strings.IndexAny(rest, ">\n")
-		if end <= 1 || rest[end] != '>' {
-			return 0
-		}
-		target, text, _ := strings.Cut(rest[1:end], "|")
-		if !linkable(target) {
-			return 0
-		}
-		if text == "" {
-			text = target
-		}
-		p.flush()
-		p.add(run{style: styleLink, text: text, url: target})
-		return end + 1
-	}
-	for _, d := range delims {
-		if n := p.emphasis(s, i, d.d, d.s); n > 0 {
-			return n
-		}
-	}
-	return 0
-}
-
-// emphasis reads delimiter d at s[i:] with its closing twin on the same line.
-// The opening one must not follow a letter or digit and must be followed by a
-// non-space; the closing one must follow a non-space and not precede a letter
-// or digit, so snake_case_names and 2*3*4 stay as written.
-func (p *mdParser) emphasis(s string, i int, d string, st style) int {
-	if !strings.HasPrefix(s[i:], d) {
-		return 0
-	}
-	if before, _ := utf8.DecodeLastRuneInString(s[:i]); i > 0 && isWordRune(before) {
-		return 0
-	}
-	from := i + len(d)
-	if from >= len(s) {
-		return 0
-	}
-	if after, _ := utf8.DecodeRuneInString(s[from:]); unicode.IsSpace(after) {
-		return 0
-	}
-	line := window(s[from:])
-	if nl := strings.IndexByte(line, '\n'); nl >= 0 {
-		line = line[:nl]
-	}
-	for off := 1; off < len(line); off++ {
-		n := strings.Index(line[off:], d)
-		if n < 0 {
-			return 0
-		}
-		off += n
-		j := from + off
-		if prev, _ := utf8.DecodeLastRuneInString(s[:j]); unicode.IsSpace(prev) || prev == '\\' {
-			continue
-		}
-		k := j + len(d)
-		if k < len(s) {
-			if next, _ := utf8.DecodeRuneInString(s[k:]); isWordRune(next) || strings.HasPrefix(s[k:], d[:1]) {
-				continue
+			p.add(run{text: marker})
+			for j, c := range item.Children {
+				if j > 0 {
+					p.add(run{text: "\n" + prefix + "   "})
+				}
+				p.block(c, prefix+"   ")
 			}
 		}
-		p.flush()
-		p.add(run{style: st, text: unescapeMarkdown(s[from:j])})
-		return k - i
+	case markdown.Heading:
+		p.inlines(n.Children, styleBold, prefix)
+	default:
+		p.inlines(n.Children, stylePlain, prefix)
 	}
-	return 0
 }
 
-// unescapeMarkdown drops the backslash of \<punctuation> in emphasized text.
-func unescapeMarkdown(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) && isASCIIPunct(s[i+1]) {
-			i++
+// inlines adds inline nodes in style st (the innermost markup wins).
+func (p *mdRuns) inlines(nodes []markdown.Node, st style, prefix string) {
+	for _, n := range nodes {
+		switch n.Kind {
+		case markdown.Text:
+			p.add(run{style: st, text: n.Text})
+		case markdown.Break:
+			p.add(run{text: "\n" + prefix})
+		case markdown.Code:
+			p.add(run{style: styleCode, text: n.Text})
+		case markdown.Strong:
+			p.inlines(n.Children, styleBold, prefix)
+		case markdown.Emph:
+			p.inlines(n.Children, styleItalic, prefix)
+		case markdown.Strike:
+			p.inlines(n.Children, styleStrike, prefix)
+		case markdown.Link:
+			label := markdown.PlainText(n.Children)
+			if linkable(n.URL) && label != "" {
+				p.add(run{style: styleLink, text: label, url: n.URL})
+			} else {
+				p.add(run{style: st, text: markdown.PlainText([]markdown.Node{n})})
+			}
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
-}
-
-func isWordRune(c rune) bool { return unicode.IsLetter(c) || unicode.IsDigit(c) }
-
-func isASCIIPunct(c byte) bool {
-	return c > ' ' && c < 0x7f && !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
 }
 
 // linkable reports whether target can be an inline link's URL: absolute,

@@ -78,12 +78,12 @@ func TestRender_Markdown(t *testing.T) {
 		name, in, want string
 	}{
 		{"plain", "Hello. How are you?", `Hello\. How are you?`},
-		{"bold slack", "*bold* text", "*bold* text"},
-		{"bold double", "**bold** text", "*bold* text"},
-		{"italic", "_it_ is", "_it_ is"},
-		{"strike", "~gone~ and ~~gone~~", "~gone~ and ~gone~"},
+		{"bold", "**bold** text", "*bold* text"},
+		{"bold underscores", "__bold__ text", "*bold* text"},
+		{"italic", "_it_ is *it* too", "_it_ is _it_ too"},
+		{"strike", "~~gone~~ and ~kept~", `~gone~ and \~kept\~`},
 		{"snake case stays", "use snake_case_names", `use snake\_case\_names`},
-		{"arithmetic stays", "2*3*4 = 24", `2\*3\*4 \= 24`},
+		{"escaped arithmetic stays", `2\*3\*4 = 24`, `2\*3\*4 \= 24`},
 		{"unclosed", "*not bold", `\*not bold`},
 		{"spaced delimiters", "a * b * c", `a \* b \* c`},
 		{"escaped delimiter", `\*literal\*`, `\*literal\*`},
@@ -92,13 +92,14 @@ func TestRender_Markdown(t *testing.T) {
 		{"pre", "```go\nfmt.Println(\"a.b\")\n```", "```go\nfmt.Println(\"a.b\")```"},
 		{"pre no lang", "```\nx := 1\n```", "```\nx := 1```"},
 		{"link", "see [the docs](https://example.com/a_b) now", `see [the docs](https://example.com/a_b) now`},
-		{"slack link", "<https://example.com|Example>.", `[Example](https://example.com)\.`},
-		{"bare slack link", "<https://example.com>", `[https://example\.com](https://example.com)`},
+		{"autolink", "<https://example.com>", `[https://example\.com](https://example.com)`},
 		{"not a link", "[x](javascript:alert(1))", `\[x\]\(javascript:alert\(1\)\)`},
 		{"mention stays", "<@U123>", `<@U123\>`},
 		{"adjacent italics merge", "_a_ _b_", "_a_ _b_"},
-		{"multiline bold does not span", "*a\nb*", "\\*a\nb\\*"},
-		{"emoji in bold", "*héllo 😀*", "*héllo 😀*"},
+		{"bold across a line break", "**a\nb**", "*a*\n*b*"},
+		{"emoji in bold", "**héllo 😀**", "*héllo 😀*"},
+		{"nested: the innermost wins", "**bold _it_**", "*bold *_it_"},
+		{"list and quote keep markers", "- one\n- two\n\n> said", "\\- one\n\\- two\n\n\\> said"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,7 +165,7 @@ func TestRender_Split(t *testing.T) {
 		// MarkdownV2: "." costs 2 ("\."), so it cannot be cut from its backslash.
 		{"escape at the boundary", a(max-1) + ".", true, []string{a(max - 1), `\.`}},
 		{"escape just fits", a(max-2) + ".b", true, []string{a(max-2) + `\.`, "b"}},
-		{"bold cut is closed and reopened", "*" + a(max) + "*", true, []string{"*" + a(max-2) + "*", "*aa*"}},
+		{"bold cut is closed and reopened", "**" + a(max) + "**", true, []string{"*" + a(max-2) + "*", "*aa*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

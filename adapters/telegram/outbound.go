@@ -51,7 +51,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	if err != nil {
 		return adapters.Receipt{}, adapters.Permanent(err)
 	}
-	markdown := m.Meta[event.MetaFormat] == "markdown"
+	markdown := m.Meta[event.MetaFormat] == event.FormatMarkdown
 	var parts []part
 	for _, c := range render(m.Text, markdown, MaxMessageLength) {
 		parts = append(parts, part{chunk: c})

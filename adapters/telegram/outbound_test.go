@@ -55,8 +55,8 @@ func TestSend_PlainText(t *testing.T) {
 
 func TestSend_Markdown(t *testing.T) {
 	_, fake, a := sendEnv(t)
-	m := reply("Your order *#1234* ships _today_. See [tracking](https://example.com/t?id=1_2) (ETA: 2-3 days)!")
-	m.Meta = map[string]string{"format": "markdown"}
+	m := reply("Your order **#1234** ships _today_. See [tracking](https://example.com/t?id=1_2) (ETA: 2-3 days)!")
+	m.Meta = map[string]string{event.MetaFormat: event.FormatMarkdown}
 	if _, err := a.Send(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}

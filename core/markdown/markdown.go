@@ -65,8 +65,8 @@ type Node struct {
 }
 
 // maxDepth bounds nesting (quotes in quotes, emphasis in emphasis), and
-// maxSpan how far an opener looks for its closer, against hostile input: a
-// text of n bytes parses in O(n·maxSpan).
+// maxSpan how far a link or code span looks for its end, against hostile
+// input.
 const (
 	maxDepth = 16
 	maxSpan  = 2000
@@ -201,6 +201,10 @@ func parseList(lines []string, i, depth int) (int, Node) {
 // parseInlines parses the inlines of a block's text.
 func parseInlines(s string, depth int) []Node {
 	var out []Node
+	// noCloser remembers, per delimiter, a position after which a scan found
+	// no closer: later openers need not scan again, which keeps parsing
+	// linear in the text.
+	noCloser := map[string]int{}
 	var text strings.Builder
 	emit := func(n Node) {
 		if text.Len() > 0 {
@@ -249,7 +253,7 @@ func parseInlines(s string, depth int) []Node {
 				continue
 			}
 		case (c == '*' || c == '_' || c == '~') && depth < maxDepth:
-			if n, kind, inner, ok := emphasisAt(s, i); ok {
+			if n, kind, inner, ok := emphasisAt(s, i, noCloser); ok {
 				emit(Node{Kind: kind, Children: parseInlines(inner, depth+1)})
 				i += n
 				continue
@@ -276,7 +280,7 @@ func run(s string, i int, c byte) int {
 // emphasisAt reads **x**, __x__, *x*, _x_ or ~~x~~ at s[i]: the bytes it
 // spans, its kind and its content. An opener must be followed, and a closer
 // preceded, by a non-space; _ does not work inside words (snake_case).
-func emphasisAt(s string, i int) (n int, kind Kind, inner string, ok bool) {
+func emphasisAt(s string, i int, noCloser map[string]int) (n int, kind Kind, inner string, ok bool) {
 	c := s[i]
 	width := min(run(s, i, c), 2)
 	switch {
@@ -297,7 +301,10 @@ func emphasisAt(s string, i int) (n int, kind Kind, inner string, ok bool) {
 		return 0, 0, "", false
 	}
 	delim := strings.Repeat(string(c), width)
-	for j := open + 1; j+width <= len(s) && j-open < maxSpan; j++ {
+	if p, ok := noCloser[delim]; ok && p <= open {
+		return 0, 0, "", false
+	}
+	for j := open + 1; j+width <= len(s); j++ {
 		if s[j-1] == '\\' {
 			continue
 		}
@@ -313,6 +320,7 @@ func emphasisAt(s string, i int) (n int, kind Kind, inner string, ok bool) {
 		}
 		return j + width - i, kind, s[open:j], true
 	}
+	noCloser[delim] = open
 	return 0, 0, "", false
 }
 
