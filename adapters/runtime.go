@@ -336,7 +336,7 @@ func (r *Runtime) deliveryEvent(ctx context.Context, m *core.Message, typ string
 	ev := DeliveryEvent(m, typ)
 	ev.External.Message = rc.ProviderID
 	if cause != nil {
-		ev.Meta = map[string]string{event.MetaError: truncate(cause.Error(), 1024)}
+		ev.Meta = map[string]string{event.MetaError: core.Truncate(cause.Error(), 1024)}
 	}
 	if _, err := r.bus.PublishMessage(ctx, bus.SubjectEvt(typ), ev, bus.WithMsgID("evt:"+typ+":"+m.ID)); err != nil {
 		r.log.Warn("delivery event not published", "type", typ, "msg_id", m.ID, "err", err)
@@ -353,13 +353,6 @@ func DeliveryEvent(m *core.Message, typ string) *core.Message {
 	ev.ConversationID = m.ConversationID
 	ev.ReplyTo = m.ID
 	return ev
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // Status is the readiness of one adapter.

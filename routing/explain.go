@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,7 +145,7 @@ func replyDataFor(pl *plan, conv *store.Conversation, s *convState, now time.Tim
 // WriteTo prints e for people, as omnigate route --explain shows it.
 func (e Explanation) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Message   %s from %s at %s\n", e.Channel, cmpOr(e.From, "(unknown sender)"), e.Now.Format(time.RFC3339))
+	fmt.Fprintf(&b, "Message   %s from %s at %s\n", e.Channel, cmp.Or(e.From, "(unknown sender)"), e.Now.Format(time.RFC3339))
 	fmt.Fprintf(&b, "Language  %s (%s)\n", e.Language, e.LanguageSource)
 	fmt.Fprintf(&b, "Score     %.2f %s\n", e.Score.Score, strings.Join(e.Score.Labels, ", "))
 	fmt.Fprintf(&b, "Customer  %s\n", map[bool]string{true: "returning", false: "new"}[e.Returning])
@@ -199,7 +200,7 @@ func (e Explanation) WriteTo(w io.Writer) (int64, error) {
 		}
 		b.WriteString("\n")
 		if q.Mention != "" || q.Overflow != "" {
-			fmt.Fprintf(&b, "  breach    mention %s, move to %s\n", cmpOr(q.Mention, "nobody"), cmpOr(q.Overflow, "(stays)"))
+			fmt.Fprintf(&b, "  breach    mention %s, move to %s\n", cmp.Or(q.Mention, "nobody"), cmp.Or(q.Overflow, "(stays)"))
 		}
 	} else {
 		b.WriteString("  sla       none\n")
@@ -268,9 +269,9 @@ func (s Sample) Message() (*core.Message, error) {
 	if m.Direction == "" {
 		m.Direction = core.Inbound
 	}
-	m.Text = cmpOr(m.Text, s.Text)
-	m.Channel = cmpOr(m.Channel, s.Channel)
-	m.Language = cmpOr(m.Language, s.Language)
+	m.Text = cmp.Or(m.Text, s.Text)
+	m.Channel = cmp.Or(m.Channel, s.Channel)
+	m.Language = cmp.Or(m.Language, s.Language)
 	if m.From == "" && s.From != "" {
 		id, err := core.ParseIdentity(s.From)
 		if err != nil {
@@ -281,7 +282,7 @@ func (s Sample) Message() (*core.Message, error) {
 	if m.Channel == "" && m.From != "" {
 		m.Channel = m.From.Channel()
 	}
-	m.Channel = cmpOr(m.Channel, "web")
+	m.Channel = cmp.Or(m.Channel, "web")
 	if m.From == "" {
 		m.From = core.NewIdentity(m.Channel, "sample")
 	}

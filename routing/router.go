@@ -390,7 +390,7 @@ func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous
 // replyData fills what auto-reply templates see.
 func (r *Router) replyData(conv *store.Conversation, s *convState, now time.Time, wait time.Duration) replyData {
 	q := r.plan.queue(s.Queue)
-	d := replyData{Queue: q.name, Channel: cmpOr(conv.LastChannel, conv.Channel)}
+	d := replyData{Queue: q.name, Channel: cmp.Or(conv.LastChannel, conv.Channel)}
 	if wait > 0 {
 		d.Wait = humanWait(wait, s.Language)
 	}
@@ -824,7 +824,7 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 	}
 	switch m.Type {
 	case event.AgentAway, event.AgentBack:
-		agent := cmpOr(m.Meta[event.MetaAgent], string(m.From))
+		agent := cmp.Or(m.Meta[event.MetaAgent], string(m.From))
 		if _, err := core.ParseIdentity(agent); err != nil {
 			return bus.Permanent(fmt.Errorf("%s without an agent identity", m.Type))
 		}

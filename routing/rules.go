@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"regexp"
@@ -197,16 +198,16 @@ func (pl *plan) decide(f facts) (Decision, []RuleTrace) {
 		}
 		d.Rules = append(d.Rules, r.Name)
 		t := r.Then
-		d.Queue = cmpOr(d.Queue, t.Queue)
-		d.Priority = cmpOr(d.Priority, t.Priority)
-		d.AutoReply = cmpOr(d.AutoReply, t.AutoReply)
+		d.Queue = cmp.Or(d.Queue, t.Queue)
+		d.Priority = cmp.Or(d.Priority, t.Priority)
+		d.AutoReply = cmp.Or(d.AutoReply, t.AutoReply)
 		d.Ticket = d.Ticket || t.Ticket
 		d.Tags = addAll(d.Tags, t.Tags...)
 		d.Skills = addAll(d.Skills, t.Skills...)
 		done = !r.Continue
 	}
-	d.Queue = cmpOr(d.Queue, pl.cfg.DefaultQueue)
-	d.Priority = cmpOr(d.Priority, pl.cfg.DefaultPriority)
+	d.Queue = cmp.Or(d.Queue, pl.cfg.DefaultQueue)
+	d.Priority = cmp.Or(d.Priority, pl.cfg.DefaultPriority)
 	pl.escalate(&d, f.Score)
 	return d, traces
 }
@@ -254,7 +255,7 @@ func (r *rule) match(f facts) (bool, []string) {
 				break
 			}
 		}
-		if !check(hit != "", "sender %s matches %s", m.From, cmpOr(hit, strings.Join(w.Identities, " or "))) {
+		if !check(hit != "", "sender %s matches %s", m.From, cmp.Or(hit, strings.Join(w.Identities, " or "))) {
 			return false, why
 		}
 	}
@@ -263,7 +264,7 @@ func (r *rule) match(f facts) (bool, []string) {
 	}
 	if len(r.keywords) > 0 {
 		hit := r.keyword(m.Text)
-		if !check(hit != "", "text contains %s", quoteAll(cmpOr(hit, ""), w.Keywords)) {
+		if !check(hit != "", "text contains %s", quoteAll(cmp.Or(hit, ""), w.Keywords)) {
 			return false, why
 		}
 	}
@@ -272,7 +273,7 @@ func (r *rule) match(f facts) (bool, []string) {
 	}
 	if len(w.Languages) > 0 && !check(slices.ContainsFunc(w.Languages, func(l string) bool {
 		return strings.EqualFold(l, f.Language) || strings.EqualFold(l, baseLanguage(f.Language))
-	}), "language %s in %v", cmpOr(f.Language, "(unknown)"), w.Languages) {
+	}), "language %s in %v", cmp.Or(f.Language, "(unknown)"), w.Languages) {
 		return false, why
 	}
 	attrs := map[string]string{}
@@ -280,7 +281,7 @@ func (r *rule) match(f facts) (bool, []string) {
 	if f.Contact != nil {
 		attrs, tags = f.Contact.Attributes, f.Contact.Tags
 	}
-	if len(w.Tiers) > 0 && !check(slices.Contains(w.Tiers, attrs[TierAttribute]), "tier %s in %v", cmpOr(attrs[TierAttribute], "(none)"), w.Tiers) {
+	if len(w.Tiers) > 0 && !check(slices.Contains(w.Tiers, attrs[TierAttribute]), "tier %s in %v", cmp.Or(attrs[TierAttribute], "(none)"), w.Tiers) {
 		return false, why
 	}
 	for _, t := range w.Tags {
@@ -363,11 +364,4 @@ func addAll(list []string, vs ...string) []string {
 		}
 	}
 	return list
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/tickets/webhook"
 )
@@ -214,7 +215,7 @@ func actor(r *http.Request, body string) string {
 	if a == "" {
 		return "api"
 	}
-	return "api:" + truncate(a, 200)
+	return "api:" + core.Truncate(a, 200)
 }
 
 // pathNumber reads {number}, writing 400 when it is not one.

@@ -373,7 +373,7 @@ func (s *Service) excerpt(ctx context.Context, conversation string) (transcriptE
 		}
 		fmt.Fprintf(&b, "[%s] %s (%s): %s\n", m.ReceivedAt.UTC().Format("2006-01-02 15:04 MST"), who, m.Channel, text)
 	}
-	ex.text = truncate(b.String(), MaxTextBytes)
+	ex.text = core.Truncate(b.String(), MaxTextBytes)
 	return ex, nil
 }
 
@@ -425,7 +425,7 @@ func normTags(in []string) ([]string, error) {
 			continue
 		}
 		if len(t) > MaxTagBytes || !utf8.ValidString(t) {
-			return nil, fmt.Errorf("%w: tag %q: at most %d bytes of UTF-8", ErrInvalid, truncate(t, 40), MaxTagBytes)
+			return nil, fmt.Errorf("%w: tag %q: at most %d bytes of UTF-8", ErrInvalid, core.Truncate(t, 40), MaxTagBytes)
 		}
 		out = append(out, t)
 	}
@@ -442,7 +442,7 @@ func checkFields(f map[string]string) error {
 	}
 	for k, v := range f {
 		if k == "" || len(k) > MaxFieldKeyBytes || !utf8.ValidString(k) {
-			return fmt.Errorf("%w: field name %q: 1 to %d bytes of UTF-8", ErrInvalid, truncate(k, 40), MaxFieldKeyBytes)
+			return fmt.Errorf("%w: field name %q: 1 to %d bytes of UTF-8", ErrInvalid, core.Truncate(k, 40), MaxFieldKeyBytes)
 		}
 		if utf8.RuneCountInString(v) > MaxFieldValueRune || !utf8.ValidString(v) {
 			return fmt.Errorf("%w: field %q: at most %d characters of UTF-8", ErrInvalid, k, MaxFieldValueRune)

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 
@@ -62,14 +61,14 @@ func meta(t *Ticket, ev Event) map[string]string {
 		event.MetaAction:   ev.Action,
 		event.MetaStatus:   string(t.Status),
 		event.MetaPriority: string(t.Priority),
-		event.MetaSubject:  truncate(t.Subject, 1000),
-		event.MetaActor:    truncate(ev.Actor, 256),
+		event.MetaSubject:  core.Truncate(t.Subject, 1000),
+		event.MetaActor:    core.Truncate(ev.Actor, 256),
 	}
 	if t.Assignee != "" {
-		m[event.MetaAssignee] = truncate(t.Assignee, 256)
+		m[event.MetaAssignee] = core.Truncate(t.Assignee, 256)
 	}
 	if len(t.Tags) > 0 {
-		m[event.MetaTags] = truncate(strings.Join(t.Tags, ","), 2000)
+		m[event.MetaTags] = core.Truncate(strings.Join(t.Tags, ","), 2000)
 	}
 	if !t.DueAt.IsZero() {
 		m[event.MetaDueAt] = t.DueAt.UTC().Format(time.RFC3339)
@@ -82,7 +81,7 @@ func meta(t *Ticket, ev Event) map[string]string {
 		for i, c := range ev.Changes {
 			fields[i] = c.Field
 		}
-		m[event.MetaChanges] = truncate(strings.Join(fields, ","), 2000)
+		m[event.MetaChanges] = core.Truncate(strings.Join(fields, ","), 2000)
 	}
 	if c, ok := ev.Change("status"); ok {
 		m[event.MetaPreviousStatus] = c.From
@@ -125,7 +124,7 @@ func describe(t *Ticket, ev Event) string {
 	if ev.Comment != nil && ev.Comment.Body != "" {
 		b.WriteString(": " + ev.Comment.Body)
 	}
-	return truncate(b.String(), 2000)
+	return core.Truncate(b.String(), 2000)
 }
 
 // publishEvent publishes ev of t on omni.evt.<type>.
@@ -227,15 +226,4 @@ func (s *Service) toDesks(ctx context.Context, t *Ticket, ev Event, tag string) 
 		}
 	}
 	return nil
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -88,7 +88,7 @@ func (s *Service) customerReply(ctx context.Context, n int64, m *core.Message, v
 		case StatusSolved:
 			if sv := t.Survey; sv != nil && t.Satisfaction == nil && !now.After(sv.Until) {
 				if score, ok := parseScore(m.Text); ok {
-					t.Satisfaction = &Satisfaction{Score: score, Text: truncate(m.Text, 500), Channel: m.Channel, At: now}
+					t.Satisfaction = &Satisfaction{Score: score, Text: core.Truncate(m.Text, 500), Channel: m.Channel, At: now}
 					ev := base
 					ev.Action = ActionSatisfaction
 					ev.Changes = []Change{{Field: "satisfaction", To: strconv.Itoa(score)}}

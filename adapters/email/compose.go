@@ -2,6 +2,7 @@ package email
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -45,7 +46,7 @@ func (a *Adapter) compose(ctx context.Context, m *core.Message, to, messageID st
 		subject = replySubject(subject)
 	}
 	if strings.TrimSpace(subject) == "" {
-		subject = "Message from " + firstNonEmpty(a.cfg.Name, a.cfg.Address)
+		subject = "Message from " + cmp.Or(a.cfg.Name, a.cfg.Address)
 	}
 	h.SetSubject(subject)
 	h.SetMessageID(messageID)

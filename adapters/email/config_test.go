@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/email"
+	"github.com/omnigate/omnigate/adapters/email/mailtest"
 	"github.com/omnigate/omnigate/config"
-	"go.yaml.in/yaml/v3"
 )
 
 func decode(t *testing.T, src string) (email.Config, error) {
@@ -93,8 +95,8 @@ func TestConfig_NeedsOneSide(t *testing.T) {
 		t.Errorf("decode = %v, want imap.host required", err)
 	}
 	env := adaptertest.NewEnv(t, email.Name)
-	sm := startSMTP(t)
-	a := build(t, env.Deps, cfg{smtpPort: sm.port}.yaml())
+	sm := mailtest.NewSMTP(t)
+	a := build(t, env.Deps, cfg{smtpPort: sm.Port}.yaml())
 	if err := a.(adapters.Readier).Ready(t.Context()); err != nil {
 		t.Errorf("outbound-only adapter not ready: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/email"
+	"github.com/omnigate/omnigate/adapters/email/mailtest"
 	"github.com/omnigate/omnigate/core"
 )
 
@@ -19,23 +20,23 @@ func TestAdapter_Conformance(t *testing.T) {
 		Name: email.Name,
 		Skip: adaptertest.Skip{Forged: true, Malformed: true},
 		New: func(t *testing.T, deps adapters.Deps) *adaptertest.Fixture {
-			im := startIMAP(t, withIdle)
-			sm := startSMTP(t)
-			a := build(t, deps, cfg{imapPort: im.port, smtpPort: sm.port}.yaml())
+			im := mailtest.NewIMAP(t, mailtest.WithIdle)
+			sm := mailtest.NewSMTP(t)
+			a := build(t, deps, cfg{imapPort: im.Port, smtpPort: sm.Port}.yaml())
 			return &adaptertest.Fixture{
 				Adapter: a,
 				Inbound: func(t *testing.T, in adaptertest.Incoming) *http.Request {
 					// The same N is the same mail (same Message-ID), delivered again.
 					id := fmt.Sprintf("conformance-%d@customer.example", in.N)
-					im.deliver(t, "INBOX", customerMail(id, "Question", in.Text))
+					im.Deliver(t, "INBOX", mailtest.CustomerMail(id, "Question", in.Text))
 					return nil
 				},
 				Outbound: func(*testing.T) *core.Message {
-					return &core.Message{To: core.NewIdentity(email.Name, customerAddr)}
+					return &core.Message{To: core.NewIdentity(email.Name, mailtest.CustomerAddress)}
 				},
-				Sent:         sm.Texts,
-				RateLimited:  func(*testing.T) { sm.setMode(throttled) },
-				BadRecipient: func(*testing.T) { sm.setMode(noMailbox) },
+				Sent:         func(t *testing.T) []string { return sm.Texts(t) },
+				RateLimited:  func(*testing.T) { sm.FailRcpt(mailtest.Throttled) },
+				BadRecipient: func(*testing.T) { sm.FailRcpt(mailtest.NoMailbox) },
 			}
 		},
 	})

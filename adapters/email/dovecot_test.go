@@ -4,8 +4,6 @@ package email_test
 
 import (
 	"bytes"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,6 +25,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/email"
+	"github.com/omnigate/omnigate/adapters/email/mailtest"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/event"
@@ -88,7 +87,8 @@ service anvil {
 }
 `))
 
-// dovecot is a private Dovecot instance serving supportAddr's mailbox.
+// dovecot is a private Dovecot instance serving the mailbox of
+// mailtest.Address, with mailtest's certificate.
 type dovecot struct {
 	dir  string
 	port int
@@ -133,19 +133,12 @@ func startDovecot(t *testing.T) *dovecot {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	cert, err := testCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, key := mailtest.CertificatePEM(t)
 	files := map[string][]byte{
 		"dovecot.conf": conf.Bytes(),
-		"passwd":       []byte(supportAddr + ":{PLAIN}" + imapPassword + "\n"),
-		"cert.pem":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
-		"key.pem":      pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}),
+		"passwd":       []byte(mailtest.Address + ":{PLAIN}" + mailtest.IMAPPassword + "\n"),
+		"cert.pem":     cert,
+		"key.pem":      key,
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
@@ -248,8 +241,8 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// login connects as supportAddr, in plain text: the test's own clients are
-// the mail server delivering and an admin looking at the mailbox, not the
+// login connects as mailtest.Address, in plain text: the test's own clients
+// are the mail server delivering and an admin looking at the mailbox, not the
 // adapter (which uses STARTTLS).
 func (d *dovecot) login(t *testing.T) *imapclient.Client {
 	t.Helper()
@@ -257,7 +250,7 @@ func (d *dovecot) login(t *testing.T) *imapclient.Client {
 	if err != nil {
 		t.Fatalf("dial dovecot: %v", err)
 	}
-	if err := c.Login(supportAddr, imapPassword).Wait(); err != nil {
+	if err := c.Login(mailtest.Address, mailtest.IMAPPassword).Wait(); err != nil {
 		_ = c.Close()
 		t.Fatalf("login to dovecot: %v", err)
 	}
@@ -339,7 +332,7 @@ func (d *dovecot) tlsLogins(t *testing.T) []string {
 	}
 	var out []string
 	for l := range strings.Lines(string(b)) {
-		if strings.Contains(l, "imap-login: Info: Login: user=<"+supportAddr+">") && strings.Contains(l, ", TLS,") {
+		if strings.Contains(l, "imap-login: Info: Login: user=<"+mailtest.Address+">") && strings.Contains(l, ", TLS,") {
 			out = append(out, strings.TrimSpace(l))
 		}
 	}
@@ -430,7 +423,7 @@ func TestDovecot_EndToEnd(t *testing.T) {
 	const token = "01jh2x7a9b8c7d6e5f4g3h2j1k"
 	id := func(n int) string { return fmt.Sprintf("dovecot-%d@customer.example", n) }
 	plain := func(n int, text string) dovecotMail {
-		return dovecotMail{raw: customerMail(id(n), "Order 4821", text), id: id(n), text: text,
+		return dovecotMail{raw: mailtest.CustomerMail(id(n), "Order 4821", text), id: id(n), text: text,
 			subject: "Order 4821", thread: id(n), senderName: "Ann Lee"}
 	}
 	mails := []dovecotMail{
@@ -438,7 +431,7 @@ func TestDovecot_EndToEnd(t *testing.T) {
 		{
 			// A reply to the support's answer, to its plus address, quoting it.
 			raw: []byte(strings.Join([]string{
-				"From: Ann Lee <" + customerAddr + ">",
+				"From: Ann Lee <" + mailtest.CustomerAddress + ">",
 				"To: Example Support <support+" + token + "@example.com>",
 				"Subject: Re: Order 4821",
 				"Date: Tue, 7 Jan 2025 12:01:00 +0100",
@@ -548,7 +541,7 @@ func TestDovecot_EndToEnd(t *testing.T) {
 				t.Errorf("message %d: meta %s = %q, want %q", i+1, k, m.Meta[k], v)
 			}
 		}
-		if m.Channel != email.Name || m.To != "email:"+supportAddr || m.SentAt.IsZero() {
+		if m.Channel != email.Name || m.To != "email:"+mailtest.Address || m.SentAt.IsZero() {
 			t.Errorf("message %d: channel %s, to %s, sent_at %s", i+1, m.Channel, m.To, m.SentAt)
 		}
 	}

@@ -80,7 +80,7 @@ func (a *Adapter) inbound(p *Parsed, raw []byte, truncated bool) (*core.Message,
 	m.To = identity(a.cfg.Address)
 	m.External.Message = externalID(p, raw)
 	m.External.Thread = threadRoot(p)
-	m.Text = truncate(p.Text, core.MaxTextBytes)
+	m.Text = core.Truncate(p.Text, core.MaxTextBytes)
 	if strings.TrimSpace(m.Text) == "" {
 		m.Text = p.Subject
 	}
@@ -128,7 +128,7 @@ func (a *Adapter) customer(p *Parsed) string {
 // setMeta sets meta[k] to v when v is not empty, cut to the longest meta value.
 func setMeta(meta map[string]string, k, v string) {
 	if v = strings.TrimSpace(v); v != "" {
-		meta[k] = truncate(v, core.MaxMetaValueBytes)
+		meta[k] = core.Truncate(v, core.MaxMetaValueBytes)
 	}
 }
 
@@ -283,7 +283,7 @@ func fit(m *core.Message) {
 			continue
 		}
 		if len(m.Text) > 1024 {
-			m.Text = truncate(m.Text, len(m.Text)/2)
+			m.Text = core.Truncate(m.Text, len(m.Text)/2)
 			m.Meta[MetaTruncated] = "true"
 			continue
 		}
@@ -375,7 +375,7 @@ func (a *Adapter) bounce(ctx context.Context, p *Parsed, raw []byte, log *slog.L
 			ev.To = to
 		}
 	}
-	ev.Meta = map[string]string{event.MetaError: truncate(b.Error(), 1024)}
+	ev.Meta = map[string]string{event.MetaError: core.Truncate(b.Error(), 1024)}
 	setMeta(ev.Meta, MetaDSNStatus, b.Status)
 	if err := a.pub.Event(ctx, ev); err != nil {
 		if errors.Is(err, core.ErrInvalid) {

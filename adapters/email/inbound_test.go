@@ -17,6 +17,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/email"
+	"github.com/omnigate/omnigate/adapters/email/mailtest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -100,14 +101,14 @@ func (r *recorder) count(msg, key, val string) int {
 // world is one test's bus, store, mailbox and mail server.
 type world struct {
 	env  *adaptertest.Env
-	imap *imapServer
-	smtp *smtpServer
+	imap *mailtest.IMAPServer
+	smtp *mailtest.SMTPServer
 	log  *recorder
 }
 
 func newWorld(t *testing.T, caps imap.CapSet) *world {
 	env := adaptertest.NewEnv(t, email.Name)
-	w := &world{env: env, imap: startIMAP(t, caps), smtp: startSMTP(t), log: newRecorder(env.Logger.Handler())}
+	w := &world{env: env, imap: mailtest.NewIMAP(t, caps), smtp: mailtest.NewSMTP(t), log: newRecorder(env.Logger.Handler())}
 	env.Deps.Logger = slog.New(w.log).With("adapter", email.Name)
 	return w
 }
@@ -115,7 +116,7 @@ func newWorld(t *testing.T, caps imap.CapSet) *world {
 // adapter builds an adapter on the world's servers with extra config.
 func (w *world) adapter(t *testing.T, c cfg) adapters.Adapter {
 	t.Helper()
-	c.imapPort, c.smtpPort = w.imap.port, w.smtp.port
+	c.imapPort, c.smtpPort = w.imap.Port, w.smtp.Port
 	return build(t, w.env.Deps, c.yaml())
 }
 
@@ -171,13 +172,13 @@ func (w *world) inbound(t *testing.T, n int) []*core.Message {
 func (w *world) processed(t *testing.T, mailbox string, n int) {
 	t.Helper()
 	bustest.Eventually(t, wait, func() error {
-		msgs := w.imap.list(t, mailbox)
+		msgs := w.imap.List(t, mailbox)
 		if len(msgs) != n {
 			return fmt.Errorf("%s holds %d messages, want %d", mailbox, len(msgs), n)
 		}
 		for _, m := range msgs {
-			if !slices.Contains(m.flags, imap.FlagSeen) {
-				return fmt.Errorf("uid %d of %s not flagged \\Seen", m.uid, mailbox)
+			if !slices.Contains(m.Flags, imap.FlagSeen) {
+				return fmt.Errorf("uid %d of %s not flagged \\Seen", m.UID, mailbox)
 			}
 		}
 		return nil
@@ -199,23 +200,23 @@ func mailID(n int) string { return fmt.Sprintf("mail-%d@customer.example", n) }
 // across a restart of the adapter (a new instance, as after a crash or a
 // deploy): nothing is skipped and nothing is even attempted twice.
 func TestAdapter_ExactlyOnceAcrossRestart(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	for n := 1; n <= 3; n++ {
-		w.imap.deliver(t, "INBOX", customerMail(mailID(n), "Order", fmt.Sprintf("message %d", n)))
+		w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(n), "Order", fmt.Sprintf("message %d", n)))
 	}
 	stop := run(t, w.adapter(t, cfg{}))
 	w.inbound(t, 3)
-	w.imap.deliver(t, "INBOX", customerMail(mailID(4), "Order", "message 4")) // while idling
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(4), "Order", "message 4")) // while idling
 	w.inbound(t, 4)
 	stop()
 
 	// Mail that arrives while omnigate is down.
 	for n := 5; n <= 6; n++ {
-		w.imap.deliver(t, "INBOX", customerMail(mailID(n), "Order", fmt.Sprintf("message %d", n)))
+		w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(n), "Order", fmt.Sprintf("message %d", n)))
 	}
 	stop = run(t, w.adapter(t, cfg{}))
 	got := w.inbound(t, 6)
-	w.imap.deliver(t, "INBOX", customerMail(mailID(7), "Order", "message 7"))
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(7), "Order", "message 7"))
 	got = w.inbound(t, 7)
 	stop()
 	for i, m := range got {
@@ -236,10 +237,10 @@ func TestAdapter_ExactlyOnceAcrossRestart(t *testing.T) {
 // changes, old UIDs mean nothing), the adapter scans it again; what it had
 // published already is deduplicated by Message-ID, what is new is published.
 func TestAdapter_UIDValidityChange(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	c := cfg{imap: []string{"initial_scan: unseen"}}
-	w.imap.deliver(t, "INBOX", customerMail(mailID(1), "Order", "message 1"))
-	w.imap.deliver(t, "INBOX", customerMail(mailID(2), "Order", "message 2"))
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(1), "Order", "message 1"))
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(2), "Order", "message 2"))
 	stop := run(t, w.adapter(t, c))
 	w.inbound(t, 2)
 	w.processed(t, "INBOX", 2)
@@ -247,10 +248,10 @@ func TestAdapter_UIDValidityChange(t *testing.T) {
 
 	// A server migration: the mailbox is rebuilt, and its mail comes back
 	// with new UIDs and without flags, among new mail.
-	w.imap.recreate(t, "INBOX")
-	w.imap.deliver(t, "INBOX", customerMail(mailID(1), "Order", "message 1"))
-	w.imap.deliver(t, "INBOX", customerMail(mailID(3), "Order", "message 3"))
-	w.imap.deliver(t, "INBOX", customerMail(mailID(2), "Order", "message 2"))
+	w.imap.Recreate(t, "INBOX")
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(1), "Order", "message 1"))
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(3), "Order", "message 3"))
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(2), "Order", "message 2"))
 	stop = run(t, w.adapter(t, c))
 	w.processed(t, "INBOX", 3)
 	got := w.inbound(t, 3)
@@ -278,14 +279,14 @@ func TestAdapter_InitialScan(t *testing.T) {
 		{"none", []string{mailID(4)}},
 	} {
 		t.Run(tc.scan, func(t *testing.T) {
-			w := newWorld(t, withIdle)
-			w.imap.deliver(t, "INBOX", customerMail(mailID(1), "Old", "read already"), imap.FlagSeen)
-			w.imap.deliver(t, "INBOX", customerMail(mailID(2), "Old", "not read yet"))
-			w.imap.deliver(t, "INBOX", customerMail(mailID(3), "Old", "read already"), imap.FlagSeen)
+			w := newWorld(t, mailtest.WithIdle)
+			w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(1), "Old", "read already"), imap.FlagSeen)
+			w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(2), "Old", "not read yet"))
+			w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(3), "Old", "read already"), imap.FlagSeen)
 			a := w.adapter(t, cfg{imap: []string{"initial_scan: " + tc.scan}})
 			run(t, a)
 			bustest.Eventually(t, wait, func() error { return a.(adapters.Readier).Ready(t.Context()) })
-			w.imap.deliver(t, "INBOX", customerMail(mailID(4), "New", "new mail"))
+			w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(4), "New", "new mail"))
 			got := w.inbound(t, len(tc.want))
 			var ids []string
 			for _, m := range got {
@@ -301,8 +302,8 @@ func TestAdapter_InitialScan(t *testing.T) {
 // TestAdapter_InboundEnvelope: a Gmail reply becomes an envelope with its
 // thread, plus-address token, sender and cleaned text, and is filed.
 func TestAdapter_InboundEnvelope(t *testing.T) {
-	w := newWorld(t, withIdle)
-	w.imap.deliver(t, "INBOX", readCorpus(t, "gmail_reply"))
+	w := newWorld(t, mailtest.WithIdle)
+	w.imap.Deliver(t, "INBOX", readCorpus(t, "gmail_reply"))
 	run(t, w.adapter(t, cfg{imap: []string{"processed_mailbox: Processed"}}))
 	m := w.inbound(t, 1)[0]
 	w.processed(t, "Processed", 1)
@@ -338,12 +339,12 @@ func TestAdapter_InboundEnvelope(t *testing.T) {
 // are filed but not published as messages; a bounce of a reply becomes a
 // delivery.failed event for that reply.
 func TestAdapter_NotCustomerMail(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	for _, name := range []string{"out_of_office", "mailing_list", "dsn_bounce", "pdf_attachment"} {
-		w.imap.deliver(t, "INBOX", readCorpus(t, name))
+		w.imap.Deliver(t, "INBOX", readCorpus(t, name))
 	}
 	// The adapter's own reply coming back (a BCC, a forwarding loop).
-	w.imap.deliver(t, "INBOX", []byte("From: Example Support <support@example.com>\r\nTo: ann@customer.example\r\n"+
+	w.imap.Deliver(t, "INBOX", []byte("From: Example Support <support@example.com>\r\nTo: ann@customer.example\r\n"+
 		"Subject: Re: x\r\nMessage-ID: <01jh40000000000000000000aa@example.com>\r\nX-Omnigate-Id: 01JH40000000000000000000AA\r\n\r\nour reply\r\n"))
 	run(t, w.adapter(t, cfg{}))
 	w.processed(t, "INBOX", 5)
@@ -369,9 +370,9 @@ func TestAdapter_NotCustomerMail(t *testing.T) {
 // TestAdapter_InboundAttachments: small attachments travel as data: URLs,
 // larger ones are described, with a mid: URL and meta attachments_omitted.
 func TestAdapter_InboundAttachments(t *testing.T) {
-	w := newWorld(t, withIdle)
-	w.imap.deliver(t, "INBOX", readCorpus(t, "apple_inline_image"))
-	w.imap.deliver(t, "INBOX", readCorpus(t, "pdf_attachment"))
+	w := newWorld(t, mailtest.WithIdle)
+	w.imap.Deliver(t, "INBOX", readCorpus(t, "apple_inline_image"))
+	w.imap.Deliver(t, "INBOX", readCorpus(t, "pdf_attachment"))
 	run(t, w.adapter(t, cfg{top: []string{"limits:", "  inline_attachment_bytes: 100"}}))
 	got := w.inbound(t, 2)
 	img, pdf := got[0], got[1]
@@ -387,9 +388,9 @@ func TestAdapter_InboundAttachments(t *testing.T) {
 // TestAdapter_PollingWithoutIdle: a server without IDLE (nor MOVE) is polled,
 // and processed mail is moved with COPY, STORE and EXPUNGE.
 func TestAdapter_PollingWithoutIdle(t *testing.T) {
-	w := newWorld(t, withoutIdle)
+	w := newWorld(t, mailtest.WithoutIdle)
 	run(t, w.adapter(t, cfg{imap: []string{"processed_mailbox: Processed"}}))
-	w.imap.deliver(t, "INBOX", customerMail(mailID(1), "Polled", "found by polling"))
+	w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(1), "Polled", "found by polling"))
 	if m := w.inbound(t, 1)[0]; m.Text != "found by polling" {
 		t.Errorf("text %q", m.Text)
 	}
@@ -400,8 +401,8 @@ func TestAdapter_PollingWithoutIdle(t *testing.T) {
 // TestAdapter_LoginRefused: credentials no reconnect can fix end Run with an
 // error at once, for the runtime to report; Ready says why meanwhile.
 func TestAdapter_LoginRefused(t *testing.T) {
-	w := newWorld(t, withIdle)
-	a := build(t, w.env.Deps, strings.Replace(cfg{imapPort: w.imap.port}.yaml(), imapPassword, "wrong", 1))
+	w := newWorld(t, mailtest.WithIdle)
+	a := build(t, w.env.Deps, strings.Replace(cfg{imapPort: w.imap.Port}.yaml(), mailtest.IMAPPassword, "wrong", 1))
 	done := make(chan error, 1)
 	go func() { done <- a.Run(t.Context()) }()
 	select {
@@ -421,7 +422,7 @@ func TestAdapter_LoginRefused(t *testing.T) {
 // returns an error after a few quick retries, and a new Run resumes where
 // the last one stopped.
 func TestAdapter_ReconnectsAfterServerLoss(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	c := cfg{imapPort: 1} // nothing listens on port 1
 	a := build(t, w.env.Deps, c.yaml())
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -439,12 +440,12 @@ func TestAdapter_ReconnectsAfterServerLoss(t *testing.T) {
 // TestAdapter_IdlePush: with IDLE, new mail is processed as soon as the
 // server announces it, long before the next poll.
 func TestAdapter_IdlePush(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	a := w.adapter(t, cfg{imap: []string{"poll_interval: 1h"}})
 	run(t, a)
 	bustest.Eventually(t, wait, func() error { return a.(adapters.Readier).Ready(t.Context()) })
 	for n := 1; n <= 3; n++ {
-		w.imap.deliver(t, "INBOX", customerMail(mailID(n), "Pushed", fmt.Sprintf("pushed %d", n)))
+		w.imap.Deliver(t, "INBOX", mailtest.CustomerMail(mailID(n), "Pushed", fmt.Sprintf("pushed %d", n)))
 		w.inbound(t, n)
 	}
 }
@@ -453,9 +454,9 @@ func TestAdapter_IdlePush(t *testing.T) {
 // envelope's 1 MiB is still published, giving up the HTML body and then the
 // largest inline attachments.
 func TestAdapter_EnvelopeFits(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	var b strings.Builder
-	b.WriteString("From: Ann <" + customerAddr + ">\r\nTo: " + supportAddr + "\r\nSubject: Big\r\nMessage-ID: <big@customer.example>\r\n" +
+	b.WriteString("From: Ann <" + mailtest.CustomerAddress + ">\r\nTo: " + mailtest.Address + "\r\nSubject: Big\r\nMessage-ID: <big@customer.example>\r\n" +
 		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n" +
 		"--a\r\nContent-Type: text/plain\r\n\r\nSee the scans.\r\n--a\r\nContent-Type: text/html\r\n\r\n<p>See the scans.</p>" +
 		strings.Repeat("<p>padding padding padding padding</p>\r\n", 6400) + "\r\n--a--\r\n")
@@ -470,7 +471,7 @@ func TestAdapter_EnvelopeFits(t *testing.T) {
 		}
 	}
 	b.WriteString("--m--\r\n")
-	w.imap.deliver(t, "INBOX", []byte(b.String()))
+	w.imap.Deliver(t, "INBOX", []byte(b.String()))
 	run(t, w.adapter(t, cfg{top: []string{"limits:", "  inline_total_bytes: 655360"}}))
 	m := w.inbound(t, 1)[0]
 	if m.Text != "See the scans." || m.HTML != "" || m.Meta[email.MetaHTMLOmitted] != "true" || len(m.Attachments) != 3 {

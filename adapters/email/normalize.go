@@ -3,6 +3,7 @@ package email
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
+	"github.com/omnigate/omnigate/core"
 	// Every charset go-message knows: UTF-8, GBK/GB18030, Big5, ISO-8859-x,
 	// Windows-125x, KOI8, Shift_JIS, EUC-KR, ...
 	_ "github.com/emersion/go-message/charset"
@@ -405,7 +407,7 @@ func (n *normalizer) part(path []int, e *message.Entity, err error) error {
 	}
 	disp, dparams, _ := e.Header.ContentDisposition()
 	disp = strings.ToLower(disp)
-	name := decodeWords(firstNonEmpty(dparams["filename"], params["name"]))
+	name := decodeWords(cmp.Or(dparams["filename"], params["name"]))
 
 	switch {
 	case n.p.Bounce != nil && (mt == "message/delivery-status" || mt == "message/global-delivery-status"):
@@ -471,7 +473,7 @@ func (n *normalizer) attachment(path []int, e *message.Entity, mt, disp, name st
 		a.Name = "part-" + a.Part + extension(mt)
 	}
 	if len(a.Name) > 255 {
-		a.Name = truncate(a.Name, 255)
+		a.Name = core.Truncate(a.Name, 255)
 	}
 	var buf bytes.Buffer
 	keep := n.lim.AttachmentBytes
@@ -515,14 +517,14 @@ func (n *normalizer) deliveryStatus(r io.Reader) {
 		return
 	}
 	bo := n.p.Bounce
-	rcpt := firstNonEmpty(chosen["final-recipient"], chosen["original-recipient"])
+	rcpt := cmp.Or(chosen["final-recipient"], chosen["original-recipient"])
 	if _, addr, ok := strings.Cut(rcpt, ";"); ok {
 		rcpt = addr
 	}
 	bo.Recipient = strings.ToLower(strings.Trim(strings.TrimSpace(rcpt), "<>"))
 	bo.Action = strings.ToLower(strings.TrimSpace(chosen["action"]))
 	bo.Status = strings.TrimSpace(chosen["status"])
-	bo.Diagnostic = truncate(collapse(chosen["diagnostic-code"]), 1000)
+	bo.Diagnostic = core.Truncate(collapse(chosen["diagnostic-code"]), 1000)
 }
 
 // dsnBlocks splits delivery-status text into blocks of header fields, keys
@@ -601,7 +603,7 @@ func (n *normalizer) bounceFallback() {
 	if bo.Status == "" && bo.Diagnostic == "" {
 		if m := statusRE.FindStringSubmatch(text); m != nil {
 			bo.Status = m[2]
-			bo.Diagnostic = truncate(collapse(m[1]+" "+m[2]+m[3]), 1000)
+			bo.Diagnostic = core.Truncate(collapse(m[1]+" "+m[2]+m[3]), 1000)
 		}
 	}
 }
@@ -708,24 +710,4 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

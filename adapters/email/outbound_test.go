@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/omnigate/omnigate/adapters/email"
+	"github.com/omnigate/omnigate/adapters/email/mailtest"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -39,7 +40,7 @@ func reply(to, text string) *core.Message {
 }
 
 // lastMail returns the last mail the server accepted, parsed.
-func lastMail(t *testing.T, s *smtpServer) (sentMail, *mail.Message, *email.Parsed) {
+func lastMail(t *testing.T, s *mailtest.SMTPServer) (mailtest.Mail, *mail.Message, *email.Parsed) {
 	t.Helper()
 	mails := s.Mails()
 	if len(mails) == 0 {
@@ -62,9 +63,9 @@ func lastMail(t *testing.T, s *smtpServer) (sentMail, *mail.Message, *email.Pars
 // previous one, with a plus-addressed Reply-To and the headers of a human
 // reply.
 func TestSend_ThreadsUnderInbound(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	a := w.adapter(t, cfg{top: []string{"reply_token: true"}})
-	w.imap.deliver(t, "INBOX", readCorpus(t, "gmail_reply"))
+	w.imap.Deliver(t, "INBOX", readCorpus(t, "gmail_reply"))
 	run(t, a)
 	w.inbound(t, 1)
 
@@ -96,7 +97,7 @@ func TestSend_ThreadsUnderInbound(t *testing.T) {
 	if rc.ProviderID != wantID || rc.Status != "sent" {
 		t.Errorf("receipt %+v", rc)
 	}
-	if sm.From != supportAddr || len(sm.To) != 1 || sm.To[0] != "ann.lee@gmail.com" {
+	if sm.From != mailtest.Address || len(sm.To) != 1 || sm.To[0] != "ann.lee@gmail.com" {
 		t.Errorf("envelope from %q to %q", sm.From, sm.To)
 	}
 	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/alternative") {
@@ -105,7 +106,7 @@ func TestSend_ThreadsUnderInbound(t *testing.T) {
 	if p.Text != "Hello Ann,\n\nthe refund was sent again <today>." || !strings.Contains(p.HTML, "&lt;today&gt;") {
 		t.Errorf("text %q html %q", p.Text, p.HTML)
 	}
-	if auths := w.smtp.Auths(); auths[0] != "PLAIN:"+smtpUser {
+	if auths := w.smtp.Auths(); auths[0] != "PLAIN:"+mailtest.SMTPUser {
 		t.Errorf("auth %q, want PLAIN", auths)
 	}
 
@@ -129,9 +130,9 @@ func TestSend_ThreadsUnderInbound(t *testing.T) {
 // TestSend_MetaThreading: in_reply_to, references and subject set on the
 // envelope win; a reply without any thread gets a plain subject.
 func TestSend_MetaThreading(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	a := w.adapter(t, cfg{})
-	m := reply(customerAddr, "hi")
+	m := reply(mailtest.CustomerAddress, "hi")
 	m.Meta = map[string]string{
 		email.MetaInReplyTo:  "parent@customer.example",
 		email.MetaReferences: "root@customer.example parent@customer.example",
@@ -179,10 +180,10 @@ func TestSend_Attachments(t *testing.T) {
 	}))
 	defer files.Close()
 	host := strings.TrimPrefix(files.URL, "http://")
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	a := w.adapter(t, cfg{top: []string{"attachment_hosts: [" + host + "]"}})
 
-	m := reply(customerAddr, "Two files attached.")
+	m := reply(mailtest.CustomerAddress, "Two files attached.")
 	m.Attachments = []core.Attachment{
 		{
 			Name:        "note.txt",
@@ -216,7 +217,7 @@ func TestSend_Attachments(t *testing.T) {
 		{"broken data URL", core.Attachment{Name: "x", URL: "data:text/plain;base64,!!!"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := reply(customerAddr, "attachment "+tc.name)
+			m := reply(mailtest.CustomerAddress, "attachment "+tc.name)
 			m.Attachments = []core.Attachment{tc.at}
 			_, err := a.Send(t.Context(), m)
 			if err == nil || bus.IsPermanent(err) != tc.permanent {
@@ -228,7 +229,7 @@ func TestSend_Attachments(t *testing.T) {
 
 // TestSend_SMTPAnswers: what the receiving server says decides the retry.
 func TestSend_SMTPAnswers(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	a := w.adapter(t, cfg{})
 	for _, tc := range []struct {
 		code      int
@@ -246,31 +247,31 @@ func TestSend_SMTPAnswers(t *testing.T) {
 		{554, smtp.EnhancedCode{5, 7, 1}, true, false},
 	} {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
-			w.smtp.setMode(&smtp.SMTPError{Code: tc.code, EnhancedCode: tc.enhanced, Message: "test answer"})
-			_, err := a.Send(t.Context(), reply(customerAddr, "x"))
+			w.smtp.FailRcpt(&smtp.SMTPError{Code: tc.code, EnhancedCode: tc.enhanced, Message: "test answer"})
+			_, err := a.Send(t.Context(), reply(mailtest.CustomerAddress, "x"))
 			_, retry := bus.RetryDelay(err)
 			if err == nil || bus.IsPermanent(err) != tc.permanent || retry != tc.retry {
 				t.Errorf("Send = %v: permanent %v retry-after %v, want %v %v", err, bus.IsPermanent(err), retry, tc.permanent, tc.retry)
 			}
 		})
 	}
-	w.smtp.setMode(nil)
+	w.smtp.FailRcpt(nil)
 
 	t.Run("auth refused", func(t *testing.T) {
-		bad := build(t, w.env.Deps, strings.Replace(cfg{smtpPort: w.smtp.port}.yaml(), smtpPassword, "wrong", 1))
-		_, err := bad.Send(t.Context(), reply(customerAddr, "x"))
+		bad := build(t, w.env.Deps, strings.Replace(cfg{smtpPort: w.smtp.Port}.yaml(), mailtest.SMTPPassword, "wrong", 1))
+		_, err := bad.Send(t.Context(), reply(mailtest.CustomerAddress, "x"))
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) || se.Code != 535 || bus.IsPermanent(err) {
 			t.Errorf("Send = %v, want the 535 as a retried error (an operator fixes the password)", err)
 		}
 	})
 	t.Run("auth login", func(t *testing.T) {
-		w.smtp.offer(sasl.Login)
-		defer w.smtp.offer(sasl.Plain, sasl.Login)
-		if _, err := a.Send(t.Context(), reply(customerAddr, "via LOGIN")); err != nil {
+		w.smtp.Offer(sasl.Login)
+		defer w.smtp.Offer(sasl.Plain, sasl.Login)
+		if _, err := a.Send(t.Context(), reply(mailtest.CustomerAddress, "via LOGIN")); err != nil {
 			t.Fatal(err)
 		}
-		if auths := w.smtp.Auths(); auths[len(auths)-1] != "LOGIN:"+smtpUser {
+		if auths := w.smtp.Auths(); auths[len(auths)-1] != "LOGIN:"+mailtest.SMTPUser {
 			got := auths[len(auths)-1]
 			t.Errorf("auth %q", got)
 		}
@@ -316,10 +317,10 @@ func TestSend_DKIM(t *testing.T) {
 				t.Fatal(err)
 			}
 			pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-			w := newWorld(t, withIdle)
+			w := newWorld(t, mailtest.WithIdle)
 			indented := "    " + strings.ReplaceAll(strings.TrimSpace(pemKey), "\n", "\n    ")
 			a := w.adapter(t, cfg{top: []string{"dkim:", "  selector: mail2025", "  private_key: |", indented}})
-			if _, err := a.Send(t.Context(), reply(customerAddr, "signed reply")); err != nil {
+			if _, err := a.Send(t.Context(), reply(mailtest.CustomerAddress, "signed reply")); err != nil {
 				t.Fatal(err)
 			}
 			sm, _, _ := lastMail(t, w.smtp)
@@ -339,7 +340,7 @@ func TestSend_DKIM(t *testing.T) {
 // TestAdapter_BounceOfReply: a reply that bounces comes back as a
 // delivery.failed event for it, with its conversation.
 func TestAdapter_BounceOfReply(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	a := w.adapter(t, cfg{})
 	run(t, a)
 	m := reply("no.such.user@customer.example", "this will bounce")
@@ -362,7 +363,7 @@ func TestAdapter_BounceOfReply(t *testing.T) {
 	if !strings.Contains(dsn, msg.Header.Get("Message-Id")) {
 		t.Fatal("the DSN does not carry the reply's Message-ID")
 	}
-	w.imap.deliver(t, "INBOX", []byte(dsn))
+	w.imap.Deliver(t, "INBOX", []byte(dsn))
 	var ev *core.Message
 	bustest.Eventually(t, wait, func() error {
 		evs := w.env.Events(t, event.DeliveryFailed, m.ID)
@@ -383,11 +384,11 @@ func TestAdapter_BounceOfReply(t *testing.T) {
 // TestSend_ConcurrentDistinctConnections is covered by the conformance kit;
 // this checks the timeout: a server that never answers does not hold Send.
 func TestSend_Timeout(t *testing.T) {
-	w := newWorld(t, withIdle)
+	w := newWorld(t, mailtest.WithIdle)
 	ln := newSilentListener(t)
 	a := build(t, w.env.Deps, strings.Replace(cfg{smtpPort: ln}.yaml(), "timeout: 5s", "timeout: 300ms", 1))
 	start := time.Now()
-	_, err := a.Send(t.Context(), reply(customerAddr, "x"))
+	_, err := a.Send(t.Context(), reply(mailtest.CustomerAddress, "x"))
 	if err == nil || bus.IsPermanent(err) {
 		t.Errorf("Send = %v, want a retried error", err)
 	}

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,8 +62,8 @@ func (a *Adapter) handleInteraction(ctx context.Context, cb *slack.InteractionCa
 	if cb.Type != slack.InteractionTypeBlockActions {
 		return nil, nil
 	}
-	channel := cmpOr(cb.Container.ChannelID, cb.Channel.ID)
-	ts := cmpOr(cb.Container.MessageTs, cb.Message.Timestamp)
+	channel := cmp.Or(cb.Container.ChannelID, cb.Channel.ID)
+	ts := cmp.Or(cb.Container.MessageTs, cb.Message.Timestamp)
 	user := cb.User.ID
 	var afters []followUp
 	for _, ba := range cb.ActionCallback.BlockActions {
@@ -81,7 +82,7 @@ func (a *Adapter) handleInteraction(ctx context.Context, cb *slack.InteractionCa
 			continue
 		}
 		a.rememberAgent(ctx, user, channel, convID)
-		dedup := cmpOr(cb.TriggerID, ba.ActionTs)
+		dedup := cmp.Or(cb.TriggerID, ba.ActionTs)
 		if dedup == "" {
 			dedup = core.NewID()
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/slack"
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -44,7 +45,7 @@ func TestDesk_Actions(t *testing.T) {
 	}
 
 	// Claim: a command for routing, which assigns and says so.
-	clickOK(click(agentUser, ch, ts, "omni_claim", conv.ID))
+	clickOK(slackfake.Click(agentUser, ch, ts, "omni_claim", conv.ID))
 	claims := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.ConversationClaim), 1)
 	if c := claims[0]; c.ConversationID != conv.ID || c.Meta[event.MetaAssignee] != "slack:"+agentUser || c.From != "slack:"+agentUser {
 		t.Errorf("claim command %+v", c)
@@ -59,7 +60,7 @@ func TestDesk_Actions(t *testing.T) {
 
 	// Transfer to billing, which has its own channel: routing moves it and
 	// the thread follows there.
-	clickOK(click(agentUser, ch, ts, "omni_transfer", "billing"))
+	clickOK(slackfake.Click(agentUser, ch, ts, "omni_transfer", "billing"))
 	waitConv("queue after Transfer", func(c *store.Conversation) bool { return c.Queue == "billing" })
 	var newTS string
 	bustest.Eventually(t, wait, func() error {
@@ -82,14 +83,14 @@ func TestDesk_Actions(t *testing.T) {
 	// old one still reaches the customer.
 	d.customer(ann, "Still waiting", nil)
 	d.waitNote(newTS, "Still waiting")
-	d.postEvent(eventPayload("EvOld1", agentReply(agentUser, ch, ts, "1700000001.000100", "From the old thread")), 0)
+	d.postEvent(slackfake.EventPayload("EvOld1", slackfake.AgentReply(agentUser, ch, ts, "1700000001.000100", "From the old thread")), 0)
 	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1)
 	if outs[0].Text != "From the old thread" {
 		t.Errorf("reply in the old thread sent as %q", outs[0].Text)
 	}
 
 	// Close goes through the pipeline; the card follows its event.
-	clickOK(click(agent2User, chBilling, newTS, "omni_close", conv.ID))
+	clickOK(slackfake.Click(agent2User, chBilling, newTS, "omni_close", conv.ID))
 	closes := d.waitStored(bus.StreamIn, "omni.in.slack.", 2)
 	if c := closes[len(closes)-1]; c.Type != event.ConversationClose || c.ConversationID != conv.ID {
 		t.Errorf("desk command %s for %s, want %s", c.Type, c.ConversationID, event.ConversationClose)
@@ -99,13 +100,13 @@ func TestDesk_Actions(t *testing.T) {
 	d.waitNote(newTS, "<@"+agent2User+"> closed this conversation")
 
 	// Reopen, the same way.
-	clickOK(click(agentUser, chBilling, newTS, "omni_reopen", conv.ID))
+	clickOK(slackfake.Click(agentUser, chBilling, newTS, "omni_reopen", conv.ID))
 	waitConv("reopened", func(c *store.Conversation) bool { return c.State == store.StateOpen })
 	d.waitCard(chBilling, newTS, "Open", "omni_close")
 	d.waitNote(newTS, "<@"+agentUser+"> reopened this conversation")
 
 	// Create ticket.
-	clickOK(click(agentUser, chBilling, newTS, "omni_ticket", conv.ID))
+	clickOK(slackfake.Click(agentUser, chBilling, newTS, "omni_ticket", conv.ID))
 	tix := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.TicketCreate), 1)
 	if tk := tix[0]; tk.ConversationID != conv.ID || tk.ContactID != conv.ContactID || tk.From != "slack:"+agentUser {
 		t.Errorf("ticket.create %+v", tk)
@@ -158,7 +159,7 @@ func TestDesk_RejectedCommand(t *testing.T) {
 	conv := d.conversationOf(ann)
 	ch, ts := root(t, d.env.Store, conv)
 	// A reopen of an open conversation is answered at once from the store.
-	if code, _ := d.postClick(click(agentUser, ch, ts, "omni_reopen", conv.ID)); code != http.StatusOK {
+	if code, _ := d.postClick(slackfake.Click(agentUser, ch, ts, "omni_reopen", conv.ID)); code != http.StatusOK {
 		t.Fatalf("click answered %d", code)
 	}
 	bustest.Eventually(t, wait, func() error {
@@ -182,7 +183,7 @@ func TestDesk_RejectedCommand(t *testing.T) {
 // TestDesk_ClickUnknownCard ignores a click on a message that is no card.
 func TestDesk_ClickUnknownCard(t *testing.T) {
 	d := newDesk(t, nil)
-	if code, _ := d.postClick(click(agentUser, chSupport, "1.000001", "omni_claim", "01ARZ3NDEKTSV4RRFFQ69G5FAV")); code != http.StatusOK {
+	if code, _ := d.postClick(slackfake.Click(agentUser, chSupport, "1.000001", "omni_claim", "01ARZ3NDEKTSV4RRFFQ69G5FAV")); code != http.StatusOK {
 		t.Fatalf("answered %d", code)
 	}
 	if n := len(d.stored(bus.StreamEvt, "")); n != 0 {

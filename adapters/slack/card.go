@@ -53,9 +53,9 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 	c := v.conv
 	name := customerName(v.contact, v.name, c.LastIdentity)
 	text = "Conversation with " + escapeMrkdwn(name) + " via " + channelLabel(c.Channel)
-	header := truncateRunes(name, 150)
+	header := core.Ellipsize(name, 150)
 	if v.movedTo != "" {
-		header = truncateRunes(name+" (moved)", 150)
+		header = core.Ellipsize(name+" (moved)", 150)
 	}
 	blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, header, true, false)))
 
@@ -114,7 +114,7 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 		var opts []*slack.OptionBlockObject
 		var current *slack.OptionBlockObject
 		for _, q := range names {
-			o := slack.NewOptionBlockObject(q, plain(truncateRunes(q, 75)), nil)
+			o := slack.NewOptionBlockObject(q, plain(core.Ellipsize(q, 75)), nil)
 			if q == queue {
 				current = o
 			}
@@ -180,7 +180,7 @@ func (a *Adapter) ticketLinks(ids []string, status map[string]string) string {
 		}
 		out = append(out, link)
 	}
-	return truncateRunes(strings.Join(out, ", "), 1900)
+	return core.Ellipsize(strings.Join(out, ", "), 1900)
 }
 
 // identityLines lists the contact's identities with their channels, one per
@@ -238,7 +238,7 @@ func customerName(c *store.Contact, hint string, last core.Identity) string {
 func senderName(m *core.Message) string {
 	for _, k := range []string{event.MetaName, event.MetaProfileName, event.MetaSharedName} {
 		if v := strings.TrimSpace(m.Meta[k]); v != "" {
-			return truncateRunes(v, 100)
+			return core.Ellipsize(v, 100)
 		}
 	}
 	return ""
@@ -290,13 +290,4 @@ func mrkdwn(s string) *slack.TextBlockObject {
 
 func plain(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
-}
-
-// truncateRunes cuts s to at most n runes, ending in "…" when cut.
-func truncateRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,7 +61,7 @@ func (a *Adapter) handleCommand(ctx context.Context, cmd slack.SlashCommand) (re
 		return result{say: say}, err
 	}
 	a.rememberAgent(ctx, cmd.UserID, cmd.ChannelID, convID)
-	act := action{user: cmd.UserID, channel: cmd.ChannelID, conv: convID, dedup: cmpOr(cmd.TriggerID, core.NewID()) + ":" + sub}
+	act := action{user: cmd.UserID, channel: cmd.ChannelID, conv: convID, dedup: cmp.Or(cmd.TriggerID, core.NewID()) + ":" + sub}
 	switch sub {
 	case "close":
 		return a.closeConversation(ctx, act)
@@ -171,7 +172,7 @@ func (a *Adapter) whois(ctx context.Context, act action) (result, error) {
 			b.WriteString("\nTags: " + escapeMrkdwn(strings.Join(contact.Tags, ", ")))
 		}
 	}
-	via := cmpOr(conv.LastChannel, conv.Channel)
+	via := cmp.Or(conv.LastChannel, conv.Channel)
 	if settings.ReplyVia != "" {
 		via = settings.ReplyVia + " (set with /omni reply-via)"
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/event"
@@ -66,10 +68,16 @@ func TestCommands(t *testing.T) {
 		t.Errorf("reply-via email: %q", say)
 	}
 	d.waitCard(ch, ts, "Replies via")
-	d.postEvent(eventPayload("EvC1", agentReply(agentUser, ch, ts, "1700000003.000100", "Your *invoice* is attached")), 0)
+	d.postEvent(slackfake.EventPayload("EvC1", slackfake.AgentReply(agentUser, ch, ts, "1700000003.000100", "Your *invoice* is attached")), 0)
 	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("email"), 1)
-	if o := outs[0]; o.To != "email:ann@example.com" || o.HTML != "Your <b>invoice</b> is attached" || o.Text != "Your invoice is attached" || o.Meta[event.MetaReplyVia] != "email" {
-		t.Errorf("email reply to %s text %q html %q meta %v", o.To, o.Text, o.HTML, o.Meta)
+	o := outs[0]
+	if o.To != "email:ann@example.com" || o.Text != "Your **invoice** is attached" || o.Meta[event.MetaFormat] != event.FormatMarkdown || o.Meta[event.MetaReplyVia] != "email" {
+		t.Errorf("email reply to %s text %q meta %v", o.To, o.Text, o.Meta)
+	}
+	// The email channel shows it as HTML beside the plain text.
+	adapters.Render(o, adapters.FormatHTML)
+	if o.HTML != "<p>Your <strong>invoice</strong> is attached</p>\n" || o.Text != "Your invoice is attached" {
+		t.Errorf("email renders text %q html %q", o.Text, o.HTML)
 	}
 	if say := run(agentUser, "reply-via auto"); !strings.Contains(say, "last") {
 		t.Errorf("reply-via auto: %q", say)
@@ -91,7 +99,7 @@ func TestCommands(t *testing.T) {
 		t.Errorf("unknown command: %q", say)
 	}
 	// Another agent names the conversation by a link to its thread.
-	if say := run(agent2User, "close <"+permalinkOf(ch, ts)+">"); !strings.Contains(say, "Closing") {
+	if say := run(agent2User, "close <"+slackfake.Permalink(ch, ts)+">"); !strings.Contains(say, "Closing") {
 		t.Errorf("close by link: %q", say)
 	}
 	d.waitCard(ch, ts, "Closed")

@@ -108,7 +108,7 @@ func (a *Adapter) postParts(ctx context.Context, id string, th thread, parts []p
 			var ts string
 			_, err := a.messages.Get(ctx, key, &ts)
 			if err == nil {
-				first = cmpOr(first, ts)
+				first = cmp.Or(first, ts)
 				continue
 			}
 			if !errors.Is(err, store.ErrNotFound) {
@@ -133,23 +133,16 @@ func (a *Adapter) postParts(ctx context.Context, id string, th thread, parts []p
 				a.log.Warn("posted, but not recorded; a retry may post it again", "msg_id", id, "err", err)
 			}
 		}
-		first = cmpOr(first, ts)
+		first = cmp.Or(first, ts)
 	}
 	return first, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // customerParts are the Slack messages of a customer's message: its text in
 // pieces, then its attachments as links, under the customer's name and
 // channel.
 func customerParts(m *core.Message, contact *store.Contact) []part {
-	username := truncateRunes(customerName(contact, senderName(m), m.From)+" ("+channelLabel(m.Channel)+")", 80)
+	username := core.Ellipsize(customerName(contact, senderName(m), m.From)+" ("+channelLabel(m.Channel)+")", 80)
 	icon := channelIcon(m.Channel)
 	var parts []part
 	for i, t := range splitText(escapeMrkdwn(m.Text), maxPartRunes) {
@@ -339,7 +332,7 @@ func (a *Adapter) ticketUpdated(ctx context.Context, m *core.Message) error {
 	}
 	note := ":ticket: Ticket " + escapeMrkdwn(id)
 	if m.Text != "" {
-		note += ": " + escapeMrkdwn(truncateRunes(m.Text, 500))
+		note += ": " + escapeMrkdwn(core.Ellipsize(m.Text, 500))
 	} else if st != "" {
 		note += " is now " + escapeMrkdwn(st)
 	}
@@ -360,7 +353,7 @@ func rejectedNote(m *core.Message) string {
 		note += " for <@" + u + ">"
 	}
 	if r := strings.TrimSpace(m.Meta[event.MetaReason]); r != "" {
-		note += ": " + escapeMrkdwn(truncateRunes(r, 500))
+		note += ": " + escapeMrkdwn(core.Ellipsize(r, 500))
 	}
 	return note + "."
 }

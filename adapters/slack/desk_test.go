@@ -10,6 +10,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/slack"
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -61,7 +62,7 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 	}
 
 	// The agent answers in the thread.
-	body := eventPayload("Ev0001", agentReply(agentUser, ch, ts, "1700000000.000100",
+	body := slackfake.EventPayload("Ev0001", slackfake.AgentReply(agentUser, ch, ts, "1700000000.000100",
 		"Hi *Ann*, see <https://example.com/track|tracking> &amp; thanks <@"+agent2User+">"))
 	if code, resp := d.postEvent(body, 0); code != http.StatusOK {
 		t.Fatalf("event answered %d %s", code, resp)
@@ -79,8 +80,14 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 	}
 	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1)
 	out := outs[0]
-	if want := "Hi Ann, see tracking (https://example.com/track) & thanks @Bob Agent"; out.Text != want {
-		t.Errorf("customer gets %q, want %q", out.Text, want)
+	if want := "Hi **Ann**, see [tracking](https://example.com/track) & thanks @Bob Agent"; out.Text != want || out.Meta[event.MetaFormat] != event.FormatMarkdown {
+		t.Errorf("reply is %q (format %q), want %q in markdown", out.Text, out.Meta[event.MetaFormat], want)
+	}
+	// SMS shows it as plain text.
+	sms := out.Clone()
+	adapters.Render(sms, adapters.FormatPlain)
+	if want := "Hi Ann, see tracking (https://example.com/track) & thanks @Bob Agent"; sms.Text != want {
+		t.Errorf("customer gets %q, want %q", sms.Text, want)
 	}
 	if out.To != ann || out.ID != r.ID || out.Meta[event.MetaAgentName] != "Alice Agent" || out.Meta[event.MetaDesk] != slack.Name {
 		t.Errorf("reply to %s id %s meta %v, want to %s id %s from Alice Agent", out.To, out.ID, out.Meta, ann, r.ID)
@@ -91,11 +98,11 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 		t.Fatalf("retry answered %d", code)
 	}
 	// A note is not sent; a bot's message is ignored; the next reply is.
-	d.postEvent(eventPayload("Ev0002", agentReply(agentUser, ch, ts, "1700000000.000200", "// VIP, be nice")), 0)
-	bot := agentReply(botUser, ch, ts, "1700000000.000300", "card update")
+	d.postEvent(slackfake.EventPayload("Ev0002", slackfake.AgentReply(agentUser, ch, ts, "1700000000.000200", "// VIP, be nice")), 0)
+	bot := slackfake.AgentReply(botUser, ch, ts, "1700000000.000300", "card update")
 	bot["bot_id"] = botID
-	d.postEvent(eventPayload("Ev0003", bot), 0)
-	d.postEvent(eventPayload("Ev0004", agentReply(agent2User, ch, ts, "1700000000.000400", "Your parcel ships today.")), 0)
+	d.postEvent(slackfake.EventPayload("Ev0003", bot), 0)
+	d.postEvent(slackfake.EventPayload("Ev0004", slackfake.AgentReply(agent2User, ch, ts, "1700000000.000400", "Your parcel ships today.")), 0)
 	// Replies of one conversation share a partition, handled in order: once
 	// the last one is out, whatever came before it is too.
 	d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 2)

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -134,10 +135,10 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 	if msg == nil {
 		msg = &slack.Msg{}
 	}
-	text := cmpOr(ev.Text, msg.Text)
-	threadTS := cmpOr(ev.ThreadTimeStamp, msg.ThreadTimestamp)
-	ts := cmpOr(ev.TimeStamp, msg.Timestamp)
-	user := cmpOr(ev.User, msg.User)
+	text := cmp.Or(ev.Text, msg.Text)
+	threadTS := cmp.Or(ev.ThreadTimeStamp, msg.ThreadTimestamp)
+	ts := cmp.Or(ev.TimeStamp, msg.Timestamp)
+	user := cmp.Or(ev.User, msg.User)
 	switch {
 	case !replySubtypes[ev.SubType]:
 		return false, nil
@@ -173,7 +174,7 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 	if err != nil {
 		return false, err
 	}
-	target := cmpOr(settings.ReplyVia, cmpOr(conv.LastChannel, conv.Channel))
+	target := cmp.Or(settings.ReplyVia, cmp.Or(conv.LastChannel, conv.Channel))
 
 	id, err := a.envelopeID(ctx, ev.Channel, ts, threadTS, convID)
 	if err != nil {
@@ -183,7 +184,7 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 	m.ID = id
 	m.From = core.NewIdentity(Name, user)
 	m.ConversationID = convID
-	m.External = core.External{Message: cmpOr(eventID, ev.Channel+":"+ts), Thread: threadTS, Chat: ev.Channel}
+	m.External = core.External{Message: cmp.Or(eventID, ev.Channel+":"+ts), Thread: threadTS, Chat: ev.Channel}
 	m.SentAt = slackTime(ts)
 	text = a.resolveMentions(ctx, text)
 	m.Meta = map[string]string{}
@@ -194,7 +195,7 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 		m.Meta[event.MetaReplyVia] = settings.ReplyVia
 	}
 	if name := a.userName(ctx, user); name != "" {
-		m.Meta[event.MetaAgentName] = truncateRunes(name, 200)
+		m.Meta[event.MetaAgentName] = core.Ellipsize(name, 200)
 	}
 	m.Attachments = a.relayFiles(ctx, files)
 	if len(m.Meta) == 0 {

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
 	case event.DeliveryFailed:
 		return a.failed(ctx, ev)
 	case event.ContactBlocked:
-		return a.eventNote(ctx, ev, ":no_entry: The customer blocked us on "+channelLabel(cmpOr(ev.To.Channel(), ev.Channel))+
+		return a.eventNote(ctx, ev, ":no_entry: The customer blocked us on "+channelLabel(cmp.Or(ev.To.Channel(), ev.Channel))+
 			": replies there cannot reach them. Try another channel with `/omni reply-via`.", false)
 	case event.ConversationClosed:
 		by := "The conversation was closed."
@@ -135,8 +136,8 @@ func (a *Adapter) failed(ctx context.Context, ev *core.Message) error {
 	if why == "" {
 		why = "no reason given"
 	}
-	note := ":warning: This reply could not be delivered via " + channelLabel(ev.Channel) + ": " + escapeMrkdwn(truncateRunes(why, 500))
-	return a.onceNote(ctx, ev.ID, thread{channel: rec.Channel, ts: cmpOr(rec.Thread, rec.TS)}, note)
+	note := ":warning: This reply could not be delivered via " + channelLabel(ev.Channel) + ": " + escapeMrkdwn(core.Ellipsize(why, 500))
+	return a.onceNote(ctx, ev.ID, thread{channel: rec.Channel, ts: cmp.Or(rec.Thread, rec.TS)}, note)
 }
 
 // eventNote notes text in the thread of ev's conversation, once per event,

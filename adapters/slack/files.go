@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -41,7 +42,7 @@ func (a *Adapter) relayFiles(ctx context.Context, files []slack.File) []core.Att
 	for _, f := range files {
 		name := f.Name
 		if name == "" {
-			name = cmpOr(f.Title, f.ID)
+			name = cmp.Or(f.Title, f.ID)
 		}
 		if len(name) > core.MaxAttachmentNameBytes {
 			name = truncateBytes(name, core.MaxAttachmentNameBytes)
@@ -132,8 +133,8 @@ func (a *Adapter) serveFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "slack refused", http.StatusBadGateway)
 		return
 	}
-	ct := cmpOr(rec.ContentType, resp.Header.Get("Content-Type"))
-	w.Header().Set("Content-Type", cmpOr(ct, "application/octet-stream"))
+	ct := cmp.Or(rec.ContentType, resp.Header.Get("Content-Type"))
+	w.Header().Set("Content-Type", cmp.Or(ct, "application/octet-stream"))
 	if resp.ContentLength > 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}

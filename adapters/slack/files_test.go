@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 )
@@ -21,13 +22,13 @@ func TestDesk_AgentFiles(t *testing.T) {
 	conv := d.conversationOf(ann)
 	ch, ts := root(t, d.env.Store, conv)
 
-	ev := agentReply(agentUser, ch, ts, "1700000005.000100", "Here is the form")
+	ev := slackfake.AgentReply(agentUser, ch, ts, "1700000005.000100", "Here is the form")
 	ev["subtype"] = "file_share"
 	ev["files"] = []any{map[string]any{
 		"id": "F0FORM001", "name": "form v2.pdf", "title": "form", "mimetype": "application/pdf", "size": 1234,
 		"url_private": d.fake.FileURL("T0TEST-F0FORM001/form.pdf"),
 	}}
-	if code, _ := d.postEvent(eventPayload("EvF1", ev), 0); code != http.StatusOK {
+	if code, _ := d.postEvent(slackfake.EventPayload("EvF1", ev), 0); code != http.StatusOK {
 		t.Fatalf("answered %d", code)
 	}
 	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1)

@@ -1,18 +1,13 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +17,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/slack"
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
@@ -293,20 +289,6 @@ func (d *desk) runRoutingWith(cfg routing.Config) {
 	})
 }
 
-// signed returns a request to path under /channels/slack/ with body, signed
-// the way Slack signs: v0=hex(HMAC-SHA256(secret, "v0:<ts>:<body>")).
-func signed(path, contentType string, body []byte, secret string, at time.Time) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/channels/slack/"+path, bytes.NewReader(body))
-	r.Header.Set("Content-Type", contentType)
-	ts := strconv.FormatInt(at.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("v0:" + ts + ":"))
-	mac.Write(body)
-	r.Header.Set("X-Slack-Request-Timestamp", ts)
-	r.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
-	return r
-}
-
 // serve serves r on the adapter's routes and returns the status and body.
 func (d *desk) serve(r *http.Request) (int, string) {
 	d.t.Helper()
@@ -316,28 +298,11 @@ func (d *desk) serve(r *http.Request) (int, string) {
 	return rec.Code, string(body)
 }
 
-// eventPayload is an Events API event_callback carrying event.
-func eventPayload(eventID string, event map[string]any) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"token": "legacy", "team_id": "T0TEST", "api_app_id": "A0TEST", "type": "event_callback",
-		"event_id": eventID, "event_time": time.Now().Unix(), "event": event,
-	})
-	return b
-}
-
-// agentReply is a message event of user in thread threadTS of channel.
-func agentReply(user, channel, threadTS, ts, text string) map[string]any {
-	return map[string]any{
-		"type": "message", "user": user, "text": text, "ts": ts, "thread_ts": threadTS,
-		"channel": channel, "channel_type": "channel", "event_ts": ts, "client_msg_id": "c-" + ts,
-	}
-}
-
 // postEvent POSTs a signed Events API payload; retry > 0 sets
 // X-Slack-Retry-Num.
 func (d *desk) postEvent(body []byte, retry int) (int, string) {
 	d.t.Helper()
-	r := signed("events", "application/json", body, testSecret, time.Now())
+	r := slackfake.Signed("events", slackfake.JSON, body, testSecret, time.Now())
 	if retry > 0 {
 		r.Header.Set("X-Slack-Retry-Num", strconv.Itoa(retry))
 		r.Header.Set("X-Slack-Retry-Reason", "http_timeout")
@@ -345,46 +310,17 @@ func (d *desk) postEvent(body []byte, retry int) (int, string) {
 	return d.serve(r)
 }
 
-// click is a block_actions payload: user clicks action (with value, or the
-// selected option for a select) on the card at channel/ts.
-func click(user, channel, ts, actionID, value string) []byte {
-	act := map[string]any{"action_id": actionID, "block_id": "omni_actions", "type": "button", "value": value,
-		"action_ts": strconv.FormatInt(time.Now().UnixNano(), 10)}
-	if actionID == "omni_transfer" {
-		act = map[string]any{"action_id": actionID, "block_id": "omni_actions", "type": "static_select",
-			"selected_option": map[string]any{"value": value, "text": map[string]any{"type": "plain_text", "text": value}},
-			"action_ts":       strconv.FormatInt(time.Now().UnixNano(), 10)}
-	}
-	b, _ := json.Marshal(map[string]any{
-		"type": "block_actions", "trigger_id": "trig-" + strconv.FormatInt(time.Now().UnixNano(), 10),
-		"user":       map[string]any{"id": user, "username": "alice", "name": "alice", "team_id": "T0TEST"},
-		"api_app_id": "A0TEST", "team": map[string]any{"id": "T0TEST", "domain": "test"},
-		"container":    map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
-		"channel":      map[string]any{"id": channel, "name": "support"},
-		"message":      map[string]any{"type": "message", "ts": ts, "bot_id": botID, "text": "card"},
-		"response_url": "https://hooks.slack.com/actions/T0TEST/1/x",
-		"actions":      []any{act},
-	})
-	return b
-}
-
 // postClick POSTs a signed interactivity payload.
 func (d *desk) postClick(payload []byte) (int, string) {
 	d.t.Helper()
-	body := []byte(url.Values{"payload": {string(payload)}}.Encode())
-	return d.serve(signed("interactivity", "application/x-www-form-urlencoded", body, testSecret, time.Now()))
+	return d.serve(slackfake.Signed("interactivity", slackfake.Form, slackfake.InteractionForm(payload), testSecret, time.Now()))
 }
 
 // command POSTs a signed /omni command from user in channel.
 func (d *desk) command(user, channel, text string) (int, string) {
 	d.t.Helper()
-	body := []byte(url.Values{
-		"token": {"legacy"}, "team_id": {"T0TEST"}, "team_domain": {"test"}, "channel_id": {channel}, "channel_name": {"support"},
-		"user_id": {user}, "user_name": {"alice"}, "command": {"/omni"}, "text": {text},
-		"response_url": {"https://hooks.slack.com/commands/1"}, "trigger_id": {"trig-" + strconv.FormatInt(time.Now().UnixNano(), 10)},
-		"api_app_id": {"A0TEST"},
-	}.Encode())
-	code, resp := d.serve(signed("commands", "application/x-www-form-urlencoded", body, testSecret, time.Now()))
+	body := []byte(slackfake.Command(user, channel, text).Encode())
+	code, resp := d.serve(slackfake.Signed("commands", slackfake.Form, body, testSecret, time.Now()))
 	var cr struct {
 		ResponseType string `json:"response_type"`
 		Text         string `json:"text"`

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core/bus"
 )
 
@@ -21,42 +21,44 @@ func TestHTTP_Signature(t *testing.T) {
 	d.posts(2)
 	conv := d.conversationOf(ann)
 	ch, ts := root(t, d.env.Store, conv)
-	event := eventPayload("EvForged", agentReply(agentUser, ch, ts, "1700000000.000900", "forged"))
-	clickBody := []byte(url.Values{"payload": {string(click(agentUser, ch, ts, "omni_claim", conv.ID))}}.Encode())
-	cmdBody := []byte(url.Values{"user_id": {agentUser}, "channel_id": {ch}, "command": {"/omni"}, "text": {"close " + conv.ID}}.Encode())
+	event := slackfake.EventPayload("EvForged", slackfake.AgentReply(agentUser, ch, ts, "1700000000.000900", "forged"))
+	clickBody := slackfake.InteractionForm(slackfake.Click(agentUser, ch, ts, "omni_claim", conv.ID))
+	cmdBody := []byte(slackfake.Command(agentUser, ch, "close "+conv.ID).Encode())
 
 	routes := []struct {
 		path, ct string
 		body     []byte
 	}{
-		{"events", "application/json", event},
-		{"interactivity", "application/x-www-form-urlencoded", clickBody},
-		{"commands", "application/x-www-form-urlencoded", cmdBody},
+		{"events", slackfake.JSON, event},
+		{"interactivity", slackfake.Form, clickBody},
+		{"commands", slackfake.Form, cmdBody},
 	}
 	tests := []struct {
 		name string
 		req  func(path, ct string, body []byte) *http.Request
 	}{
-		{"wrong secret", func(p, ct string, b []byte) *http.Request { return signed(p, ct, b, "not-the-secret", time.Now()) }},
+		{"wrong secret", func(p, ct string, b []byte) *http.Request {
+			return slackfake.Signed(p, ct, b, "not-the-secret", time.Now())
+		}},
 		{"stale", func(p, ct string, b []byte) *http.Request {
-			return signed(p, ct, b, testSecret, time.Now().Add(-6*time.Minute))
+			return slackfake.Signed(p, ct, b, testSecret, time.Now().Add(-6*time.Minute))
 		}},
 		{"future", func(p, ct string, b []byte) *http.Request {
-			return signed(p, ct, b, testSecret, time.Now().Add(6*time.Minute))
+			return slackfake.Signed(p, ct, b, testSecret, time.Now().Add(6*time.Minute))
 		}},
 		{"tampered body", func(p, ct string, b []byte) *http.Request {
-			good := signed(p, ct, b, testSecret, time.Now())
+			good := slackfake.Signed(p, ct, b, testSecret, time.Now())
 			r := httptest.NewRequest(http.MethodPost, good.URL.Path, bytes.NewReader(append(slices.Clone(b), ' ')))
 			r.Header = good.Header.Clone()
 			return r
 		}},
 		{"unsigned", func(p, ct string, b []byte) *http.Request {
-			r := signed(p, ct, b, testSecret, time.Now())
+			r := slackfake.Signed(p, ct, b, testSecret, time.Now())
 			r.Header.Del("X-Slack-Signature")
 			return r
 		}},
 		{"not v0", func(p, ct string, b []byte) *http.Request {
-			r := signed(p, ct, b, testSecret, time.Now())
+			r := slackfake.Signed(p, ct, b, testSecret, time.Now())
 			r.Header.Set("X-Slack-Signature", strings.Replace(r.Header.Get("X-Slack-Signature"), "v0=", "v1=", 1))
 			return r
 		}},
@@ -102,7 +104,7 @@ func TestHTTP_Malformed(t *testing.T) {
 		{"interactivity", "application/x-www-form-urlencoded", `nothing=here`},
 		{"commands", "application/x-www-form-urlencoded", `command=%2Fomni&text=help`},
 	} {
-		if code, body := d.serve(signed(tt.path, tt.ct, []byte(tt.body), testSecret, time.Now())); code != http.StatusBadRequest {
+		if code, body := d.serve(slackfake.Signed(tt.path, tt.ct, []byte(tt.body), testSecret, time.Now())); code != http.StatusBadRequest {
 			t.Errorf("%s %q: answered %d %s, want 400", tt.path, tt.body, code, body)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/slack"
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 )
@@ -29,7 +30,7 @@ func TestSocketMode(t *testing.T) {
 		return nil
 	})
 	// http mode's routes are not mounted.
-	if code, _ := d.postEvent(eventPayload("x", nil), 0); code != 404 && code != 405 {
+	if code, _ := d.postEvent(slackfake.EventPayload("x", nil), 0); code != 404 && code != 405 {
 		t.Errorf("events route answered %d in socket mode, want none", code)
 	}
 	d.customer(ann, "Hi", nil)
@@ -37,21 +38,18 @@ func TestSocketMode(t *testing.T) {
 	conv := d.conversationOf(ann)
 	ch, ts := root(t, d.env.Store, conv)
 
-	var event map[string]any
-	_ = json.Unmarshal(eventPayload("EvS1", agentReply(agentUser, ch, ts, "1700000004.000100", "Over the socket")), &event)
-	d.fake.Push(t, "events_api", "env-1", event)
+	event := slackfake.EventPayload("EvS1", slackfake.AgentReply(agentUser, ch, ts, "1700000004.000100", "Over the socket"))
+	d.fake.PushEvent(t, "env-1", event, 0)
 	waitAck(t, d.fake, "env-1")
 	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1)
 	if outs[0].Text != "Over the socket" {
 		t.Errorf("reply sent as %q", outs[0].Text)
 	}
 	// Slack sends it again (retry_attempt 1) under a new envelope.
-	d.fake.Push(t, "events_api", "env-2", event)
+	d.fake.PushEvent(t, "env-2", event, 1)
 	waitAck(t, d.fake, "env-2")
 
-	var cb map[string]any
-	_ = json.Unmarshal(click(agentUser, ch, ts, "omni_claim", conv.ID), &cb)
-	d.fake.Push(t, "interactive", "env-3", cb)
+	d.fake.PushInteraction(t, "env-3", slackfake.Click(agentUser, ch, ts, "omni_claim", conv.ID))
 	waitAck(t, d.fake, "env-3")
 	bustest.Eventually(t, wait, func() error {
 		if a := d.conversation(conv.ID).Assignee; a != "slack:"+agentUser {
@@ -61,9 +59,7 @@ func TestSocketMode(t *testing.T) {
 	})
 	d.waitCard(ch, ts, "<@"+agentUser+">")
 
-	d.fake.Push(t, "slash_commands", "env-4", map[string]any{
-		"command": "/omni", "text": "whois " + conv.ID, "user_id": agentUser, "channel_id": ch, "trigger_id": "trig-s",
-	})
+	d.fake.PushCommand(t, "env-4", slackfake.Command(agentUser, ch, "whois "+conv.ID))
 	payload := waitAck(t, d.fake, "env-4")
 	if !strings.Contains(string(payload), "+15550001111") || !strings.Contains(string(payload), `"response_type":"ephemeral"`) {
 		t.Errorf("command acknowledged with %s, want the whois answer", payload)

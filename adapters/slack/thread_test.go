@@ -10,6 +10,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/slack"
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -33,7 +34,7 @@ func TestDesk_Restart(t *testing.T) {
 	if p := posts[2]; p.ThreadTS != ts || p.Text != "After the restart" {
 		t.Fatalf("after a restart the message went to thread %q (%q), want %s", p.ThreadTS, p.Text, ts)
 	}
-	d.postEvent(eventPayload("EvR1", agentReply(agentUser, ch, ts, "1700000002.000100", "Still here")), 0)
+	d.postEvent(slackfake.EventPayload("EvR1", slackfake.AgentReply(agentUser, ch, ts, "1700000002.000100", "Still here")), 0)
 	if outs := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1); outs[0].Text != "Still here" {
 		t.Errorf("reply after restart sent as %q", outs[0].Text)
 	}
@@ -137,7 +138,7 @@ func TestDesk_ReturningCustomer(t *testing.T) {
 	}
 	first := d.conversationOf(ann)
 	ch1, ts1 := root(t, d.env.Store, first)
-	if code, _ := d.postClick(click(agentUser, ch1, ts1, "omni_close", first.ID)); code != 200 {
+	if code, _ := d.postClick(slackfake.Click(agentUser, ch1, ts1, "omni_close", first.ID)); code != 200 {
 		t.Fatal("close failed")
 	}
 	bustest.Eventually(t, wait, func() error {
@@ -169,7 +170,7 @@ func TestDesk_ReturningCustomer(t *testing.T) {
 			card2 = p
 		}
 	}
-	if !strings.Contains(card2.Blocks, permalinkOf(ch1, ts1)+"|Previous conversation") || !strings.Contains(card2.Blocks, "Ann Lee") {
+	if !strings.Contains(card2.Blocks, slackfake.Permalink(ch1, ts1)+"|Previous conversation") || !strings.Contains(card2.Blocks, "Ann Lee") {
 		t.Errorf("new card does not link the previous thread: %s", card2.Blocks)
 	}
 	d.waitNote(ts1, "The customer is back")
@@ -184,7 +185,7 @@ func TestDesk_Reopened(t *testing.T) {
 	d.posts(2)
 	conv := d.conversationOf(ann)
 	ch, ts := root(t, d.env.Store, conv)
-	d.postClick(click(agentUser, ch, ts, "omni_close", conv.ID))
+	d.postClick(slackfake.Click(agentUser, ch, ts, "omni_close", conv.ID))
 	d.waitCard(ch, ts, "Closed")
 	d.customer(ann, "Two", nil)
 	d.waitNote(ts, "conversation reopened")

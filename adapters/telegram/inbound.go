@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -16,7 +17,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
@@ -250,7 +250,7 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 		lines = append(lines, strings.TrimSpace("Contact: "+strings.Trim(name+", "+phone, ", ")))
 		content = true
 	}
-	m.Text = truncate(strings.Join(lines, "\n"), core.MaxTextBytes)
+	m.Text = core.Truncate(strings.Join(lines, "\n"), core.MaxTextBytes)
 	if m.Text == "" && len(m.Attachments) == 0 && !content {
 		return nil, "no content the adapter handles", nil
 	}
@@ -291,7 +291,7 @@ func attachments(msg *tgbotapi.Message) []core.Attachment {
 			ct = mimeType
 		}
 		out = append(out, core.Attachment{
-			Name:        truncate(cleanName(name), core.MaxAttachmentNameBytes),
+			Name:        core.Truncate(cleanName(name), core.MaxAttachmentNameBytes),
 			ContentType: ct,
 			Size:        max(int64(size), 0),
 			Key:         FileKey(id),
@@ -302,18 +302,18 @@ func attachments(msg *tgbotapi.Message) []core.Attachment {
 	}
 	switch {
 	case msg.Animation != nil: // Telegram sets document too for animations
-		add(msg.Animation.FileID, firstNonEmpty(msg.Animation.FileName, "animation.mp4"), msg.Animation.MimeType, "video/mp4", msg.Animation.FileSize)
+		add(msg.Animation.FileID, cmp.Or(msg.Animation.FileName, "animation.mp4"), msg.Animation.MimeType, "video/mp4", msg.Animation.FileSize)
 	case msg.Document != nil:
-		add(msg.Document.FileID, firstNonEmpty(msg.Document.FileName, "document"), msg.Document.MimeType, "application/octet-stream", msg.Document.FileSize)
+		add(msg.Document.FileID, cmp.Or(msg.Document.FileName, "document"), msg.Document.MimeType, "application/octet-stream", msg.Document.FileSize)
 	}
 	if v := msg.Video; v != nil {
-		add(v.FileID, firstNonEmpty(v.FileName, "video.mp4"), v.MimeType, "video/mp4", v.FileSize)
+		add(v.FileID, cmp.Or(v.FileName, "video.mp4"), v.MimeType, "video/mp4", v.FileSize)
 	}
 	if v := msg.Voice; v != nil {
 		add(v.FileID, "voice.ogg", v.MimeType, "audio/ogg", v.FileSize)
 	}
 	if v := msg.Audio; v != nil {
-		add(v.FileID, firstNonEmpty(v.FileName, "audio.mp3"), v.MimeType, "audio/mpeg", v.FileSize)
+		add(v.FileID, cmp.Or(v.FileName, "audio.mp3"), v.MimeType, "audio/mpeg", v.FileSize)
 	}
 	if v := msg.VideoNote; v != nil {
 		add(v.FileID, "video_note.mp4", "", "video/mp4", v.FileSize)
@@ -371,7 +371,7 @@ func e164(phone string) (string, bool) {
 // setMeta sets meta[k] to v, cut to the envelope's limit, unless v is empty.
 func setMeta(meta map[string]string, k, v string) {
 	if v = strings.TrimSpace(v); v != "" {
-		meta[k] = truncate(v, core.MaxMetaValueBytes)
+		meta[k] = core.Truncate(v, core.MaxMetaValueBytes)
 	}
 }
 
@@ -383,15 +383,4 @@ func cleanName(s string) string {
 		}
 		return c
 	}, s)
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +77,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 				return adapters.Receipt{}, err
 			}
 			if ok {
-				first = firstNonEmpty(first, id)
+				first = cmp.Or(first, id)
 				continue
 			}
 		}
@@ -85,7 +86,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 			return adapters.Receipt{}, a.sendError(ctx, m, chatID, err)
 		}
 		id := strconv.FormatInt(chatID, 10) + ":" + strconv.Itoa(sent.MessageID)
-		first = firstNonEmpty(first, id)
+		first = cmp.Or(first, id)
 		if track {
 			if _, err := a.records.Create(ctx, key, id, partTTL); err != nil && !errors.Is(err, store.ErrExists) {
 				a.log.Warn("part sent but not recorded; a retry may send it again", "msg_id", m.ID, "part", i, "err", err)
@@ -199,7 +200,7 @@ func (a *Adapter) blocked(ctx context.Context, m *core.Message, chatID int64, re
 	ev.External.Chat = chat
 	// One event per reply, however often the runtime tries it.
 	ev.External.Message = chat + ":blocked:" + m.ID
-	ev.Meta = map[string]string{event.MetaReason: truncate(reason, core.MaxMetaValueBytes)}
+	ev.Meta = map[string]string{event.MetaReason: core.Truncate(reason, core.MaxMetaValueBytes)}
 	if err := a.pub.Event(ctx, ev); err != nil {
 		a.log.Warn("contact.blocked event not published", "msg_id", m.ID, "err", err)
 		return

@@ -115,14 +115,6 @@ func New(cfg Config, deps adapters.Deps) (*Adapter, error) {
 	return a, nil
 }
 
-// firstNonEmpty returns a, or b when a is empty.
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // Name returns "telegram".
 func (a *Adapter) Name() string { return Name }
 

@@ -202,7 +202,7 @@ func (f *clientFrame) check() *frameError {
 	case "":
 		return badFrame("type: required")
 	default:
-		return badFrame("type: unknown frame type %q", truncate(f.Type, 32))
+		return badFrame("type: unknown frame type %q", core.Truncate(f.Type, 32))
 	}
 	return nil
 }
@@ -333,16 +333,6 @@ func encodeFrame(v any) []byte {
 		panic(fmt.Sprintf("web: encode frame: %v", err))
 	}
 	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

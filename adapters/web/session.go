@@ -124,7 +124,7 @@ func (a *Adapter) hello(ctx context.Context, r *http.Request, f *clientFrame) (*
 		v.lang = f.Lang
 	}
 	if u, err := url.Parse(f.Page); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-		v.page = truncate(f.Page, maxPageBytes)
+		v.page = core.Truncate(f.Page, maxPageBytes)
 	}
 	return v, nil
 }
@@ -276,7 +276,7 @@ func (a *Adapter) receive(ctx context.Context, v *visitor, f *clientFrame, base 
 	if _, err := a.pub.Inbound(ctx, m); errors.Is(err, core.ErrInvalid) {
 		return nil, &frameError{
 			Code:   codeInvalidMessage,
-			Msg:    "message refused: " + truncate(err.Error(), 200),
+			Msg:    "message refused: " + core.Truncate(err.Error(), 200),
 			Status: http.StatusBadRequest,
 		}
 	} else if err != nil {

@@ -214,7 +214,7 @@ func cleanFileName(s string) string {
 		}
 		return r
 	}, s)
-	s = truncate(strings.TrimSpace(s), core.MaxAttachmentNameBytes)
+	s = core.Truncate(strings.TrimSpace(s), core.MaxAttachmentNameBytes)
 	if s == "" || s == "." || s == "/" {
 		return "upload"
 	}

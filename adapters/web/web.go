@@ -286,7 +286,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		return a.sendEvent(ctx, visitor, m)
 	}
 	e := entry{
-		ID: m.ID, From: fromAgent, Agent: truncate(m.Meta[event.MetaAgentName], 128), Text: m.Text,
+		ID: m.ID, From: fromAgent, Agent: core.Truncate(m.Meta[event.MetaAgentName], 128), Text: m.Text,
 		Attachments: replyAttachments(m.Attachments), At: m.ReceivedAt.UTC(),
 		Conversation: m.ConversationID, Contact: m.ContactID,
 	}

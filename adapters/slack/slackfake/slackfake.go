@@ -1,0 +1,349 @@
+// Package slackfake is a fake Slack workspace for tests of the Slack desk:
+// slack-go's slacktest server with the Web API methods the desk calls
+// answered the way Slack documents them (auth.test, chat.postMessage,
+// chat.update, chat.delete, chat.postEphemeral, chat.getPermalink,
+// reactions.add, users.info, apps.connections.open, and files at
+// url_private), every call recorded, and a Socket Mode WebSocket that says
+// hello, sends what Push gives it and records the acknowledgements.
+//
+// It also builds what Slack sends the adapter: Events API payloads
+// (EventPayload, AgentReply), block_actions interactions (Click), slash
+// commands (Command), signed the way Slack signs them (Signed, Sign, Post)
+// for http mode, or pushed over the socket (PushEvent, PushInteraction,
+// PushCommand) for socket mode.
+//
+// Point the adapter at it with api_url: Server.URL, bot_token: BotToken and
+// either mode: socket with app_token: AppToken, or mode: http with
+// signing_secret: SigningSecret.
+package slackfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/slack-go/slack/slacktest"
+)
+
+// Credentials of the fake app.
+const (
+	// BotToken is the Bot User OAuth Token the Web API accepts: the adapter's
+	// bot_token. Files at url_private are served for it only.
+	BotToken = "xoxb-1-test"
+	// AppToken is the app-level token apps.connections.open accepts: the
+	// adapter's app_token in socket mode.
+	AppToken = "xapp-1-test"
+	// SigningSecret is the app's Signing Secret: the adapter's signing_secret
+	// in http mode. Post signs with it.
+	SigningSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+)
+
+// Ids of the fake workspace.
+const (
+	// TeamID is the workspace's id.
+	TeamID = "T0TEST"
+	// AppID is the app's id.
+	AppID = "A0TEST"
+	// BotUser is the bot's user id, as auth.test reports it.
+	BotUser = "UBOT0001"
+	// BotID is the bot's bot id, as auth.test reports it; the bot's own
+	// messages carry it.
+	BotID = "BBOT0001"
+	// AgentUser is an agent; users.info calls them AgentName.
+	AgentUser = "UAGENT001"
+	// AgentName is AgentUser's real and display name.
+	AgentName = "Alice Agent"
+	// Agent2User is a second agent; users.info calls them Agent2Name.
+	Agent2User = "UAGENT002"
+	// Agent2Name is Agent2User's real and display name.
+	Agent2Name = "Bob Agent"
+	// ChannelSupport is a channel the bot is in, for the default queue.
+	ChannelSupport = "CSUPPORT1"
+	// ChannelBilling is another channel the bot is in, for a second queue.
+	ChannelBilling = "CBILLING1"
+)
+
+// users are the people users.info knows, by id.
+var users = map[string]string{AgentUser: AgentName, Agent2User: Agent2Name, "UCUST0001": "Carol"}
+
+// Call is one Web API call the fake answered with ok:true.
+type Call struct {
+	// Method is the Web API method, e.g. "chat.postMessage".
+	Method string
+	// Channel is the channel parameter.
+	Channel string
+	// TS is the ts of the message posted (as the fake gave it), updated,
+	// deleted or reacted to.
+	TS string
+	// ThreadTS is thread_ts: the root of the thread posted in, "" for a
+	// message that opens a thread.
+	ThreadTS string
+	// Text is the text parameter.
+	Text string
+	// Blocks is the blocks parameter, JSON with '<', '>' and '&' unescaped.
+	Blocks string
+	// Username and Icon are chat.postMessage's username and icon_emoji.
+	Username, Icon string
+	// User is chat.postEphemeral's user.
+	User string
+	// Name is reactions.add's emoji name.
+	Name string
+}
+
+// Server is the fake Slack. Its methods are safe for concurrent use.
+type Server struct {
+	srv *slacktest.Server
+
+	mu         sync.Mutex
+	calls      []Call
+	seq        int
+	base       int64
+	throttle   int // answer this many more calls with 429
+	retryAfter int
+	failPost   string // chat.postMessage answers this error
+	reactions  map[string]bool
+
+	sockMu sync.Mutex // guards sock and acks, and serialises writes to sock
+	sock   *websocket.Conn
+	acks   []json.RawMessage
+}
+
+// New starts a fake Slack, stopped when the test ends.
+//
+// slacktest's own chat.postMessage gives whole-second timestamps that
+// collide, and it has no chat.update, chat.delete, chat.getPermalink or
+// Socket Mode endpoint: the fake answers those itself.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{base: time.Now().Unix(), reactions: map[string]bool{}}
+	s.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/auth.test", s.authTest)
+		c.Handle("/chat.postMessage", s.postMessage)
+		c.Handle("/chat.update", s.update)
+		c.Handle("/chat.delete", s.delete)
+		c.Handle("/chat.postEphemeral", s.postEphemeral)
+		c.Handle("/chat.getPermalink", s.permalink)
+		c.Handle("/reactions.add", s.reactionsAdd)
+		c.Handle("/users.info", s.usersInfo)
+		c.Handle("/apps.connections.open", s.connectionsOpen)
+		c.Handle("/socket", s.socket)
+		c.Handle("/files-pri/", s.file)
+	})
+	s.srv.Start()
+	t.Cleanup(s.srv.Stop)
+	t.Cleanup(s.closeSocket)
+	return s
+}
+
+// URL is the Web API base URL, ending in /: the adapter's api_url.
+func (s *Server) URL() string { return s.srv.GetAPIURL() }
+
+// FileURL is the url_private of a file named name (e.g.
+// "T0TEST-F0FORM001/form.pdf"); the fake serves "file contents of
+// /files-pri/<name>" there, as text/plain, to BotToken only.
+func (s *Server) FileURL(name string) string { return s.URL() + "files-pri/" + name }
+
+// Permalink is the link Slack gives the message ts of channel, as
+// chat.getPermalink answers it.
+func Permalink(channel, ts string) string {
+	return "https://test.slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
+}
+
+// Calls returns the calls of method ("" for all) answered so far, in order.
+func (s *Server) Calls(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if method == "" || c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Roots returns the chat.postMessage calls that opened a thread (no
+// thread_ts), in order: the desk's card of each conversation. A thread's
+// replies are the chat.postMessage calls whose ThreadTS is its root's TS.
+func (s *Server) Roots() []Call {
+	return slices.DeleteFunc(s.Calls("chat.postMessage"), func(c Call) bool { return c.ThreadTS != "" })
+}
+
+// Throttle answers the next n Web API calls with 429 and Retry-After: after
+// (seconds).
+func (s *Server) Throttle(n, after int) {
+	s.mu.Lock()
+	s.throttle, s.retryAfter = n, after
+	s.mu.Unlock()
+}
+
+// FailPosts makes chat.postMessage answer ok:false with error code, e.g.
+// "channel_not_found", until FailPosts("").
+func (s *Server) FailPosts(code string) {
+	s.mu.Lock()
+	s.failPost = code
+	s.mu.Unlock()
+}
+
+// nextTS is a fresh message ts. s.mu must be held.
+func (s *Server) nextTS() string {
+	s.seq++
+	return fmt.Sprintf("%d.%06d", s.base, s.seq)
+}
+
+func (s *Server) record(c Call) {
+	s.mu.Lock()
+	s.calls = append(s.calls, c)
+	s.mu.Unlock()
+}
+
+// throttled answers 429 when asked to and reports whether it did.
+func (s *Server) throttled(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.throttle == 0 {
+		return false
+	}
+	s.throttle--
+	w.Header().Set("Retry-After", strconv.Itoa(s.retryAfter))
+	w.WriteHeader(http.StatusTooManyRequests)
+	return true
+}
+
+// form parses a Web API call and checks its token; false means it answered.
+func (s *Server) form(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	if got := r.Form.Get("token") + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "); !strings.Contains(got, BotToken) && !strings.Contains(got, AppToken) {
+		reply(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return false
+	}
+	return !s.throttled(w)
+}
+
+// unescaped is JSON without the \u003c escapes of '<', '>' and '&', for
+// reading blocks in tests.
+func unescaped(s string) string {
+	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(s)
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) authTest(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	reply(w, map[string]any{"ok": true, "url": "https://test.slack.com/", "team": "Test", "user": "omnigate",
+		"team_id": TeamID, "user_id": BotUser, "bot_id": BotID})
+}
+
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	ch := r.Form.Get("channel")
+	s.mu.Lock()
+	fail := s.failPost
+	ts := s.nextTS()
+	s.mu.Unlock()
+	if fail != "" {
+		reply(w, map[string]any{"ok": false, "error": fail})
+		return
+	}
+	s.record(Call{Method: "chat.postMessage", Channel: ch, TS: ts, ThreadTS: r.Form.Get("thread_ts"), Text: r.Form.Get("text"),
+		Blocks: unescaped(r.Form.Get("blocks")), Username: r.Form.Get("username"), Icon: r.Form.Get("icon_emoji")})
+	reply(w, map[string]any{"ok": true, "channel": ch, "ts": ts, "message": map[string]any{"text": r.Form.Get("text"), "ts": ts}})
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	c := Call{Method: "chat.update", Channel: r.Form.Get("channel"), TS: r.Form.Get("ts"), Text: r.Form.Get("text"), Blocks: unescaped(r.Form.Get("blocks"))}
+	s.record(c)
+	reply(w, map[string]any{"ok": true, "channel": c.Channel, "ts": c.TS, "text": c.Text})
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	c := Call{Method: "chat.delete", Channel: r.Form.Get("channel"), TS: r.Form.Get("ts")}
+	s.record(c)
+	reply(w, map[string]any{"ok": true, "channel": c.Channel, "ts": c.TS})
+}
+
+func (s *Server) postEphemeral(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	s.mu.Lock()
+	ts := s.nextTS()
+	s.mu.Unlock()
+	s.record(Call{Method: "chat.postEphemeral", Channel: r.Form.Get("channel"), User: r.Form.Get("user"), Text: r.Form.Get("text"), ThreadTS: r.Form.Get("thread_ts")})
+	reply(w, map[string]any{"ok": true, "message_ts": ts})
+}
+
+func (s *Server) permalink(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	ch, ts := r.Form.Get("channel"), r.Form.Get("message_ts")
+	reply(w, map[string]any{"ok": true, "channel": ch, "permalink": Permalink(ch, ts)})
+}
+
+// reactionsAdd answers already_reacted to the same reaction twice, as Slack
+// does, and records only the first.
+func (s *Server) reactionsAdd(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	c := Call{Method: "reactions.add", Channel: r.Form.Get("channel"), TS: r.Form.Get("timestamp"), Name: r.Form.Get("name")}
+	key := c.Channel + c.TS + c.Name
+	s.mu.Lock()
+	dup := s.reactions[key]
+	s.reactions[key] = true
+	s.mu.Unlock()
+	if dup {
+		reply(w, map[string]any{"ok": false, "error": "already_reacted"})
+		return
+	}
+	s.record(c)
+	reply(w, map[string]any{"ok": true})
+}
+
+func (s *Server) usersInfo(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	id := r.Form.Get("user")
+	name, ok := users[id]
+	if !ok {
+		reply(w, map[string]any{"ok": false, "error": "user_not_found"})
+		return
+	}
+	reply(w, map[string]any{"ok": true, "user": map[string]any{"id": id, "name": strings.ToLower(strings.Fields(name)[0]),
+		"real_name": name, "profile": map[string]any{"display_name": name, "real_name": name}}})
+}
+
+// file serves an agent's file at url_private, for the bot token only.
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+BotToken {
+		http.Error(w, "not authed", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("file contents of " + r.URL.Path))
+}
