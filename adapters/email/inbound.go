@@ -398,7 +398,11 @@ func (a *Adapter) process(ctx context.Context, c *imapclient.Client, uid imap.UI
 	if err := a.handle(ctx, raw, truncated, log); err != nil {
 		return err
 	}
-	if err := a.advance(ctx, pos, uint32(uid)); err != nil {
+	// The bus has it: record that even when the adapter is being stopped, so
+	// the next session does not publish it again.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.advance(actx, pos, uint32(uid)); err != nil {
 		return err
 	}
 	a.file(c, uid, log)
