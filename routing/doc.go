@@ -7,8 +7,9 @@
 //
 // A Router consumes the transcripts (durable "routing" on stream OMNI_CONV,
 // omni.conv.>, starting at new messages when first created) and the events it
-// cares about (durable "routing-events" on OMNI_EVT: agent.away, agent.back,
-// conversation.closed, conversation.assigned, conversation.transferred). Any
+// commands and events it acts on (durable "routing-events" on OMNI_EVT:
+// agent.away, agent.back, conversation.closed, and the desks' commands
+// conversation.claim and conversation.transfer). Any
 // number of Routers may share the durables; Config.Workers transcript entries
 // are handled at once per replica.
 //
@@ -17,8 +18,9 @@
 // priority, tags, skills and an optional auto-reply; the escalation scorer
 // (Classifier; built-in Scorer for English and Chinese, or an HTTP hook) may
 // raise the priority and move the conversation to a senior queue, on this or
-// any later message. Routing writes Queue and Priority on the conversation
-// (store compare-and-set), publishes "conversation.routed" on the queue's desk
+// any later message. Routing alone writes Queue, Priority and Assignee on the
+// conversation (store.SetRouting, compare-and-set), publishes
+// "conversation.routed" on the queue's desk and on omni.evt
 // (omni.desk.<desk>), and assigns by the queue's strategy: manual (agents
 // claim), round_robin, least_active, sticky (the customer's previous agent) or
 // skills. Assignment respects each agent's availability and capacity, kept in
@@ -26,6 +28,13 @@
 // conversation waits in the queue's backlog and is assigned when an agent comes
 // back or frees a slot. Assignments publish "conversation.assigned" on the
 // desk and on omni.evt.conversation.assigned (meta by=routing).
+//
+// Agents ask by command: "conversation.claim" (meta assignee, else From)
+// assigns the conversation to them and is answered by "conversation.assigned"
+// with meta by=<desk>; "conversation.transfer" (meta queue) moves it to
+// another queue and is answered by "conversation.routed" with reason
+// transfer and meta agent; a transfer to a queue routing does not know is
+// answered by "command.rejected" on the desk it came from.
 //
 // A customer waits from their first unanswered message until an agent reply
 // (direction outbound in the transcript; routing's own auto-replies, meta
@@ -42,9 +51,11 @@
 //
 // A customer who writes while their queue is closed gets the out_of_hours
 // template with the next opening, once per closed period, instead of an ack.
-// Auto-replies are outbound envelopes (To the conversation's LastIdentity,
-// meta auto=ack|out_of_hours|<template>) published on omni.out.<channel>,
-// appended to the transcript and echoed to the desk.
+// Auto-replies are outbound envelopes (meta auto=ack|out_of_hours|<template>)
+// that take the pipeline's reply path, published on
+// omni.in.routing.<partition of the conversation>: the pipeline picks the
+// customer's channel and identity, appends them to the transcript and echoes
+// them to the desks.
 //
 // # Consistency
 //

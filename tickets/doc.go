@@ -42,9 +42,10 @@
 //     priority, assignee, subject, tags, due_at, action, changes and actor, and
 //     the change in words in Text, so a desk can update its card.
 //   - tickets-notify: the customer is told (Config.Notify): an outbound message
-//     to omni.out.<LastChannel> of the customer's open (else latest linked)
-//     conversation, To its LastIdentity, meta "auto"="ticket", also appended to
-//     the transcript omni.conv.<conversation>. Texts are templates per language
+//     about the customer's open (else latest linked) conversation, meta
+//     "auto"="ticket", on the pipeline's reply path
+//     (omni.in.tickets.<partition of the conversation>), which sends it on the
+//     channel the customer used last and appends it to the transcript. Texts are templates per language
 //     (English and Chinese built in), chosen by the contact's language attribute
 //     or the language of the customer's messages.
 //   - tickets-bridge-<name>: one per Bridge (see below).

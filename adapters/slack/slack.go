@@ -11,17 +11,22 @@
 // signing secret). docs/slack-setup.md has the app manifest.
 //
 // The adapter is registered as the desk "slack": the runtime calls Send for
-// every message on omni.desk.slack (customer messages, replies written on other
-// desks, contact merges) and HandleEvent for delivery and conversation events.
-// Agents' replies are published for the pipeline on
+// every message on omni.desk.slack (customer messages, replies written
+// elsewhere, and the events of the owners of what the card shows: routed,
+// assigned, linked, merged, rejected commands) and HandleEvent for delivery
+// and conversation events. Agents' replies are published for the pipeline on
 // omni.in.slack.<partition of the conversation> as outbound messages from
-// slack:<user id>, and desk events ("conversation.close", "contact.link") the
-// same way.
+// slack:<user id>, in CommonMark; what agents click and type are commands
+// for the owners (core/event): close, reopen and link for the pipeline on the
+// same subjects, claim and transfer for routing and ticket.create for the
+// ticket service on omni.evt. The desk never writes a conversation; the card
+// changes when the owner answers.
 //
-// Where each conversation lives is stored with the conversation
-// (Desk["slack"] = "<channel>:<root ts>") and indexed in the records
+// Where each conversation lives is the desk's own record
+// ("slack_conversations", Thread = "<channel>:<root ts>"), indexed in
 // "slack_threads" ("<channel>:<thread ts>" -> conversation), so a restart or
-// another replica finds every thread again.
+// another replica finds every thread again. The queues, and the channel each
+// one's threads go to, are routing's (adapters.Deps.Queues).
 package slack
 
 import (

@@ -25,7 +25,7 @@
 //     contact the two are merged (store.MergeContacts) and every desk gets a
 //     "contact.merged" event;
 //  3. put in the contact's conversation (store.FindOrOpenConversation: the open one,
-//     else the last one reopened within Options.ReopenWindow, else a new one with
+//     else the last one reopened within Config.ReopenWindow, else a new one with
 //     Previous set), whose LastChannel, LastIdentity and LastMessageAt are updated;
 //  4. appended, with ContactID and ConversationID filled, to the transcript
 //     omni.conv.<conversation> (read it with Transcript), and published to every
@@ -33,28 +33,40 @@
 //     message opened or reopened the conversation and "previous_conversation" when
 //     a new conversation follows an earlier one.
 //
-// An agent reply is a message with direction outbound that a desk (one of
-// Options.Desks) publishes to omni.in.<desk>.<partition>, with ConversationID set.
-// Desks should partition by conversation (bus.SubjectIn(desk, conversationID)) so
-// that one conversation's replies and events keep their order. The reply goes to
-// the channel in meta "reply_via", else the channel of an explicit To, else the
-// channel the customer used last; the recipient is To when set (it must be one of
-// the contact's identities), else the conversation's LastIdentity when it is on
-// that channel, else the contact's first identity on that channel. The pipeline sets
-// Channel, To, ContactID and meta "desk" (the desk it came from), appends the reply
-// to the transcript, publishes it to omni.out.<channel> for the channel's adapter
-// and echoes it to the other desks. A reply to a conversation that a merge closed
-// goes to the conversation it was merged into.
+// Every message to a customer takes one reply path: an outbound message (kind
+// message, direction outbound, ConversationID set) that a desk (one of
+// Config.Desks: an agent's reply) or a source (Sources: routing's
+// acknowledgements and automatic replies, tickets' notices) publishes to
+// omni.in.<desk or source>.<partition>, partitioned by conversation
+// (bus.SubjectIn(desk, conversationID)) so that one conversation's replies and
+// commands keep their order. The reply goes to the channel in meta
+// "reply_via", else the channel the customer used last. The recipient comes
+// from the contact's identities only, never from the message: the
+// conversation's LastIdentity when it is on that channel, else the contact's
+// first identity on that channel; To and External as the author wrote them are
+// dropped (a Slack channel id must not reach Telegram as a chat id). The
+// pipeline sets Channel, To, ContactID and meta "desk" (where it came from),
+// appends the reply to the transcript, publishes it to omni.out.<channel> for
+// the channel's adapter and echoes it to the desks it did not come from. A
+// reply to a conversation that a merge closed goes to the conversation it was
+// merged into.
 //
-// Desk events (kind event on a desk channel):
+// Commands from a desk (kind event on a desk channel, core/event), each
+// answered with an event:
 //
-//   - "conversation.close" with ConversationID: closes the conversation and
-//     publishes "conversation.closed" on omni.evt.conversation.closed.
+//   - "conversation.close" with ConversationID: closes the conversation;
+//     answered by "conversation.closed" on omni.evt.conversation.closed.
+//   - "conversation.reopen": reopens the contact's latest conversation when it
+//     has no other open one; answered by "conversation.reopened" on
+//     omni.evt.conversation.reopened, or "command.rejected" with the reason on
+//     the desk's omni.desk.<desk>.
 //   - "contact.link" with ConversationID and meta "identity" (e.g.
 //     "sms:+15551234567"): an agent's explicit link of that identity to the
-//     conversation's contact, merging contacts when the identity had another one.
+//     conversation's contact, merging contacts when the identity had another
+//     one; answered by "contact.linked" on every desk.
 //
-// Any other event type from a desk is dead-lettered.
+// Any other command from a desk, and any command from a source, is
+// dead-lettered.
 //
 // # Linking
 //
@@ -63,7 +75,8 @@
 // under one of these meta keys.
 //
 //   - Phone numbers: the same E.164 address on the channels of
-//     Options.PhoneChannels (default sms and whatsapp) is one customer. When
+//     Config.PhoneChannels (serve lists the adapters whose Info says their
+//     addresses are phone numbers: sms and whatsapp) is one customer. When
 //     sms:+X writes and whatsapp:+X belongs to another contact, the two are merged.
 //   - "verified_email"=<address>: email:<address> (domain lower-cased) is the
 //     sender's. Like the two keys below, an adapter sets it only after checking a
@@ -82,7 +95,7 @@
 //     the In-Reply-To and References ids, and the token of a plus-addressed reply
 //     address (support+<token>@...), in "thread_keys". The pipeline records
 //     "<channel>:<External.Thread>" -> conversation and contact (records
-//     "pipeline_threads", Options.ThreadTTL); an inbound message carrying a known key, in
+//     "pipeline_threads", Config.ThreadTTL); an inbound message carrying a known key, in
 //     either place, belongs to that key's contact. A reply from another address in
 //     the same email thread therefore joins the customer's contact.
 //   - Agent links: the "contact.link" desk event above.
@@ -103,7 +116,7 @@
 // Reasons a message is dead-lettered at once: an envelope that does not decode
 // (garbage, invalid or oversized fields, unknown version), "no sender identity", a
 // sender identity on another channel than the message, "unknown channel" (a channel
-// that is neither a desk nor in Options.Channels, when set), an event or an outbound
+// that is neither a desk nor in Config.Channels, when set), an event or an outbound
 // message on a customer channel, an inbound message or an unknown event type from a
 // desk, a reply or event whose conversation does not exist, and a reply to a
 // contact that "has no <channel> identity". Store and bus errors are retried with
