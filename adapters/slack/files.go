@@ -3,7 +3,6 @@ package slack
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/sign"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -86,9 +86,7 @@ func (a *Adapter) signedFileURL(id, name string, exp time.Time) string {
 
 // fileSig signs file id with expiry exp.
 func (a *Adapter) fileSig(id, exp string) string {
-	mac := hmac.New(sha256.New, a.fileKey[:])
-	mac.Write([]byte(id + "\n" + exp))
-	return hex.EncodeToString(mac.Sum(nil))
+	return hex.EncodeToString(sign.SHA256(a.fileKey[:], []byte(id+"\n"+exp)))
 }
 
 // serveFile serves GET /channels/slack/files/{id}/{name}?exp=..&sig=..: it
@@ -97,7 +95,8 @@ func (a *Adapter) fileSig(id, exp string) string {
 func (a *Adapter) serveFile(w http.ResponseWriter, r *http.Request) {
 	id, exp, sig := r.PathValue("id"), r.URL.Query().Get("exp"), r.URL.Query().Get("sig")
 	e, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || !hmac.Equal([]byte(sig), []byte(a.fileSig(id, exp))) {
+	raw, herr := hex.DecodeString(sig)
+	if err != nil || herr != nil || !sign.Check(sha256.New, a.fileKey[:], raw, []byte(id+"\n"+exp)) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}

@@ -106,8 +106,10 @@ type Adapter struct {
 	// bg tracks the work done after answering Slack (card updates, notes).
 	bg sync.WaitGroup
 
+	// ReadyState is why the adapter is not ready; Ready reports it.
+	adapters.ReadyState
+
 	mu      sync.Mutex
-	state   error  // why the adapter is not ready; nil when it is
 	botUser string // the bot's user id, from auth.test
 }
 
@@ -141,13 +143,13 @@ func New(cfg Config, deps adapters.Deps) (*Adapter, error) {
 		threads:   deps.Store.Records(recordsThreads),
 		messages:  deps.Store.Records(recordsMessages),
 		convs:     deps.Store.Records(recordsConversations),
-		state:     errors.New("not started"),
 	}
 	for _, q := range deps.Queues {
 		if q.Desk == Name {
 			a.queues = append(a.queues, q)
 		}
 	}
+	a.setState(errors.New("not started"))
 	a.limits = limiter{rate: cfg.ChannelRate, burst: cfg.ChannelBurst}
 	a.fileKey = sha256.Sum256([]byte("omnigate slack file links\x00" + cfg.BotToken.Value()))
 	opts := []slack.Option{slack.OptionAPIURL(cfg.APIURL), slack.OptionHTTPClient(a.hc)}
@@ -218,20 +220,12 @@ func (a *Adapter) botUserID() string {
 	return a.botUser
 }
 
-// Ready reports whether Run is up and Slack accepted the tokens.
-func (a *Adapter) Ready(context.Context) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.state != nil {
-		return fmt.Errorf("slack: %w", a.state)
-	}
-	return nil
-}
-
+// setState records why the adapter is not ready (nil: it is), for Ready.
 func (a *Adapter) setState(err error) {
-	a.mu.Lock()
-	a.state = err
-	a.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("slack: %w", err)
+	}
+	a.SetReady(err)
 }
 
 // Close waits, until ctx is done, for the work started after answering Slack

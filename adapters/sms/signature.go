@@ -1,8 +1,6 @@
 package sms
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
 	"encoding/base64"
 	"maps"
 	"net/http"
@@ -10,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/omnigate/omnigate/core/sign"
 	twclient "github.com/twilio/twilio-go/client"
 )
 
@@ -36,9 +35,7 @@ func Sign(authToken, fullURL string, params url.Values) string {
 			b.WriteString(v)
 		}
 	}
-	h := hmac.New(sha1.New, []byte(authToken))
-	h.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+	return base64.StdEncoding.EncodeToString(sign.SHA1([]byte(authToken), []byte(b.String())))
 }
 
 // signedURL is the URL Twilio called for r, the one its signature covers: the

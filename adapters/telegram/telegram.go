@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
@@ -59,8 +58,8 @@ type Adapter struct {
 	hookURL string // where setWebhook points Telegram; "" to leave it alone
 	secret  [32]byte
 
-	mu    sync.Mutex
-	state error // why the adapter is not ready; nil when it is
+	// ReadyState is why the adapter is not ready; Ready reports it.
+	adapters.ReadyState
 }
 
 // New builds the adapter from cfg (defaults are applied and it is validated
@@ -79,12 +78,12 @@ func New(cfg Config, deps adapters.Deps) (*Adapter, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
-		cfg:   cfg,
-		log:   log,
-		pub:   deps.Publisher,
-		hc:    &http.Client{},
-		state: errors.New("not started"),
+		cfg: cfg,
+		log: log,
+		pub: deps.Publisher,
+		hc:  &http.Client{},
 	}
+	a.setState(errors.New("not started"))
 	a.botID, _, _ = strings.Cut(cfg.Token.Value(), ":")
 	// The library's constructors call getMe; a factory does no I/O, so build
 	// the client by hand and check the token in Run.
@@ -150,20 +149,12 @@ func (a *Adapter) Run(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether Run is up and Telegram answered it.
-func (a *Adapter) Ready(context.Context) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.state != nil {
-		return fmt.Errorf("telegram: %w", a.state)
-	}
-	return nil
-}
-
+// setState records why the adapter is not ready (nil: it is), for Ready.
 func (a *Adapter) setState(err error) {
-	a.mu.Lock()
-	a.state = err
-	a.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("telegram: %w", err)
+	}
+	a.SetReady(err)
 }
 
 // callTimeout bounds Bot API calls made outside Send (which has the runtime's).

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/sign"
 )
 
 // Identity is what a site's backend asserts about its signed-in user, for the
@@ -51,14 +51,13 @@ const identityVersion = "omnigate-identity-v1"
 // backend, written in Go, puts in its pages. Backends in other languages follow
 // the recipe of Identity.
 func SignIdentity(secret, site string, id Identity) Identity {
-	id.Sig = hex.EncodeToString(identityMAC([]byte(secret), site, id))
+	id.Sig = hex.EncodeToString(sign.SHA256([]byte(secret), identityMessage(site, id)))
 	return id
 }
 
-func identityMAC(secret []byte, site string, id Identity) []byte {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(identityVersion + "\n" + site + "\n" + id.UserID + "\n" + id.Email + "\n" + id.Phone + "\n" + strconv.FormatInt(id.TS, 10)))
-	return mac.Sum(nil)
+// identityMessage is what an identity claim's signature covers.
+func identityMessage(site string, id Identity) []byte {
+	return []byte(identityVersion + "\n" + site + "\n" + id.UserID + "\n" + id.Email + "\n" + id.Phone + "\n" + strconv.FormatInt(id.TS, 10))
 }
 
 // Errors of identity claims and visitor tokens; the protocol's error codes name
@@ -82,7 +81,7 @@ func verifyIdentity(secret []byte, site string, id Identity, maxAge time.Duratio
 		return Identity{}, errIdentityInvalid
 	}
 	sig, err := hex.DecodeString(strings.ToLower(id.Sig))
-	if err != nil || !hmac.Equal(sig, identityMAC(secret, site, id)) {
+	if err != nil || !sign.Check(sha256.New, secret, sig, identityMessage(site, id)) {
 		return Identity{}, errIdentityInvalid
 	}
 	// Signed, so these are the site's mistakes, not an attacker's: still refused.
@@ -145,9 +144,7 @@ const maxTokenBytes = 2048
 func signToken(key []byte, c tokenClaims) string {
 	payload, _ := json.Marshal(c) // strings and an int: cannot fail
 	p := tokenPrefix + base64.RawURLEncoding.EncodeToString(payload)
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(p))
-	return p + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return p + "." + base64.RawURLEncoding.EncodeToString(sign.SHA256(key, []byte(p)))
 }
 
 // verifyToken checks a visitor token and returns its claims.
@@ -163,9 +160,7 @@ func verifyToken(key []byte, tok string, now time.Time) (tokenClaims, error) {
 	if err != nil {
 		return tokenClaims{}, errTokenInvalid
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(tok[:i]))
-	if !hmac.Equal(sig, mac.Sum(nil)) {
+	if !sign.Check(sha256.New, key, sig, []byte(tok[:i])) {
 		return tokenClaims{}, errTokenInvalid
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(tok[len(tokenPrefix):i])

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omnigate/omnigate/core/sign"
 )
 
 // Header names of the protocol.
@@ -46,15 +47,7 @@ func (e *verifyError) Is(target error) bool { return target == ErrUnauthorized }
 
 // Sign returns the X-Omnigate-Signature value of body signed at ts.
 func Sign(secret []byte, ts int64, body []byte) string {
-	return "sha256=" + hex.EncodeToString(mac(secret, ts, body))
-}
-
-func mac(secret []byte, ts int64, body []byte) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte(strconv.FormatInt(ts, 10)))
-	h.Write([]byte{'.'})
-	h.Write(body)
-	return h.Sum(nil)
+	return "sha256=" + hex.EncodeToString(sign.SHA256(secret, []byte(strconv.FormatInt(ts, 10)), []byte{'.'}, body))
 }
 
 // SetHeaders signs body at now and sets HeaderTimestamp and HeaderSignature on h.
@@ -83,7 +76,7 @@ func Verify(secret []byte, h http.Header, body []byte, now time.Time, tolerance 
 	if err != nil {
 		return ErrNoSignature
 	}
-	if !hmac.Equal(got, mac(secret, ts, body)) {
+	if !sign.Check(sha256.New, secret, got, []byte(strconv.FormatInt(ts, 10)), []byte{'.'}, body) {
 		return ErrBadSignature
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {

@@ -1,13 +1,14 @@
 package zendesk
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/omnigate/omnigate/core/sign"
 )
 
 // Header names of Zendesk webhook signatures.
@@ -39,19 +40,7 @@ func (e *verifyError) Is(target error) bool { return target == ErrUnauthorized }
 // in the timestamp header): base64(HMAC-SHA256(secret, ts + body)). The secret
 // is used as the bytes of its text, as Zendesk shows it.
 func Sign(secret, ts string, body []byte) string {
-	h := hmac.New(sha256.New, []byte(secret))
-	h.Write([]byte(ts))
-	h.Write(body)
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
-}
-
-// signReversed signs body + ts, the order an older example in Zendesk's
-// documentation computes its published test vector with.
-func signReversed(secret, ts string, body []byte) string {
-	h := hmac.New(sha256.New, []byte(secret))
-	h.Write(body)
-	h.Write([]byte(ts))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+	return base64.StdEncoding.EncodeToString(sign.SHA256([]byte(secret), []byte(ts), body))
 }
 
 // Verify checks a Zendesk webhook: the signature must be Sign(secret, timestamp,
@@ -78,9 +67,8 @@ func Verify(secret string, h http.Header, body []byte, now time.Time, tolerance 
 	if err != nil {
 		return ErrBadSignature
 	}
-	want, _ := base64.StdEncoding.DecodeString(Sign(secret, ts, body))
-	alt, _ := base64.StdEncoding.DecodeString(signReversed(secret, ts, body))
-	if !hmac.Equal(got, want) && !hmac.Equal(got, alt) {
+	key := []byte(secret)
+	if !sign.Check(sha256.New, key, got, []byte(ts), body) && !sign.Check(sha256.New, key, got, body, []byte(ts)) {
 		return ErrBadSignature
 	}
 	if d := now.Sub(at); d > tolerance || d < -tolerance {
