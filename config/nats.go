@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/omnigate/omnigate/core/bus"
 )
 
 // NATS configures the connection to NATS JetStream, or the embedded server.
@@ -151,23 +153,24 @@ type Streams struct {
 	TranscriptMaxAge time.Duration `yaml:"transcript_max_age" doc:"How long conversation transcripts are kept."`
 }
 
-// SetDefaults sets replicas 1, duplicate_window 2m, max_age 72h, max_bytes -1 and
-// transcript_max_age 2160h (90 days).
+// SetDefaults sets the bus's defaults (core/bus): replicas 1,
+// duplicate_window 2m, max_age 72h, max_bytes -1 and transcript_max_age 2160h
+// (90 days).
 func (s *Streams) SetDefaults() {
 	if s.Replicas == 0 {
-		s.Replicas = 1
+		s.Replicas = bus.DefaultReplicas
 	}
 	if s.DuplicateWindow == 0 {
-		s.DuplicateWindow = 2 * time.Minute
+		s.DuplicateWindow = bus.DefaultDuplicateWindow
 	}
 	if s.MaxAge == 0 {
-		s.MaxAge = 72 * time.Hour
+		s.MaxAge = bus.DefaultMaxAge
 	}
 	if s.MaxBytes == 0 {
-		s.MaxBytes = -1
+		s.MaxBytes = bus.DefaultMaxBytes
 	}
 	if s.TranscriptMaxAge == 0 {
-		s.TranscriptMaxAge = 2160 * time.Hour
+		s.TranscriptMaxAge = bus.DefaultTranscriptMaxAge
 	}
 }
 
@@ -195,20 +198,21 @@ type Consumer struct {
 	MaxAckPending int             `yaml:"max_ack_pending" doc:"Messages in flight per consumer; -1 is unlimited."`
 }
 
-// SetDefaults sets max_deliver 5, backoff [1s, 5s, 30s, 2m] (unless the file sets a
-// list, even an empty one), ack_wait 30s and max_ack_pending 1000.
+// SetDefaults sets the bus's defaults (core/bus): max_deliver 5, backoff [1s,
+// 5s, 30s, 2m] (unless the file sets a list, even an empty one), ack_wait 30s
+// and max_ack_pending 1000.
 func (c *Consumer) SetDefaults() {
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 5
+		c.MaxDeliver = bus.DefaultMaxDeliver
 	}
 	if c.Backoff == nil {
-		c.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+		c.Backoff = bus.DefaultBackoff()
 	}
 	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = bus.DefaultAckWait
 	}
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 1000
+		c.MaxAckPending = bus.DefaultMaxAckPending
 	}
 }
 

@@ -80,6 +80,26 @@ type ConsumerDefaults struct {
 	MaxAckPending int
 }
 
+// Defaults of the streams and consumers: the one place they are set (the
+// config's nats section takes its defaults from here).
+const (
+	DefaultReplicas         = 1
+	DefaultDuplicateWindow  = 2 * time.Minute
+	DefaultMaxAge           = 72 * time.Hour
+	DefaultMaxBytes         = -1 // unlimited
+	DefaultTranscriptMaxAge = 90 * 24 * time.Hour
+	DefaultDLQMaxAge        = 14 * 24 * time.Hour
+	DefaultMaxDeliver       = 5
+	DefaultAckWait          = 30 * time.Second
+	DefaultMaxAckPending    = 1000
+)
+
+// DefaultBackoff returns the default delays before each redelivery: 1s, 5s,
+// 30s, 2m.
+func DefaultBackoff() []time.Duration {
+	return []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+}
+
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -95,35 +115,35 @@ func (o *Options) setDefaults() {
 	}
 	s := &o.Streams
 	if s.Replicas == 0 {
-		s.Replicas = 1
+		s.Replicas = DefaultReplicas
 	}
 	if s.DuplicateWindow == 0 {
-		s.DuplicateWindow = 2 * time.Minute
+		s.DuplicateWindow = DefaultDuplicateWindow
 	}
 	if s.MaxAge == 0 {
-		s.MaxAge = 72 * time.Hour
+		s.MaxAge = DefaultMaxAge
 	}
 	if s.MaxBytes == 0 {
-		s.MaxBytes = -1
+		s.MaxBytes = DefaultMaxBytes
 	}
 	if s.TranscriptMaxAge == 0 {
-		s.TranscriptMaxAge = 90 * 24 * time.Hour
+		s.TranscriptMaxAge = DefaultTranscriptMaxAge
 	}
 	if s.DLQMaxAge == 0 {
-		s.DLQMaxAge = 14 * 24 * time.Hour
+		s.DLQMaxAge = DefaultDLQMaxAge
 	}
 	c := &o.Consumer
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 5
+		c.MaxDeliver = DefaultMaxDeliver
 	}
 	if c.Backoff == nil {
-		c.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+		c.Backoff = DefaultBackoff()
 	}
 	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = DefaultAckWait
 	}
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 1000
+		c.MaxAckPending = DefaultMaxAckPending
 	}
 }
 
