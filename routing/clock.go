@@ -17,3 +17,18 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time                         { return time.Now() }
 func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// afterTimer is what a clock may also have: After at an absolute time, which a
+// fake clock can fire exactly when it is moved past t, however it moved while
+// the caller computed t (routingtest.Clock has it).
+type afterTimer interface {
+	AfterTime(t time.Time) <-chan time.Time
+}
+
+// until returns a channel that receives once clock's time reached t.
+func until(c Clock, t time.Time) <-chan time.Time {
+	if at, ok := c.(afterTimer); ok {
+		return at.AfterTime(t)
+	}
+	return c.After(t.Sub(c.Now()))
+}

@@ -187,7 +187,7 @@ func (r *Router) Metrics() Metrics {
 	return Metrics{
 		Routed: m.routed.Load(), Assigned: m.assigned.Load(), AutoReplies: m.autoReplies.Load(),
 		Acks: m.acks.Load(), OutOfHours: m.ooh.Load(), Breaches: m.breaches.Load(),
-		TimersFired: r.sched.fired.Load(),
+		TimersFired: r.sched.fired.Load(), TimersCheckedAt: time.Unix(0, r.sched.checked.Load()),
 	}
 }
 

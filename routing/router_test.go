@@ -216,17 +216,32 @@ func (e *env) pending(r *routing.Router, n int) []routing.Timer {
 	return ts
 }
 
-// settle checks that count stays want for a while: what fires once must not
-// fire again late.
-func (e *env) settle(want int, count func() int) {
+// settle checks that count stays want as the clock moves on: what fires once
+// must not fire again late.
+func (e *env) settle(want int, count func() int, rs ...*routing.Router) {
 	e.t.Helper()
 	for range 5 {
 		e.clock.Advance(time.Minute)
-		time.Sleep(40 * time.Millisecond)
+		e.caughtUp(rs...)
 		if got := count(); got != want {
 			e.t.Fatalf("count = %d, want it to stay %d", got, want)
 		}
 	}
+}
+
+// caughtUp waits until every router has fired what was due at the clock's
+// time: what did not fire by then does not fire at that time.
+func (e *env) caughtUp(rs ...*routing.Router) {
+	e.t.Helper()
+	now := e.clock.Now()
+	bustest.Eventually(e.t, 10*time.Second, func() error {
+		for i, r := range rs {
+			if at := r.Metrics().TimersCheckedAt; at.Before(now) {
+				return fmt.Errorf("router %d checked its timers up to %s, not yet %s", i, at, now)
+			}
+		}
+		return nil
+	})
 }
 
 // slaOnly is a queue with a 10m first-response target and nothing else.
@@ -365,7 +380,7 @@ func TestRouter_RestartFiresPendingTimerOnce(t *testing.T) {
 	r2, _ := e.router(slaOnly(), "after")
 	e.pending(r2, 1)
 	e.clock.Advance(9 * time.Minute)
-	time.Sleep(100 * time.Millisecond)
+	e.caughtUp(r2)
 	breaches := func() int {
 		return e.count(bus.StreamEvt, bus.SubjectEvt(event.SLABreached), event.SLABreached)
 	}
@@ -379,7 +394,7 @@ func TestRouter_RestartFiresPendingTimerOnce(t *testing.T) {
 		}
 		return nil
 	})
-	e.settle(1, breaches)
+	e.settle(1, breaches, r2)
 	e.pending(r2, 0)
 	if m := r2.Metrics(); m.TimersFired != 1 || m.Breaches != 1 {
 		t.Fatalf("metrics after restart = %+v", m)
@@ -412,7 +427,7 @@ func TestRouter_RestartTakesOverAbandonedClaim(t *testing.T) {
 	e.restart()
 	r2, _ := e.router(slaOnly(), "alive")
 	e.clock.Advance(11 * time.Minute) // due, but claimed
-	time.Sleep(150 * time.Millisecond)
+	e.caughtUp(r2)
 	breaches := func() int {
 		return e.count(bus.StreamEvt, bus.SubjectEvt(event.SLABreached), event.SLABreached)
 	}
@@ -426,7 +441,7 @@ func TestRouter_RestartTakesOverAbandonedClaim(t *testing.T) {
 		}
 		return nil
 	})
-	e.settle(1, breaches)
+	e.settle(1, breaches, r2)
 	if m := r2.Metrics(); m.TimersFired != 1 {
 		t.Fatalf("metrics = %+v", m)
 	}
@@ -450,7 +465,7 @@ func TestRouter_TwoReplicasFireOnce(t *testing.T) {
 	e.pending(ra, 2*n)
 	// Let both scan, so both hold every timer in their index.
 	e.clock.Advance(2 * time.Second)
-	time.Sleep(100 * time.Millisecond)
+	e.caughtUp(ra, rb)
 	e.clock.Advance(15 * time.Minute)
 	// No pipeline runs here: acks are counted on their way to it.
 	acks := func() int { return e.count(bus.StreamIn, bus.RootIn+"."+event.ByRouting+".>", routing.AutoAck) }
@@ -463,7 +478,7 @@ func TestRouter_TwoReplicasFireOnce(t *testing.T) {
 		}
 		return nil
 	})
-	e.settle(n, breaches)
+	e.settle(n, breaches, ra, rb)
 	if a := acks(); a != n {
 		t.Fatalf("%d acks, want %d", a, n)
 	}

@@ -88,6 +88,11 @@ type Metrics struct {
 	Routed, Assigned, AutoReplies, Acks, OutOfHours, Breaches int64
 	// TimersFired counts timers this replica claimed and fired.
 	TimersFired int64
+	// TimersCheckedAt is the router's time up to which this replica has
+	// nothing more to fire: it fired every timer it knows that was due, and
+	// none it knows (nor its next scan of the store) is due before it. A
+	// timer due before it that did not fire here fired elsewhere.
+	TimersCheckedAt time.Time
 }
 
 type metrics struct {

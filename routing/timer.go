@@ -73,6 +73,10 @@ type scheduler struct {
 	wake  chan struct{}
 
 	fired atomic.Int64
+	// checked is the clock time (Unix nanoseconds) before which the last
+	// pass found nothing more to do: it fired what was due and sleeps until
+	// then.
+	checked atomic.Int64
 }
 
 // maxTimerAttempts bounds how often a failing timer is tried.
@@ -150,10 +154,13 @@ func (s *scheduler) run(ctx context.Context) error {
 		if wait <= 0 {
 			continue
 		}
+		// Until then nothing this replica knows is due, and the next scan
+		// is not either.
+		s.checked.Store(now.Add(wait).UnixNano())
 		select {
 		case <-ctx.Done():
 		case <-s.wake:
-		case <-s.clock.After(wait):
+		case <-until(s.clock, now.Add(wait)):
 		}
 	}
 	return nil

@@ -45,6 +45,21 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// AfterTime is After at an absolute time: the channel receives once the
+// clock is at or past t, even when it was moved between the caller reading
+// Now and calling AfterTime.
+func (c *Clock) AfterTime(t time.Time) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !t.After(c.now) {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{at: t, ch: ch})
+	return ch
+}
+
 // Advance moves the clock forward by d and fires what came due.
 func (c *Clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
