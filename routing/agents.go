@@ -356,8 +356,8 @@ func (r *Router) roundRobin(ctx context.Context, q *queuePlan) ([]string, error)
 // (when reopened), the one routing remembers for the contact, or the previous
 // conversation's assignee.
 func (r *Router) previousAgent(ctx context.Context, conv *store.Conversation, s *convState) (string, error) {
-	if conv.Assignee != "" {
-		return conv.Assignee, nil
+	if s.Assignee != "" {
+		return s.Assignee, nil
 	}
 	var cr contactRecord
 	if _, err := r.contacts.Get(ctx, conv.ContactID, &cr); err == nil && cr.Agent != "" {

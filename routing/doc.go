@@ -60,10 +60,14 @@
 // # Consistency
 //
 // Each conversation's routing state is one record ("routing_conv") changed
-// only by compare-and-set. Every handler and timer first records in it what
-// must happen (the decision, the flags that make each reply and breach happen
-// once, the envelopes to publish in an outbox), then brings the rest in line:
-// the conversation, the agent's slot, the backlog, the timers, the outbox.
+// only by compare-and-set. The conversation's queue, priority and assignee are
+// not copied there: the conversation holds them, and a handler sees them
+// through the state. Every handler and timer first records in the state what
+// must happen (a change of queue, priority or assignee as a pending write with
+// a revision, the flags that make each reply and breach happen once, the
+// envelopes to publish in an outbox), then brings the rest in line: the
+// conversation (a pending write older than what it holds is dropped), the
+// agent's slot, the backlog, the timers, the outbox.
 // Every step is idempotent, envelopes have ids derived from the conversation
 // and the timer, and publishes carry deduplication ids, so a redelivery, a
 // crash or two replicas racing change nothing twice. Waiting is derived from

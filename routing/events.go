@@ -149,7 +149,7 @@ func routedMeta(s *convState, reason, previous, agent string) map[string]string 
 
 // flush publishes and records the outbox of s, then removes what was done
 // from the stored outbox.
-func (r *Router) flush(ctx context.Context, convID string, s *convState) error {
+func (r *Router) flush(ctx context.Context, conv *store.Conversation, s *convState) error {
 	if len(s.Outbox) == 0 {
 		return nil
 	}
@@ -175,8 +175,7 @@ func (r *Router) flush(ctx context.Context, convID string, s *convState) error {
 		}
 		done[e.ID] = true
 	}
-	var st convState
-	_, err := r.states.Update(ctx, convID, &st, stateTTL, func(bool) error {
+	st, err := r.update(ctx, conv, func(st *convState) error {
 		kept := st.Outbox[:0]
 		for _, e := range st.Outbox {
 			if !done[e.ID] {

@@ -206,9 +206,9 @@ func (h *harness) conv(id string) *store.Conversation {
 
 func (h *harness) state(id string) convState {
 	h.t.Helper()
-	var s convState
-	if _, err := h.r.states.Get(h.ctx, id, &s); err != nil {
-		h.t.Fatal(err)
+	s, ok, err := h.r.state(h.ctx, id)
+	if err != nil || !ok {
+		h.t.Fatalf("state of %s: %v (exists %v)", id, err, ok)
 	}
 	return s
 }

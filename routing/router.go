@@ -292,7 +292,7 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 		s.Routed, s.Rules = true, d.Rules
 		s.Queue, s.Priority, s.Tags, s.Skills, s.Escalated = d.Queue, d.Priority, d.Tags, d.Skills, d.Escalated
 		if s.Assignee != "" && !pl.queue(s.Queue).member(s.Assignee) && pl.agents[s.Assignee].ID == "" {
-			s.Unassign, s.Assignee = s.Assignee, "" // reopened into a queue the agent is not in
+			s.Assignee = "" // reopened into a queue the agent is not in
 		}
 		if err := r.routed(conv, s, event.ReasonRules, prev, "", now); err != nil {
 			return err
@@ -332,7 +332,7 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 			if d.Queue != s.Queue {
 				s.Queue = d.Queue
 				if s.Assignee != "" && !pl.queue(d.Queue).member(s.Assignee) {
-					s.Unassign, s.Assignee = s.Assignee, ""
+					s.Assignee = ""
 				}
 			} else {
 				prev = ""
@@ -421,8 +421,7 @@ func (r *Router) process(ctx context.Context, id string, fn func(conv *store.Con
 	if err != nil {
 		return nil, err
 	}
-	var s convState
-	_, err = r.states.Update(ctx, id, &s, stateTTL, func(bool) error {
+	s, err := r.update(ctx, conv, func(s *convState) error {
 		if conv.State != store.StateOpen && !s.Closed {
 			s.Closed = true
 			return nil
@@ -433,7 +432,7 @@ func (r *Router) process(ctx context.Context, id string, fn func(conv *store.Con
 		if fn == nil {
 			return store.ErrSkip
 		}
-		return fn(conv, &s)
+		return fn(conv, s)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("routing state: %w", err)
@@ -444,11 +443,41 @@ func (r *Router) process(ctx context.Context, id string, fn func(conv *store.Con
 	return &s, nil
 }
 
-// update changes the stored state of conversation id with fn and returns it.
-func (r *Router) update(ctx context.Context, id string, fn func(s *convState) error) (convState, error) {
+// update changes the stored state of conv with fn and returns it. fn sees
+// the conversation's queue, priority and assignee in s (as a pending change
+// left them, else as conv has them); what it changes of them becomes the
+// pending change, which applyPending writes to the conversation.
+func (r *Router) update(ctx context.Context, conv *store.Conversation, fn func(s *convState) error) (convState, error) {
 	var s convState
-	_, err := r.states.Update(ctx, id, &s, stateTTL, func(bool) error { return fn(&s) })
+	_, err := r.states.Update(ctx, conv.ID, &s, stateTTL, func(bool) error {
+		s.view(conv)
+		before := s.routing()
+		if err := fn(&s); err != nil {
+			return err
+		}
+		s.stage(before)
+		return nil
+	})
 	return s, err
+}
+
+// state reads the stored state of conversation id, with its view of the
+// conversation's routing; ok is false when either does not exist.
+func (r *Router) state(ctx context.Context, id string) (s convState, ok bool, err error) {
+	conv, err := r.st.Conversation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, err
+	}
+	if _, err := r.states.Get(ctx, id, &s); errors.Is(err, store.ErrNotFound) {
+		return s, false, nil
+	} else if err != nil {
+		return s, false, err
+	}
+	s.view(conv)
+	return s, true, nil
 }
 
 // reconcile makes the world agree with s; every step is safe to repeat.
@@ -461,52 +490,60 @@ func (r *Router) reconcile(ctx context.Context, conv *store.Conversation, s *con
 	}
 	if s.Closed {
 		keep(r.settleClosed(ctx, conv, s))
-		keep(r.flush(ctx, conv.ID, s))
+		keep(r.flush(ctx, conv, s))
 		return errors.Join(errs...)
 	}
 	if s.Routed {
-		keep(r.applyConversation(ctx, conv, s))
 		keep(r.settleAssignee(ctx, conv, s))
 		q := r.plan.queue(s.Queue)
 		if s.Assignee == "" && q.Strategy != StrategyManual {
 			keep(r.assign(ctx, conv, s, q))
 		}
 	}
+	keep(r.applyPending(ctx, conv, s))
 	keep(r.settleTimers(ctx, conv, s))
-	keep(r.flush(ctx, conv.ID, s))
+	keep(r.flush(ctx, conv, s))
 	return errors.Join(errs...)
 }
 
-// applyConversation writes queue, priority and a removed assignee to the
-// conversation.
-func (r *Router) applyConversation(ctx context.Context, conv *store.Conversation, s *convState) error {
-	if conv.Queue == s.Queue && conv.Priority == s.Priority && (s.Unassign == "" || conv.Assignee != s.Unassign) {
+// applyPending writes the pending change of queue, priority and assignee to
+// the conversation, unless a newer one got there first, and forgets it.
+func (r *Router) applyPending(ctx context.Context, conv *store.Conversation, s *convState) error {
+	p := s.Pending
+	if p == nil {
 		return nil
 	}
 	c, err := r.st.SetRouting(ctx, conv.ID, func(c store.Conversation, rt *store.Routing) error {
-		if c.State != store.StateOpen {
+		if c.RoutingRev >= p.Rev {
 			return store.ErrSkip
 		}
-		rt.Queue, rt.Priority = s.Queue, s.Priority
-		if s.Unassign != "" && rt.Assignee == s.Unassign {
-			rt.Assignee = ""
-		}
+		*rt = *p
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("update conversation: %w", err)
 	}
 	*conv = *c
+	st, err := r.update(ctx, conv, func(st *convState) error {
+		if st.Pending == nil || st.Pending.Rev != p.Rev {
+			return store.ErrSkip // a newer change: the next reconcile writes it
+		}
+		st.Pending = nil
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*s = st
 	return nil
 }
 
-// settleAssignee moves the capacity slot to the current assignee, writes the
-// assignee to a conversation that has none, and forgets Unassign.
+// settleAssignee moves the capacity slot to the current assignee.
 func (r *Router) settleAssignee(ctx context.Context, conv *store.Conversation, s *convState) error {
-	if s.Reserved == s.Assignee && s.Unassign == "" && (s.Assignee == "" || conv.Assignee != "") {
+	if s.Reserved == s.Assignee {
 		return nil
 	}
-	if s.Reserved != "" && s.Reserved != s.Assignee {
+	if s.Reserved != "" {
 		if err := r.release(ctx, s.Reserved, conv.ID); err != nil {
 			return err
 		}
@@ -515,26 +552,13 @@ func (r *Router) settleAssignee(ctx context.Context, conv *store.Conversation, s
 		if _, err := r.reserve(ctx, s.Assignee, conv.ID, true); err != nil {
 			return err
 		}
-		if conv.Assignee == "" {
-			c, err := r.st.SetRouting(ctx, conv.ID, func(c store.Conversation, rt *store.Routing) error {
-				if c.Assignee != "" || c.State != store.StateOpen {
-					return store.ErrSkip
-				}
-				rt.Assignee = s.Assignee
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("update conversation: %w", err)
-			}
-			*conv = *c
-		}
 	}
 	assignee := s.Assignee
-	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+	st, err := r.update(ctx, conv, func(st *convState) error {
 		if st.Assignee != assignee {
 			return store.ErrSkip // changed meanwhile: the next reconcile settles it
 		}
-		st.Reserved, st.Unassign = st.Assignee, ""
+		st.Reserved = st.Assignee
 		return nil
 	})
 	if err != nil {
@@ -561,36 +585,15 @@ func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convSt
 		if !ok {
 			continue
 		}
-		c, err := r.st.SetRouting(ctx, conv.ID, func(c store.Conversation, rt *store.Routing) error {
-			if c.State != store.StateOpen || (c.Assignee != "" && c.Assignee != a) {
-				return store.ErrSkip
-			}
-			rt.Assignee = a
-			return nil
-		})
-		if err != nil {
-			_ = r.release(ctx, a, conv.ID)
-			return fmt.Errorf("assign: %w", err)
-		}
-		*conv = *c
 		by := strategy
-		if c.Assignee != a {
-			// Someone claimed it meanwhile: theirs.
-			if err := r.release(ctx, a, conv.ID); err != nil {
-				return err
-			}
-			a, by = c.Assignee, ""
-		}
 		wasBacklogged := s.Backlogged
-		st, err := r.update(ctx, conv.ID, func(st *convState) error {
+		// The state decides: an agent who claimed it meanwhile keeps it.
+		st, err := r.update(ctx, conv, func(st *convState) error {
 			if st.Assignee != "" || st.Closed {
 				return store.ErrSkip
 			}
 			st.Assignee, st.Reserved, st.Backlogged = a, a, false
 			st.AssignRev++
-			if by == "" {
-				return nil
-			}
 			meta := map[string]string{event.MetaAssignee: a, event.MetaStrategy: by, event.MetaPriority: st.Priority}
 			es, err := r.plan.eventEffects(conv, st.Queue, event.ConversationAssigned, kindAssigned,
 				"assigned:"+conv.ID+":"+itoa(st.Opens)+":"+itoa(st.AssignRev), meta, now, true, true)
@@ -629,7 +632,7 @@ func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convSt
 	if err := r.backlogAdd(ctx, q.name, conv.ID, priorityRank(s.Priority), cmpTime(s.WaitSince, now)); err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
-	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+	st, err := r.update(ctx, conv, func(st *convState) error {
 		if st.Backlogged {
 			return store.ErrSkip
 		}
@@ -673,7 +676,7 @@ func (r *Router) settleTimers(ctx context.Context, conv *store.Conversation, s *
 		}
 	}
 	dues := timerDues(want)
-	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+	st, err := r.update(ctx, conv, func(st *convState) error {
 		st.Timers = dues
 		return nil
 	})
@@ -703,7 +706,7 @@ func (r *Router) settleClosed(ctx context.Context, conv *store.Conversation, s *
 			return err
 		}
 	}
-	st, err := r.update(ctx, conv.ID, func(st *convState) error {
+	st, err := r.update(ctx, conv, func(st *convState) error {
 		st.Timers, st.Reserved, st.Backlogged = nil, "", false
 		return nil
 	})
@@ -719,8 +722,7 @@ func (r *Router) fire(ctx context.Context, id string, t timerRecord) error {
 	now := r.clock.Now()
 	var wait time.Duration
 	if t.Kind == TimerAck {
-		var s convState
-		if _, err := r.states.Get(ctx, t.Conversation, &s); err == nil {
+		if s, ok, err := r.state(ctx, t.Conversation); err == nil && ok {
 			wait = r.expectedWait(ctx, s.Queue, now)
 		}
 	}
@@ -802,7 +804,7 @@ func (r *Router) fireBreach(conv *store.Conversation, s *convState, t timerRecor
 		prev := s.Queue
 		s.Queue = o
 		if s.Assignee != "" && !r.plan.queue(o).member(s.Assignee) {
-			s.Unassign, s.Assignee = s.Assignee, ""
+			s.Assignee = ""
 		}
 		if err := r.routed(conv, s, event.ReasonSLABreach, prev, "", now); err != nil {
 			return err
@@ -859,9 +861,6 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 			if s.Assignee == agent || conv.State != store.StateOpen {
 				return store.ErrSkip
 			}
-			if s.Assignee != "" {
-				s.Unassign = s.Assignee
-			}
 			s.Assignee = agent
 			s.AssignRev++
 			// by names the desk the agent claimed it on.
@@ -897,7 +896,7 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 				s.Priority = r.plan.cfg.DefaultPriority
 			}
 			if s.Assignee != "" && !r.plan.queue(queue).member(s.Assignee) {
-				s.Unassign, s.Assignee = s.Assignee, ""
+				s.Assignee = ""
 			}
 			if s.Backlogged {
 				s.Backlogged = false // re-queued below, in the new queue

@@ -22,11 +22,16 @@ type convState struct {
 	// older messages belong to an earlier opening.
 	OpenSeq uint64 `json:"open_seq,omitempty"`
 
-	Routed    bool     `json:"routed,omitempty"`
-	Rules     []string `json:"rules,omitempty"`
-	Queue     string   `json:"queue,omitempty"`
-	Priority  string   `json:"priority,omitempty"`
-	Tags      []string `json:"tags,omitempty"`
+	Routed bool     `json:"routed,omitempty"`
+	Rules  []string `json:"rules,omitempty"`
+	// Queue, Priority and Assignee are the conversation's, the one copy
+	// (store.SetRouting), seen here while the state is handled: they are not
+	// stored with the state. What a handler changes of them is kept in Pending
+	// until it is written to the conversation.
+	Queue    string   `json:"-"`
+	Priority string   `json:"-"`
+	Assignee string   `json:"-"`
+	Tags     []string `json:"tags,omitempty"`
 	Skills    []string `json:"skills,omitempty"`
 	Language  string   `json:"language,omitempty"`
 	Score     float64  `json:"score,omitempty"`
@@ -35,13 +40,15 @@ type convState struct {
 	// RouteRev counts routing changes; it makes the ids of routed events.
 	RouteRev int `json:"route_rev,omitempty"`
 
-	// Assignee is the agent routing considers assigned, Reserved the agent
-	// whose capacity slot the conversation holds (they differ only until the
-	// next reconcile), Unassign an agent routing removed, to clear from the
-	// conversation if still there.
-	Assignee   string `json:"assignee,omitempty"`
+	// Pending is a change of the conversation's queue, priority or assignee
+	// decided but not written to the conversation yet; its Rev is
+	// RoutingRev, which the conversation records, so a late writer of an
+	// older change cannot undo a newer one.
+	Pending    *store.Routing `json:"pending,omitempty"`
+	RoutingRev int            `json:"routing_rev,omitempty"`
+	// Reserved is the agent whose capacity slot the conversation holds; it
+	// differs from Assignee only until the next reconcile.
 	Reserved   string `json:"reserved,omitempty"`
-	Unassign   string `json:"unassign,omitempty"`
 	AssignRev  int    `json:"assign_rev,omitempty"`
 	Backlogged bool   `json:"backlogged,omitempty"`
 
@@ -80,6 +87,33 @@ const stateTTL = 30 * 24 * time.Hour
 
 func (s *convState) waiting() bool { return s.WaitEpoch != 0 }
 
+// view fills Queue, Priority and Assignee: the pending change, else the
+// conversation's.
+func (s *convState) view(conv *store.Conversation) {
+	s.RoutingRev = max(s.RoutingRev, conv.RoutingRev)
+	r := store.Routing{Queue: conv.Queue, Priority: conv.Priority, Assignee: conv.Assignee}
+	if s.Pending != nil {
+		r = *s.Pending
+	}
+	s.Queue, s.Priority, s.Assignee = r.Queue, r.Priority, r.Assignee
+}
+
+// routing is s's view of the conversation's routing.
+func (s *convState) routing() store.Routing {
+	return store.Routing{Queue: s.Queue, Priority: s.Priority, Assignee: s.Assignee}
+}
+
+// stage keeps a change of the view since before as the pending write.
+func (s *convState) stage(before store.Routing) {
+	now := s.routing()
+	if now == before {
+		return
+	}
+	s.RoutingRev++
+	now.Rev = s.RoutingRev
+	s.Pending = &now
+}
+
 // opening moves s to conv's current opening, resetting what is per opening.
 // It reports false when seq belongs to an earlier opening.
 func (s *convState) opening(conv *store.Conversation, seq uint64) bool {
@@ -91,7 +125,8 @@ func (s *convState) opening(conv *store.Conversation, seq uint64) bool {
 			Opens: conv.Opens, OpenSeq: seq,
 			// The agent and queue stay: a reopened conversation goes back to them
 			// unless the rules say otherwise.
-			Queue: s.Queue, Assignee: s.Assignee, Reserved: s.Reserved, AssignRev: s.AssignRev,
+			Queue: s.Queue, Priority: s.Priority, Assignee: s.Assignee, Pending: s.Pending, RoutingRev: s.RoutingRev,
+			Reserved: s.Reserved, AssignRev: s.AssignRev,
 			RouteRev: s.RouteRev, InSeq: s.InSeq, OutSeq: s.OutSeq, OOHUntil: s.OOHUntil,
 			Timers: s.Timers, Outbox: s.Outbox,
 		}

@@ -309,7 +309,7 @@ func TestTimers_StaleTimerDoesNothing(t *testing.T) {
 	h.inbound(c, "hello")
 	// The reply is recorded but the timers are left armed, as after a crash
 	// between the two: firing must check the state and do nothing.
-	if _, err := h.r.update(h.ctx, c.ID, func(s *convState) error {
+	if _, err := h.r.update(h.ctx, h.conv(c.ID), func(s *convState) error {
 		s.observeOutbound(h.seq+1, h.clock.Now())
 		return nil
 	}); err != nil {

@@ -32,8 +32,8 @@ const (
 // used (ID, ContactID, State, Channel, LastChannel, LastIdentity, Previous,
 // MergedInto, Opens and the times) and writes it with FindOrOpenConversation,
 // UpdateConversation, CloseConversation and Merge; routing owns Queue,
-// Priority and Assignee and writes them with SetRouting, the only way to
-// change them. A desk keeps where a conversation lives on it (a Slack thread)
+// Priority and Assignee (and RoutingRev) and writes them with SetRouting, the
+// only way to change them. A desk keeps where a conversation lives on it (a Slack thread)
 // in its own records, and the ticket service its own index of tickets. A test
 // in this package fails when another package calls a writer.
 type Conversation struct {
@@ -52,6 +52,9 @@ type Conversation struct {
 	Assignee string `json:"assignee,omitempty"`
 	Queue    string `json:"queue,omitempty"`
 	Priority string `json:"priority,omitempty"`
+	// RoutingRev is routing's revision of these three, for its own use (a
+	// write of an older decision is told apart).
+	RoutingRev int `json:"routing_rev,omitempty"`
 	// Previous is the contact's conversation before this one.
 	Previous string `json:"previous,omitempty"`
 	// MergedInto is set when MergeContacts closed this conversation because its contact was
@@ -70,17 +73,21 @@ type Conversation struct {
 	Revision uint64 `json:"-"`
 }
 
-// Routing is the part of a conversation routing owns.
+// Routing is the part of a conversation routing owns: its queue, priority and
+// assignee, and routing's revision of them.
 type Routing struct {
-	Queue, Priority, Assignee string
+	Queue    string `json:"queue,omitempty"`
+	Priority string `json:"priority,omitempty"`
+	Assignee string `json:"assignee,omitempty"`
+	Rev      int    `json:"rev,omitempty"`
 }
 
 func (c *Conversation) routing() Routing {
-	return Routing{Queue: c.Queue, Priority: c.Priority, Assignee: c.Assignee}
+	return Routing{Queue: c.Queue, Priority: c.Priority, Assignee: c.Assignee, Rev: c.RoutingRev}
 }
 
 func (c *Conversation) setRouting(r Routing) {
-	c.Queue, c.Priority, c.Assignee = r.Queue, r.Priority, r.Assignee
+	c.Queue, c.Priority, c.Assignee, c.RoutingRev = r.Queue, r.Priority, r.Assignee, r.Rev
 }
 
 // openIndex is the value under a contact's key in the open bucket. The key exists
