@@ -28,10 +28,10 @@ type convState struct {
 	// (store.SetRouting), seen here while the state is handled: they are not
 	// stored with the state. What a handler changes of them is kept in Pending
 	// until it is written to the conversation.
-	Queue    string   `json:"-"`
-	Priority string   `json:"-"`
-	Assignee string   `json:"-"`
-	Tags     []string `json:"tags,omitempty"`
+	Queue     string   `json:"-"`
+	Priority  string   `json:"-"`
+	Assignee  string   `json:"-"`
+	Tags      []string `json:"tags,omitempty"`
 	Skills    []string `json:"skills,omitempty"`
 	Language  string   `json:"language,omitempty"`
 	Score     float64  `json:"score,omitempty"`
