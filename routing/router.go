@@ -629,7 +629,7 @@ func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convSt
 	if s.Backlogged || len(q.Agents) == 0 || strategy == StrategyManual {
 		return nil // manual: agents claim it from the desk
 	}
-	if err := r.backlogAdd(ctx, q.name, conv.ID, priorityRank(s.Priority), cmpTime(s.WaitSince, now)); err != nil {
+	if err := r.backlogAdd(ctx, q.name, conv.ID, priorityRank(s.Priority), cmp.Or(s.WaitSince, now)); err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	st, err := r.update(ctx, conv, func(st *convState) error {
@@ -645,13 +645,6 @@ func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convSt
 	*s = st
 	r.log.Debug("no agent available, waiting in backlog", "conversation", conv.ID, "queue", q.name)
 	return nil
-}
-
-func cmpTime(a, b time.Time) time.Time {
-	if a.IsZero() {
-		return b
-	}
-	return a
 }
 
 // settleTimers arms the timers s needs and cancels the others.
