@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -111,7 +112,13 @@ func busOptions(cfg *config.Config, log *slog.Logger, name string) bus.Options {
 // omnigate cannot open the same embedded store, so the error says how to reach it.
 func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, name string) (*bus.Bus, error) {
 	b, err := bus.Open(ctx, busOptions(cfg, log, name))
-	if err != nil && cfg.NATS.URL == "" && name != "omnigate" {
+	switch {
+	case errors.Is(err, bus.ErrStoreInUse) && name != "omnigate":
+		return nil, fmt.Errorf("omnigate serve is running on this data directory (%s): connect to it instead of opening its store: "+
+			"give serve a client port with nats.embedded.listen (e.g. OMNIGATE_NATS_EMBEDDED_LISTEN=127.0.0.1:4222) and pass --nats nats://127.0.0.1:4222", cfg.NATS.Embedded.StoreDir)
+	case errors.Is(err, bus.ErrStoreInUse):
+		return nil, fmt.Errorf("another omnigate is running on this data directory (%s): stop it, or give this one its own --data", cfg.NATS.Embedded.StoreDir)
+	case err != nil && cfg.NATS.URL == "" && name != "omnigate":
 		return nil, fmt.Errorf("%w\n(if omnigate serve is running on this data directory, let it expose a client port with nats.embedded.listen, e.g. OMNIGATE_NATS_EMBEDDED_LISTEN=127.0.0.1:4222, and pass --nats nats://127.0.0.1:4222)", err)
 	}
 	return b, err

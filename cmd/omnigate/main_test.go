@@ -348,3 +348,37 @@ func TestCheckConfig_ExampleChannels(t *testing.T) {
 		}
 	}
 }
+
+// A tool run without --nats beside a running serve does not open a second
+// embedded server on its store: it says how to reach the running one, and
+// nothing is "published" into a server nobody reads.
+func TestSend_BesideServeWithoutNATS(t *testing.T) {
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", data)
+	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body, err := getStatus("http://" + addr + "/readyz")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("readyz %d %s", code, body)
+		}
+		return err
+	})
+	var out, errb bytes.Buffer
+	err := run(t.Context(), []string{"send", "--data", data, "--channel", "sms", "--from", "+15551234567", "--text", "hi"}, &out, &errb)
+	if err == nil {
+		t.Fatalf("send beside a running serve succeeded: %s", out.String())
+	}
+	said := out.String() + errb.String() + err.Error()
+	if !strings.Contains(said, "omnigate serve is running on this data directory") || !strings.Contains(said, "--nats") {
+		t.Errorf("send said %q, want that serve runs there and how to reach it", said)
+	}
+	if strings.Contains(out.String(), "published") {
+		t.Errorf("send claims it published: %q", out.String())
+	}
+}

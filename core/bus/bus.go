@@ -27,8 +27,10 @@ type Bus struct {
 	opts Options
 	log  *slog.Logger
 	srv  *server.Server // nil when connected to an external NATS
-	nc   *nats.Conn
-	js   jetstream.JetStream
+	// unlock releases the embedded server's store dir.
+	unlock func()
+	nc     *nats.Conn
+	js     jetstream.JetStream
 
 	mu        sync.Mutex
 	consumers map[*Consumer]struct{}
@@ -141,6 +143,22 @@ func (b *Bus) authOptions() ([]nats.Option, error) {
 
 func (b *Bus) startEmbedded() (*server.Server, error) {
 	e := b.opts.Embedded
+	unlock, err := lockStore(e.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := b.runEmbedded()
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	b.unlock = unlock
+	return srv, nil
+}
+
+// runEmbedded starts the embedded server on the locked store dir.
+func (b *Bus) runEmbedded() (*server.Server, error) {
+	e := b.opts.Embedded
 	sopts := &server.Options{
 		ServerName: e.ServerName,
 		JetStream:  true,
@@ -180,6 +198,10 @@ func (b *Bus) shutdownServer() {
 	if b.srv != nil {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
+	}
+	if b.unlock != nil {
+		b.unlock()
+		b.unlock = nil
 	}
 }
 

@@ -441,3 +441,21 @@ func BenchmarkBus_PublishConsume(b *testing.B) {
 		})
 	}
 }
+
+// TestBus_EmbeddedStoreLocked: a second embedded server on a store dir in use
+// is refused with ErrStoreInUse, and allowed once the first closed.
+func TestBus_EmbeddedStoreLocked(t *testing.T) {
+	dir := t.TempDir()
+	first := openEmbedded(t, dir)
+	_, err := bus.Open(t.Context(), bus.Options{Embedded: bus.EmbeddedOptions{StoreDir: dir}, Consumer: fast})
+	if !errors.Is(err, bus.ErrStoreInUse) {
+		t.Fatalf("second Open on the store dir = %v, want ErrStoreInUse", err)
+	}
+	if err := first.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	again := openEmbedded(t, dir)
+	if err := again.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

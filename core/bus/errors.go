@@ -9,6 +9,14 @@ import (
 // ErrClosed is returned by calls on a Bus after Close.
 var ErrClosed = errors.New("bus: closed")
 
+// ErrStoreInUse is returned by Open when another process runs an embedded
+// server on the same store dir (omnigate serve, most likely): connect to that
+// server instead (Options.URL).
+var ErrStoreInUse = errors.New("bus: the embedded NATS store is in use by another process")
+
+// storeLockFile is the file in the store dir an embedded server holds locked.
+const storeLockFile = "omnigate.lock"
+
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }

@@ -1,0 +1,36 @@
+//go:build unix
+
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// lockStore takes the exclusive lock of an embedded server's store dir: two
+// servers on one store corrupt it, and a tool started beside a running serve
+// would publish into a server nobody consumes from. The lock goes with the
+// process (and with release).
+func lockStore(dir string) (release func(), err error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("bus: embedded store dir %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, storeLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded store lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrStoreInUse, dir)
+		}
+		return nil, fmt.Errorf("bus: embedded store lock: %w", err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
