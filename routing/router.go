@@ -450,6 +450,15 @@ func (r *Router) process(ctx context.Context, id string, fn func(conv *store.Con
 func (r *Router) update(ctx context.Context, conv *store.Conversation, fn func(s *convState) error) (convState, error) {
 	var s convState
 	_, err := r.states.Update(ctx, conv.ID, &s, stateTTL, func(bool) error {
+		if s.Pending == nil && conv.RoutingRev < s.RoutingRev {
+			// Another replica wrote a newer change to the conversation since
+			// this copy was read: see that one, not ours.
+			fresh, err := r.st.Conversation(ctx, conv.ID)
+			if err != nil {
+				return err
+			}
+			*conv = *fresh
+		}
 		s.view(conv)
 		before := s.routing()
 		if err := fn(&s); err != nil {
@@ -489,10 +498,14 @@ func (r *Router) reconcile(ctx context.Context, conv *store.Conversation, s *con
 		}
 	}
 	if s.Closed {
+		keep(r.applyPending(ctx, conv, s)) // a change decided before the close
 		keep(r.settleClosed(ctx, conv, s))
 		keep(r.flush(ctx, conv, s))
 		return errors.Join(errs...)
 	}
+	// The conversation shows the assignee before the agent's slot moves, so
+	// that nobody prunes the new slot as another agent's.
+	keep(r.applyPending(ctx, conv, s))
 	if s.Routed {
 		keep(r.settleAssignee(ctx, conv, s))
 		q := r.plan.queue(s.Queue)
@@ -604,6 +617,7 @@ func (r *Router) assign(ctx context.Context, conv *store.Conversation, s *convSt
 			return nil
 		})
 		if err != nil {
+			_ = r.release(ctx, a, conv.ID)
 			return fmt.Errorf("assign: %w", err)
 		}
 		*s = st
@@ -850,8 +864,10 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 		if _, err := core.ParseIdentity(agent); err != nil {
 			return r.reject(ctx, m, "no agent to assign: "+err.Error())
 		}
+		closed := false
 		_, err := r.process(ctx, m.ConversationID, func(conv *store.Conversation, s *convState) error {
-			if s.Assignee == agent || conv.State != store.StateOpen {
+			closed = conv.State != store.StateOpen
+			if s.Assignee == agent || closed || !s.command(m.ID) {
 				return store.ErrSkip
 			}
 			s.Assignee = agent
@@ -866,6 +882,9 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 			s.addEffects(es...)
 			return nil
 		})
+		if err == nil && closed {
+			return r.reject(ctx, m, "the conversation is closed")
+		}
 		if err == nil && m.ContactID != "" {
 			var cr contactRecord
 			_, _ = r.contacts.Update(ctx, m.ContactID, &cr, contactTTL, func(bool) error {
@@ -879,8 +898,10 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 		if _, ok := r.plan.queues[queue]; !ok {
 			return r.reject(ctx, m, fmt.Sprintf("there is no queue %q", queue))
 		}
+		closed := false
 		_, err := r.process(ctx, m.ConversationID, func(conv *store.Conversation, s *convState) error {
-			if s.Queue == queue || conv.State != store.StateOpen {
+			closed = conv.State != store.StateOpen
+			if s.Queue == queue || closed || !s.command(m.ID) {
 				return store.ErrSkip
 			}
 			prev := s.Queue
@@ -896,6 +917,9 @@ func (r *Router) handleEvent(ctx context.Context, d *bus.Delivery) error {
 			}
 			return r.routed(conv, s, event.ReasonTransfer, prev, string(m.From), at)
 		})
+		if err == nil && closed {
+			return r.reject(ctx, m, "the conversation is closed")
+		}
 		return err
 	}
 	return nil

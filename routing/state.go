@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -46,6 +47,9 @@ type convState struct {
 	// older change cannot undo a newer one.
 	Pending    *store.Routing `json:"pending,omitempty"`
 	RoutingRev int            `json:"routing_rev,omitempty"`
+	// Commands are the ids of the last commands (claims, transfers) applied,
+	// so that a redelivered one, perhaps after a later one, changes nothing.
+	Commands []string `json:"commands,omitempty"`
 	// Reserved is the agent whose capacity slot the conversation holds; it
 	// differs from Assignee only until the next reconcile.
 	Reserved   string `json:"reserved,omitempty"`
@@ -98,6 +102,21 @@ func (s *convState) view(conv *store.Conversation) {
 	s.Queue, s.Priority, s.Assignee = r.Queue, r.Priority, r.Assignee
 }
 
+// maxCommands is how many command ids a state remembers.
+const maxCommands = 16
+
+// command records command id as applied; it reports false when it was already.
+func (s *convState) command(id string) bool {
+	if slices.Contains(s.Commands, id) {
+		return false
+	}
+	s.Commands = append(s.Commands, id)
+	if len(s.Commands) > maxCommands {
+		s.Commands = s.Commands[len(s.Commands)-maxCommands:]
+	}
+	return true
+}
+
 // routing is s's view of the conversation's routing.
 func (s *convState) routing() store.Routing {
 	return store.Routing{Queue: s.Queue, Priority: s.Priority, Assignee: s.Assignee}
@@ -126,7 +145,7 @@ func (s *convState) opening(conv *store.Conversation, seq uint64) bool {
 			// The agent and queue stay: a reopened conversation goes back to them
 			// unless the rules say otherwise.
 			Queue: s.Queue, Priority: s.Priority, Assignee: s.Assignee, Pending: s.Pending, RoutingRev: s.RoutingRev,
-			Reserved: s.Reserved, AssignRev: s.AssignRev,
+			Reserved: s.Reserved, AssignRev: s.AssignRev, Commands: s.Commands,
 			RouteRev: s.RouteRev, InSeq: s.InSeq, OutSeq: s.OutSeq, OOHUntil: s.OOHUntil,
 			Timers: s.Timers, Outbox: s.Outbox,
 		}

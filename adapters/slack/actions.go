@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/slack-go/slack"
 
@@ -171,7 +172,7 @@ func (a *Adapter) closeConversation(ctx context.Context, act action) (result, er
 	if conv.State == store.StateClosed {
 		return result{say: "This conversation is closed already.", after: a.cardAndNote(conv.ID, "")}, nil
 	}
-	if err := a.deskEvent(ctx, event.ConversationClose, act, nil); err != nil {
+	if err := a.deskEvent(ctx, event.ConversationClose, act, map[string]string{event.MetaOpens: strconv.Itoa(conv.Opens)}); err != nil {
 		return result{}, err
 	}
 	return result{say: "Closing the conversation."}, nil
@@ -193,7 +194,7 @@ func (a *Adapter) reopen(ctx context.Context, act action) (result, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return result{}, fmt.Errorf("slack: reopen: %w", err)
 	}
-	if err := a.deskEvent(ctx, event.ConversationReopen, act, nil); err != nil {
+	if err := a.deskEvent(ctx, event.ConversationReopen, act, map[string]string{event.MetaOpens: strconv.Itoa(conv.Opens)}); err != nil {
 		return result{}, err
 	}
 	return result{say: "Reopening the conversation."}, nil

@@ -1,13 +1,12 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // Group runs a component's consumers, and the loops that live as long as they
@@ -70,10 +69,13 @@ func (g *Group) Go(fn func(ctx context.Context) error) {
 }
 
 // Run creates every consumer, starts the loops and blocks until ctx is done or
-// a loop fails; then it stops every consumer, letting in-flight handlers finish
-// within the bus's ack wait, and returns. It returns nil after a cancel, a
-// loop's error, or an error having started nothing when a consumer cannot be
-// created (the bus is down, a spec is invalid).
+// a loop fails. Then it stops every consumer first (no new message is handed
+// to a handler; in-flight handlers finish within their consumer's ack wait),
+// and only then cancels the loops and waits for them: a component's loops
+// (an adapter's connection, a timer scheduler) outlive the handlers that use
+// them. It returns nil after a cancel, a loop's error (a panic in a loop is
+// one), or an error having started nothing when a consumer cannot be created
+// (the bus is down, a spec is invalid).
 func (g *Group) Run(ctx context.Context) error {
 	g.mu.Lock()
 	if g.started {
@@ -85,21 +87,24 @@ func (g *Group) Run(ctx context.Context) error {
 	g.mu.Unlock()
 
 	ackWait := g.b.Options().Consumer.AckWait
+	longest := ackWait
 	var consumers []*Consumer
 	stop := func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackWait)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), longest)
 		defer cancel()
+		var wg sync.WaitGroup
 		for _, c := range consumers {
-			if err := c.Stop(sctx); err != nil {
-				g.log.Warn("consumer did not stop cleanly", "consumer", c.spec.Durable, "err", err)
-			}
+			wg.Go(func() {
+				if err := c.Stop(sctx); err != nil {
+					g.log.Warn("consumer did not stop cleanly", "consumer", c.spec.Durable, "err", err)
+				}
+			})
 		}
+		wg.Wait()
 	}
 	for _, h := range handlers {
-		wait := h.spec.AckWait
-		if wait == 0 {
-			wait = ackWait
-		}
+		wait := cmp.Or(h.spec.AckWait, ackWait)
+		longest = max(longest, wait)
 		log := g.log.With("consumer", h.spec.Durable)
 		mw := append([]Middleware{Recover(log), Logging(log), Timeout(wait * 9 / 10)}, shared...)
 		c, err := g.b.Consume(ctx, h.spec, h.h, append(mw, h.mw...)...)
@@ -112,15 +117,35 @@ func (g *Group) Run(ctx context.Context) error {
 		}
 		consumers = append(consumers, c)
 	}
-	eg, gctx := errgroup.WithContext(ctx)
+	// The loops' context ends after the consumers stopped.
+	lctx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelLoops()
+	failed := make(chan error, len(loops))
+	var wg sync.WaitGroup
 	for _, fn := range loops {
-		eg.Go(func() error { return fn(gctx) })
+		wg.Go(func() {
+			if err := runLoop(lctx, fn); err != nil {
+				failed <- err
+			}
+		})
 	}
-	eg.Go(func() error {
-		<-gctx.Done()
-		return nil
-	})
-	err := eg.Wait()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+	}
 	stop()
+	cancelLoops()
+	wg.Wait()
 	return err
+}
+
+// runLoop runs fn, turning a panic into an error.
+func runLoop(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("loop panic: %v", p)
+		}
+	}()
+	return fn(ctx)
 }

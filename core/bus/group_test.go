@@ -150,3 +150,43 @@ func TestGroup_StartFailure(t *testing.T) {
 		t.Fatal("the stopped consumer of a failed group still handled a message")
 	}
 }
+
+// The consumers stop before the loops' context ends: a message published
+// when a loop hears of the stop is handled by no one in this run (it waits
+// for the next).
+func TestGroup_ConsumersStopBeforeLoops(t *testing.T) {
+	b := openExternal(t, bustest.RunServer(t))
+	g := bus.NewGroup(b, nil)
+	var late atomic.Int32
+	g.Handle(bus.ConsumerSpec{Stream: bus.StreamEvt, Durable: "g-order", Filters: []string{bus.SubjectEvt("o")}},
+		func(_ context.Context, d *bus.Delivery) error {
+			if string(d.Data) == "late" {
+				late.Add(1)
+			}
+			return nil
+		})
+	published := make(chan error, 1)
+	g.Go(func(ctx context.Context) error {
+		<-ctx.Done()
+		_, err := b.Publish(context.Background(), bus.SubjectEvt("o"), []byte("late"), bus.WithMsgID("late"))
+		published <- err
+		return nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	bustest.Eventually(t, 10*time.Second, func() error {
+		_, err := b.JetStream().Consumer(t.Context(), bus.StreamEvt, "g-order")
+		return err
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	if n := late.Load(); n != 0 {
+		t.Fatalf("a handler ran %d time(s) after the loops were told to stop", n)
+	}
+}

@@ -51,10 +51,10 @@ func evt(typ string) string { return "omni.evt." + typ }
 // order a conversation meets them.
 var catalogue = []Spec{
 	{Type: ConversationClose, Kind: KindCommand, Subjects: []string{subjDeskIn},
-		Producers: []string{"slack"}, Consumers: []string{"pipeline"}, Answer: ConversationClosed,
+		Producers: []string{"slack"}, Consumers: []string{"pipeline"}, Meta: []string{MetaOpens}, Answer: ConversationClosed,
 		Doc: "Close the conversation. Sent on the desk's partition of the conversation, so it keeps its order with the replies written before it."},
 	{Type: ConversationReopen, Kind: KindCommand, Subjects: []string{subjDeskIn},
-		Producers: []string{"slack"}, Consumers: []string{"pipeline"}, Answer: ConversationReopened,
+		Producers: []string{"slack"}, Consumers: []string{"pipeline"}, Meta: []string{MetaOpens}, Answer: ConversationReopened,
 		Doc: "Reopen a closed conversation: only the contact's latest one, and only while the contact has no other open conversation (else `command.rejected`)."},
 	{Type: ContactLink, Kind: KindCommand, Subjects: []string{subjDeskIn},
 		Producers: []string{"slack"}, Consumers: []string{"pipeline"}, Meta: []string{MetaIdentity}, Answer: ContactLinked,
@@ -178,6 +178,7 @@ var metaDocs = [][2]string{
 	{MetaCarriedBy, "on a reply: the channel that carried it, when another than the conversation's"},
 	{MetaConversationOpened, "`true` on the desk copy of a customer message that opened or reopened its conversation"},
 	{MetaPreviousConversation, "on the desk copy of a message that opened a new conversation: the contact's previous one"},
+	{MetaOpens, "on conversation.close and .reopen: the opening the agent saw; a close of an opening that is over, or a reopen done already, changes nothing"},
 	{MetaIdentity, "the identity of contact.link and contact.linked"},
 	{MetaContact, "contact.merged: the surviving contact"},
 	{MetaMergedContact, "contact.merged: the contact merged away"},

@@ -139,6 +139,10 @@ const (
 	// MetaPreviousConversation, on the desk copy of a message that opened a
 	// new conversation, is the contact's conversation before it.
 	MetaPreviousConversation = "previous_conversation"
+	// MetaOpens, on ConversationClose and ConversationReopen, is the opening
+	// of the conversation the agent saw (store.Conversation.Opens): a close
+	// of an opening that is over, or a reopen done already, changes nothing.
+	MetaOpens = "opens"
 	// MetaIdentity is the identity of a ContactLink or ContactLinked.
 	MetaIdentity = "identity"
 	// MetaContact is the surviving contact of a ContactMerged.

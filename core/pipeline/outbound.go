@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/omnigate/omnigate/core"
@@ -194,6 +195,11 @@ func (p *Pipeline) closeConversation(ctx context.Context, m *core.Message, pr *p
 	if err != nil {
 		return err
 	}
+	if n, ok := opensOf(m); ok && conv.Opens > n {
+		// The customer wrote again since the agent looked (or since this
+		// close, delivered again, ran): the opening it meant is over.
+		return p.reject(ctx, m, pr, conv, "the customer wrote again since: the conversation reopened")
+	}
 	conv, err = p.st.CloseConversation(ctx, conv.ID, p.now())
 	if err != nil {
 		return fmt.Errorf("close conversation: %w", err)
@@ -221,6 +227,11 @@ func (p *Pipeline) reopenConversation(ctx context.Context, m *core.Message, pr *
 		return err
 	}
 	if conv.State == store.StateOpen {
+		if n, ok := opensOf(m); ok && conv.Opens == n+1 {
+			// Reopened already: by this command delivered before, or by the
+			// customer. Say so once more (the event is deduplicated).
+			return p.reopened(ctx, m, pr, conv)
+		}
 		return p.reject(ctx, m, pr, conv, "the conversation is open already")
 	}
 	if open, err := p.st.OpenConversation(ctx, contact.ID); err == nil {
@@ -242,14 +253,25 @@ func (p *Pipeline) reopenConversation(ctx context.Context, m *core.Message, pr *
 	if got.ID != conv.ID {
 		return p.reject(ctx, m, pr, conv, "the customer started another conversation meanwhile: "+got.ID)
 	}
-	if err := p.publishEvent(ctx, p.commandEvent(m, event.ConversationReopened, got), m); err != nil {
+	return p.reopened(ctx, m, pr, got)
+}
+
+// reopened answers command m: conv is open again.
+func (p *Pipeline) reopened(ctx context.Context, m *core.Message, pr *progress, conv *store.Conversation) error {
+	if err := p.publishEvent(ctx, p.commandEvent(m, event.ConversationReopened, conv), m); err != nil {
 		return err
 	}
-	if err := p.markDone(ctx, pr, got.ID); err != nil {
+	if err := p.markDone(ctx, pr, conv.ID); err != nil {
 		return err
 	}
-	p.log.Debug("conversation reopened", "msg_id", m.ID, "desk", m.Channel, "conversation", got.ID)
+	p.log.Debug("conversation reopened", "msg_id", m.ID, "desk", m.Channel, "conversation", conv.ID)
 	return nil
+}
+
+// opensOf reads meta "opens" of a command: the opening the agent saw.
+func opensOf(m *core.Message) (int, bool) {
+	n, err := strconv.Atoi(m.Meta[event.MetaOpens])
+	return n, err == nil && n > 0
 }
 
 // agentLink executes a desk's contact.link: the identity in meta "identity"

@@ -245,3 +245,49 @@ func TestPipeline_SourceReply(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPipeline_CommandsDeliveredAgain: a command delivered again after its
+// first delivery changed the store but could not answer (a failed publish, a
+// dead replica) is answered as done, and never undoes what happened since: a
+// reopen done already says reopened, a close of an opening the customer has
+// reopened since closes nothing. Desks send the opening they saw (meta opens).
+func TestPipeline_CommandsDeliveredAgain(t *testing.T) {
+	e := newEnv(t, kvBackend(), pipeline.Config{})
+	const ann = core.Identity("web:v-ann")
+	e.publishIn(customer(ann, "hi"))
+	conv := e.desk(1)[0].ConversationID
+	c, err := e.st.Conversation(e.ctx, conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.CloseConversation(e.ctx, conv, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The reopen's first delivery reopened it in the store, then died.
+	if _, _, err := e.st.FindOrOpenConversation(e.ctx, c.ContactID, time.Hour, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	re := deskEvent(event.ConversationReopen, conv, event.MetaOpens, "1")
+	e.publishDesk(re)
+	if ev := e.waitMessages(bus.StreamEvt, bus.SubjectEvt(event.ConversationReopened), 1)[0]; ev.ReplyTo != re.ID {
+		t.Fatalf("reopened event answers %s, want %s", ev.ReplyTo, re.ID)
+	}
+
+	// The close's first delivery closed opening 2, then died; the customer
+	// wrote meanwhile and opened it a third time.
+	if _, err := e.st.CloseConversation(e.ctx, conv, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.publishIn(customer(ann, "one more thing"))
+	e.desk(2)
+	cl := deskEvent(event.ConversationClose, conv, event.MetaOpens, "2")
+	e.publishDesk(cl)
+	rej := e.desk(3)[2]
+	if rej.Type != event.CommandRejected || rej.ReplyTo != cl.ID || !strings.Contains(rej.Meta[event.MetaReason], "wrote again") {
+		t.Fatalf("close of an opening that is over answered %s %q", rej.Type, rej.Meta[event.MetaReason])
+	}
+	if c, err := e.st.Conversation(e.ctx, conv); err != nil || c.State != store.StateOpen || c.Opens != 3 {
+		t.Fatalf("after the late close: %+v %v", c, err)
+	}
+	e.wantNoDeadLetters()
+}
