@@ -43,6 +43,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/core/keylock"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -105,6 +106,8 @@ type Adapter struct {
 
 	// bg tracks the work done after answering Slack (card updates, notes).
 	bg sync.WaitGroup
+	// cards serializes the refreshes of each conversation's card.
+	cards keylock.Locks
 
 	// ReadyState is why the adapter is not ready; Ready reports it.
 	adapters.ReadyState

@@ -198,7 +198,12 @@ func (a *Adapter) note(ctx context.Context, th thread, text string) {
 }
 
 // refreshCard renders the card of conversation id again from the store.
+//
+// Refreshes of one conversation take turns in this process, each reading
+// after the previous one posted: two at once could post what the earlier read
+// saw last, and the card would show stale state.
 func (a *Adapter) refreshCard(ctx context.Context, id string) error {
+	defer a.cards.Lock(id)()
 	conv, err := a.st.Conversation(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
