@@ -109,13 +109,22 @@ func busOptions(cfg *config.Config, log *slog.Logger, name string) bus.Options {
 }
 
 // openBus opens the bus of cfg. A tool (send, tail, dlq) run beside a serving
-// omnigate cannot open the same embedded store, so the error says how to reach it.
+// omnigate cannot open the same embedded store: it uses the server serve runs
+// when serve listens for clients, and otherwise says how to reach it.
 func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, name string) (*bus.Bus, error) {
 	b, err := bus.Open(ctx, busOptions(cfg, log, name))
+	if errors.Is(err, bus.ErrStoreInUse) && name != "omnigate" {
+		// A tool beside a running serve: use serve's server when it listens.
+		if url, ok := bus.RunningURL(cfg.NATS.Embedded.StoreDir); ok {
+			opts := busOptions(cfg, log, name)
+			opts.URL = url
+			return bus.Open(ctx, opts)
+		}
+	}
 	switch {
 	case errors.Is(err, bus.ErrStoreInUse) && name != "omnigate":
-		return nil, fmt.Errorf("omnigate serve is running on this data directory (%s): connect to it instead of opening its store: "+
-			"give serve a client port with nats.embedded.listen (e.g. OMNIGATE_NATS_EMBEDDED_LISTEN=127.0.0.1:4222) and pass --nats nats://127.0.0.1:4222", cfg.NATS.Embedded.StoreDir)
+		return nil, fmt.Errorf("omnigate serve is running on this data directory (%s) and takes no clients: "+
+			"give it a client port with nats.embedded.listen (e.g. OMNIGATE_NATS_EMBEDDED_LISTEN=127.0.0.1:4222) and this command finds it, or pass --nats", cfg.NATS.Embedded.StoreDir)
 	case errors.Is(err, bus.ErrStoreInUse):
 		return nil, fmt.Errorf("another omnigate is running on this data directory (%s): stop it, or give this one its own --data", cfg.NATS.Embedded.StoreDir)
 	case err != nil && cfg.NATS.URL == "" && name != "omnigate":

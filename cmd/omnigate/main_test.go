@@ -375,10 +375,62 @@ func TestSend_BesideServeWithoutNATS(t *testing.T) {
 		t.Fatalf("send beside a running serve succeeded: %s", out.String())
 	}
 	said := out.String() + errb.String() + err.Error()
-	if !strings.Contains(said, "omnigate serve is running on this data directory") || !strings.Contains(said, "--nats") {
+	if !strings.Contains(said, "omnigate serve is running on this data directory") || !strings.Contains(said, "nats.embedded.listen") {
 		t.Errorf("send said %q, want that serve runs there and how to reach it", said)
 	}
 	if strings.Contains(out.String(), "published") {
 		t.Errorf("send claims it published: %q", out.String())
 	}
+}
+
+// A serve that listens for clients is found from its data directory: send,
+// run without --nats, publishes into the running serve, and the message
+// reaches the desk through its pipeline.
+func TestSend_FindsListeningServe(t *testing.T) {
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", data)
+	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1", "OMNIGATE_NATS_EMBEDDED_LISTEN=127.0.0.1:0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body, err := getStatus("http://" + addr + "/readyz")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("readyz %d %s", code, body)
+		}
+		return err
+	})
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"send", "--data", data, "--channel", "sms", "--from", "+15551234567", "--text", "found you"}, &out, &errb); err != nil {
+		t.Fatalf("send: %v %s", err, errb.String())
+	}
+	url, ok := bus.RunningURL(filepath.Join(data, "nats"))
+	if !ok {
+		t.Fatal("serve did not write its client URL into the store dir")
+	}
+	b, err := bus.Open(t.Context(), bus.Options{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	bustest.Eventually(t, 20*time.Second, func() error {
+		dls, err := b.DeadLetters(t.Context(), "", 0)
+		if err != nil {
+			return err
+		}
+		if len(dls) > 0 {
+			return fmt.Errorf("dead letters: %+v", dls)
+		}
+		info, err := b.JetStream().Stream(t.Context(), bus.StreamDesk)
+		if err != nil {
+			return err
+		}
+		if n := info.CachedInfo().State.Msgs; n < 1 {
+			return fmt.Errorf("%d messages for the desk", n)
+		}
+		return nil
+	})
 }

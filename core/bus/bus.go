@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,10 +29,10 @@ type Bus struct {
 	opts Options
 	log  *slog.Logger
 	srv  *server.Server // nil when connected to an external NATS
-	// unlock releases the embedded server's store dir.
-	unlock func()
-	nc     *nats.Conn
-	js     jetstream.JetStream
+	// lock holds the embedded server's store dir.
+	lock *storeLock
+	nc   *nats.Conn
+	js   jetstream.JetStream
 
 	mu        sync.Mutex
 	consumers map[*Consumer]struct{}
@@ -143,16 +145,21 @@ func (b *Bus) authOptions() ([]nats.Option, error) {
 
 func (b *Bus) startEmbedded() (*server.Server, error) {
 	e := b.opts.Embedded
-	unlock, err := lockStore(e.StoreDir)
+	lock, err := lockStore(e.StoreDir)
 	if err != nil {
 		return nil, err
 	}
 	srv, err := b.runEmbedded()
 	if err != nil {
-		unlock()
+		lock.release()
 		return nil, err
 	}
-	b.unlock = unlock
+	b.lock = lock
+	if e.Listen != "" {
+		if err := lock.announce(srv.ClientURL()); err != nil {
+			b.log.Warn("client URL not written to the store dir; tools will not find this server", "err", err)
+		}
+	}
 	return srv, nil
 }
 
@@ -173,6 +180,9 @@ func (b *Bus) runEmbedded() (*server.Server, error) {
 			return nil, fmt.Errorf("bus: embedded.listen %q: port: %w", e.Listen, err)
 		}
 		sopts.Host, sopts.Port = host, p
+		if p == 0 {
+			sopts.Port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
+		}
 		if host == "" {
 			sopts.Host = "0.0.0.0"
 		}
@@ -199,9 +209,9 @@ func (b *Bus) shutdownServer() {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 	}
-	if b.unlock != nil {
-		b.unlock()
-		b.unlock = nil
+	if b.lock != nil {
+		b.lock.release()
+		b.lock = nil
 	}
 }
 
@@ -247,6 +257,19 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
 // Conn is the underlying NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// RunningURL returns the client URL of the embedded server that holds store
+// dir dir, when it listens for clients (Options.Embedded.Listen); ok is false
+// when none does or it listens for none. Tools use it to reach a running
+// omnigate serve instead of opening its store.
+func RunningURL(dir string) (url string, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, storeLockFile))
+	if err != nil {
+		return "", false
+	}
+	url = strings.TrimSpace(string(b))
+	return url, url != ""
+}
 
 // Embedded reports whether the bus runs its own in-process server.
 func (b *Bus) Embedded() bool { return b.srv != nil }

@@ -14,7 +14,10 @@ import (
 // servers on one store corrupt it, and a tool started beside a running serve
 // would publish into a server nobody consumes from. The lock goes with the
 // process (and with release).
-func lockStore(dir string) (release func(), err error) {
+//
+// The lock file holds the server's client URL once it listens, so that tools
+// find it (RunningURL).
+func lockStore(dir string) (l *storeLock, err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("bus: embedded store dir %s: %w", dir, err)
 	}
@@ -29,8 +32,24 @@ func lockStore(dir string) (release func(), err error) {
 		}
 		return nil, fmt.Errorf("bus: embedded store lock: %w", err)
 	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return &storeLock{f: f}, nil
+}
+
+// storeLock is a held store dir lock.
+type storeLock struct{ f *os.File }
+
+// announce writes the server's client URL into the lock file.
+func (l *storeLock) announce(url string) error {
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := l.f.WriteAt([]byte(url+"\n"), 0)
+	return err
+}
+
+// release lets the store dir go.
+func (l *storeLock) release() {
+	_ = l.f.Truncate(0)
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	l.f.Close()
 }
