@@ -12,84 +12,101 @@ package event
 
 // Commands: a component asks the owner of some state to change it. The owner
 // answers with the event named in the command's Spec, or with CommandRejected.
+// Each constant's doc comment is its entry in docs/events.md.
 const (
-	// ConversationClose asks the pipeline to close ConversationID. A desk
-	// publishes it on omni.in.<desk>.<partition of the conversation>, so it
-	// keeps its order with the replies written before it.
+	// ConversationClose asks the pipeline to close the conversation. A desk
+	// sends it on its partition of the conversation, so it keeps its order
+	// with the replies written before it.
 	ConversationClose = "conversation.close"
-	// ConversationReopen asks the pipeline to reopen the closed conversation
-	// ConversationID. Only a contact's latest conversation, and only while the
-	// contact has no other open one, can be reopened.
+	// ConversationReopen asks the pipeline to reopen a closed conversation:
+	// only the contact's latest one, and only while the contact has no other
+	// open conversation (else command.rejected).
 	ConversationReopen = "conversation.reopen"
-	// ContactLink asks the pipeline to give the identity in MetaIdentity to the
-	// contact of ConversationID, merging contacts when it had another one.
+	// ContactLink says, for an agent, that the customer also is the identity
+	// in meta identity (sms:+15551234567); the pipeline merges the contacts
+	// holding it into the conversation's.
 	ContactLink = "contact.link"
-	// ConversationClaim asks routing to assign ConversationID to the agent in
-	// MetaAssignee (else From).
+	// ConversationClaim asks routing to assign the conversation to the agent in
+	// meta assignee (else From), the agent who claimed it.
 	ConversationClaim = "conversation.claim"
-	// ConversationTransfer asks routing to move ConversationID to the queue in
-	// MetaQueue.
+	// ConversationTransfer asks routing to move the conversation to the queue
+	// in meta queue; a queue routing does not know is rejected.
 	ConversationTransfer = "conversation.transfer"
-	// TicketCreate asks the ticket service for a ticket for ConversationID.
+	// TicketCreate asks the ticket service for a ticket for the conversation;
+	// one that has an active ticket gets that one back (ticket.updated, action
+	// exists).
 	TicketCreate = "ticket.create"
-	// AgentAway tells routing that the agent in MetaAgent (else From) takes no
-	// new conversations.
+	// AgentAway tells routing that the agent in meta agent (else From) takes
+	// no new conversations until agent.back.
 	AgentAway = "agent.away"
-	// AgentBack tells routing that the agent in MetaAgent (else From) is
-	// available again.
+	// AgentBack tells routing that the agent in meta agent (else From) is
+	// available again; waiting conversations may be assigned to them.
 	AgentBack = "agent.back"
 )
 
 // Events: what happened, published by the owner of the state that changed.
 const (
-	// ConversationClosed: the pipeline closed ConversationID.
+	// ConversationClosed says the pipeline closed the conversation. From is who
+	// asked; the customer's next message within the reopen window opens it
+	// again.
 	ConversationClosed = "conversation.closed"
-	// ConversationReopened: the pipeline reopened ConversationID at an agent's
-	// request (a customer's message that reopens one is marked with
-	// MetaConversationOpened instead).
+	// ConversationReopened says the pipeline reopened the conversation at an
+	// agent's request (a customer's message that reopens one is marked with
+	// meta conversation_opened instead).
 	ConversationReopened = "conversation.reopened"
-	// ConversationRouted: routing set or changed the queue or priority of
-	// ConversationID.
+	// ConversationRouted says routing set or changed the conversation's queue
+	// or priority: by its rules, an escalation, an SLA breach's overflow or a
+	// transfer (meta reason). A desk moves the thread when the queue lives
+	// elsewhere.
 	ConversationRouted = "conversation.routed"
-	// ConversationAssigned: routing set the assignee of ConversationID.
+	// ConversationAssigned says the conversation has an assignee now, chosen by
+	// a strategy (meta strategy) or by an agent's claim (meta by is the desk).
 	ConversationAssigned = "conversation.assigned"
-	// SLABreached: a response target of ConversationID passed.
+	// SLABreached says a response target passed while the customer waited.
 	SLABreached = "sla.breached"
-	// ContactMerged: the pipeline merged two contacts into one.
+	// ContactMerged says two contacts were proved one customer and merged; the
+	// older survives.
 	ContactMerged = "contact.merged"
-	// ContactLinked: the pipeline gave an identity to a contact at an agent's
-	// request (ContactLink).
+	// ContactLinked says an identity was given to the conversation's contact at
+	// an agent's request (contact.link).
 	ContactLinked = "contact.linked"
-	// ContactBlocked: a channel reported that the customer blocked it.
+	// ContactBlocked says the customer blocked the channel (To); replies there
+	// cannot reach them.
 	ContactBlocked = "contact.blocked"
-	// CommandRejected: the owner of a command could not execute it; MetaCommand
-	// and MetaReason say which and why.
+	// CommandRejected says a command could not be executed: meta command and
+	// reason say which and why, ReplyTo is the command's id. It goes to the
+	// desk the command came from.
 	CommandRejected = "command.rejected"
-	// TicketCreated: a ticket was created.
+	// TicketCreated says a ticket was created.
 	TicketCreated = "ticket.created"
-	// TicketUpdated: a ticket changed; MetaAction and MetaChanges say how.
+	// TicketUpdated says a ticket changed (meta action and changes say how);
+	// on a desk, once per linked conversation, with the change in words in
+	// Text.
 	TicketUpdated = "ticket.updated"
-	// TicketCommented: a comment was added to a ticket.
+	// TicketCommented says a comment was added to a ticket (bridges send it to
+	// trackers).
 	TicketCommented = "ticket.commented"
-	// DeliverySent: a channel's provider accepted an outbound message
-	// (ReplyTo).
+	// DeliverySent says the channel's provider accepted the outbound message
+	// ReplyTo.
 	DeliverySent = "delivery.sent"
-	// DeliveryDelivered: the provider confirmed delivery to the customer.
+	// DeliveryDelivered says the provider confirmed delivery of ReplyTo to the
+	// customer.
 	DeliveryDelivered = "delivery.delivered"
-	// DeliveryRead: the customer read it, where the channel tells.
+	// DeliveryRead says the customer read ReplyTo, where the channel tells.
 	DeliveryRead = "delivery.read"
-	// DeliveryFailed: it could not be delivered; MetaError says why.
+	// DeliveryFailed says ReplyTo could not be delivered; meta error says why
+	// in the provider's words.
 	DeliveryFailed = "delivery.failed"
 	// Typing, on omni.out.<web|app>, shows the visitor that an agent is
 	// typing.
 	Typing = "typing"
 	// Read, on omni.out.<web|app>, tells the visitor that the agent read up to
-	// ReplyTo or MetaUpTo.
+	// ReplyTo or meta up_to.
 	Read = "read"
 )
 
 // Meta keys that cross a package boundary. Values are strings; lists are
-// comma-separated.
+// comma-separated. Each constant's doc comment is its entry in docs/events.md.
 const (
 	// MetaVerifiedEmail is an email address a channel verified belongs to the
 	// sender (an HMAC signed by the customer's site); the pipeline links it.
