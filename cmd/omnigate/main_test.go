@@ -49,6 +49,29 @@ func getStatus(url string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
+// startServe runs this test binary as omnigate serve on addr with data dir
+// data and the extra environment, until the test ends (then SIGTERM), and
+// waits until /readyz answers 200. It returns what serve writes on stderr.
+func startServe(t *testing.T, addr, data string, env ...string) *bytes.Buffer {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", data)
+	cmd.Env = append(append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1"), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body, err := getStatus("http://" + addr + "/readyz")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("readyz %d %s", code, body)
+		}
+		return err
+	})
+	return &stderr
+}
+
 // The first command of the README: serve with no config, fully embedded,
 // answers /readyz, and stops cleanly on SIGTERM.
 func TestServe_EmbeddedReadyzAndSIGTERM(t *testing.T) {
@@ -231,21 +254,7 @@ func TestFormatBusMsg(t *testing.T) {
 func TestServe_SendReachesDeskThroughPipeline(t *testing.T) {
 	addr, natsAddr := freeAddr(t), freeAddr(t)
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", filepath.Join(dir, "data"))
-	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1", "OMNIGATE_NATS_EMBEDDED_LISTEN="+natsAddr)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	bustest.Eventually(t, 30*time.Second, func() error {
-		code, body, err := getStatus("http://" + addr + "/readyz")
-		if err == nil && code != 200 {
-			err = fmt.Errorf("readyz %d %s", code, body)
-		}
-		return err
-	})
+	stderr := startServe(t, addr, filepath.Join(dir, "data"), "OMNIGATE_NATS_EMBEDDED_LISTEN="+natsAddr)
 	url := "nats://" + natsAddr
 	b, err := bus.Open(t.Context(), bus.Options{URL: url})
 	if err != nil {
@@ -356,19 +365,7 @@ func TestSend_BesideServeWithoutNATS(t *testing.T) {
 	addr := freeAddr(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", data)
-	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	bustest.Eventually(t, 30*time.Second, func() error {
-		code, body, err := getStatus("http://" + addr + "/readyz")
-		if err == nil && code != 200 {
-			err = fmt.Errorf("readyz %d %s", code, body)
-		}
-		return err
-	})
+	startServe(t, addr, data)
 	var out, errb bytes.Buffer
 	err := run(t.Context(), []string{"send", "--data", data, "--channel", "sms", "--from", "+15551234567", "--text", "hi"}, &out, &errb)
 	if err == nil {
@@ -390,19 +387,7 @@ func TestSend_FindsListeningServe(t *testing.T) {
 	addr := freeAddr(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(os.Args[0], "serve", "--http", addr, "--data", data)
-	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1", "OMNIGATE_NATS_EMBEDDED_LISTEN=127.0.0.1:0")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	bustest.Eventually(t, 30*time.Second, func() error {
-		code, body, err := getStatus("http://" + addr + "/readyz")
-		if err == nil && code != 200 {
-			err = fmt.Errorf("readyz %d %s", code, body)
-		}
-		return err
-	})
+	startServe(t, addr, data, "OMNIGATE_NATS_EMBEDDED_LISTEN=127.0.0.1:0")
 	var out, errb bytes.Buffer
 	if err := run(t.Context(), []string{"send", "--data", data, "--channel", "sms", "--from", "+15551234567", "--text", "found you"}, &out, &errb); err != nil {
 		t.Fatalf("send: %v %s", err, errb.String())
