@@ -1,0 +1,746 @@
+// Command e2e measures omnigate end to end against raw JetStream on the same
+// nats-server, in one run, side by side (A B A B):
+//
+//   - raw: async publishes of -size byte messages with deduplication ids and
+//     one durable pull consumer that acks each, on the server omnigate uses;
+//   - omnigate: a real "omnigate serve" process, signed Twilio SMS webhooks
+//     over HTTP, the adapter, JetStream, the pipeline, and the desk subject,
+//     where this program listens.
+//
+// Throughput is closed loop (-conc webhooks in flight at once); latency is
+// open loop (-rate webhooks a second for -duration, each sent at its scheduled
+// time, timed from that time to the desk publish, so a stalled server cannot
+// hide its queue). CPU per message comes from each process's own accounting
+// (/proc/<pid>/stat): for raw, this program plus the server; for omnigate, the
+// serve process plus the server (the embedded server lives in serve). The
+// webhook client's own CPU is not counted.
+//
+//	go run ./bench/e2e                        # embedded server, KV store
+//	go run ./bench/e2e -server external       # a nats-server process built from go.mod
+//	go run ./bench/e2e -store redis           # Redis store (OMNIGATE_TEST_REDIS_URL)
+//
+// See docs/performance.md for the method and the results.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+)
+
+type config struct {
+	n, size, conc, senders, rounds, rate, replicas int
+	duration                                       time.Duration
+	server, store, redisURL, omnigate              string
+	skipOpen                                       bool
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.n, "n", 20000, "messages per closed-loop run (raw and omnigate)")
+	flag.IntVar(&c.size, "size", 1024, "message size in bytes (the SMS body for omnigate)")
+	flag.IntVar(&c.conc, "conc", 64, "webhooks in flight at once in the closed loop")
+	flag.IntVar(&c.senders, "senders", 1000, "distinct customer phone numbers")
+	flag.IntVar(&c.rounds, "rounds", 2, "A B rounds of the closed loop; medians are reported")
+	flag.IntVar(&c.rate, "rate", 1000, "offered webhooks per second in the open loop")
+	flag.DurationVar(&c.duration, "duration", 60*time.Second, "length of the open loop")
+	flag.BoolVar(&c.skipOpen, "no-open", false, "skip the open loop")
+	flag.IntVar(&c.replicas, "replicas", 1, "omnigate serve processes sharing the work (external server only)")
+	flag.StringVar(&c.server, "server", "embedded", "embedded (serve's own) or external (a nats-server process)")
+	flag.StringVar(&c.store, "store", "kv", "store backend: kv or redis")
+	flag.StringVar(&c.redisURL, "redis", envOr("OMNIGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL for -store redis")
+	flag.StringVar(&c.omnigate, "omnigate", "", "omnigate binary to run (default: built from this module)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/e2e:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, c config) error {
+	if c.replicas > 1 && c.server != "external" {
+		return errors.New("-replicas > 1 needs -server external: replicas share one server")
+	}
+	dir, err := os.MkdirTemp("", "omnigate-e2e-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	bin := c.omnigate
+	if bin == "" {
+		bin = filepath.Join(dir, "omnigate")
+		if err := goBuild(ctx, bin, "./cmd/omnigate"); err != nil {
+			return err
+		}
+	}
+	var srv *proc
+	natsURL := ""
+	if c.server == "external" {
+		nbin := filepath.Join(dir, "nats-server")
+		if err := goBuild(ctx, nbin, "github.com/nats-io/nats-server/v2"); err != nil {
+			return err
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		natsURL = "nats://127.0.0.1:" + strconv.Itoa(port)
+		srv, err = start(ctx, "nats-server", nbin, "-js", "-sd", filepath.Join(dir, "ns"), "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+	} else if c.server != "embedded" {
+		return fmt.Errorf("-server %q: want embedded or external", c.server)
+	}
+
+	twilio := httptestServer(twilioFake())
+	defer twilio.Close()
+	var serves []*serveProc
+	for i := range c.replicas {
+		s, err := startServe(ctx, bin, filepath.Join(dir, "r"+strconv.Itoa(i)), natsURL, twilio.URL, c)
+		if err != nil {
+			return err
+		}
+		defer s.stop()
+		serves = append(serves, s)
+	}
+	if natsURL == "" {
+		natsURL = serves[0].natsURL
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("bench-e2e"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	desk, err := newDeskWatch(nc)
+	if err != nil {
+		return err
+	}
+	defer desk.close()
+
+	// Everything this run's numbers are charged to.
+	self := &proc{name: "bench", pid: os.Getpid()}
+	omniProcs := []*proc{}
+	for _, s := range serves {
+		omniProcs = append(omniProcs, s.proc)
+	}
+	rawProcs := []*proc{self}
+	if srv != nil {
+		omniProcs = append(omniProcs, srv)
+		rawProcs = append(rawProcs, srv)
+	} else {
+		rawProcs = append(rawProcs, serves[0].proc) // the embedded server is in serve
+	}
+
+	fmt.Printf("omnigate e2e: server %s, store %s, %d B messages, %d senders, %d replica(s), GOMAXPROCS %d, %d CPUs\n",
+		c.server, c.store, c.size, c.senders, c.replicas, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	load := &webhooks{bases: baseURLs(serves), size: c.size, senders: c.senders, client: &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: c.conc * 2, MaxConnsPerHost: 0},
+		Timeout:   30 * time.Second,
+	}}
+	// Warm up: first messages create contacts and conversations; the closed loop
+	// measures the steady state of known senders, like a busy desk.
+	if _, err := load.closedLoop(ctx, desk, c.senders, c.conc); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+
+	var rawRates, omniRates, rawCPU, omniCPU []float64
+	for round := range c.rounds {
+		r, err := measure(rawProcs, c.n, func() error { return rawRun(ctx, js, c.n, c.size, round) })
+		if err != nil {
+			return fmt.Errorf("raw: %w", err)
+		}
+		o, err := measure(omniProcs, c.n, func() error {
+			_, err := load.closedLoop(ctx, desk, c.n, c.conc)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("omnigate: %w", err)
+		}
+		fmt.Printf("round %d: raw %8.0f msg/s %6.1f us/msg CPU | omnigate %7.0f msg/s %6.1f us/msg CPU | ratio %.3f\n",
+			round+1, r.rate, r.cpuPerMsg*1e6, o.rate, o.cpuPerMsg*1e6, o.rate/r.rate)
+		rawRates, omniRates = append(rawRates, r.rate), append(omniRates, o.rate)
+		rawCPU, omniCPU = append(rawCPU, r.cpuPerMsg), append(omniCPU, o.cpuPerMsg)
+	}
+	fmt.Printf("closed loop, median of %d: raw %.0f msg/s, omnigate %.0f msg/s, ratio %.3f; CPU per message raw %.1f us, omnigate %.1f us\n",
+		c.rounds, median(rawRates), median(omniRates), median(omniRates)/median(rawRates), median(rawCPU)*1e6, median(omniCPU)*1e6)
+
+	if !c.skipOpen {
+		res, err := measure(omniProcs, c.rate*int(c.duration.Seconds()), func() error {
+			lat, err := load.openLoop(ctx, desk, c.rate, c.duration)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("open loop %d webhooks/s for %s: %d sent, %d reached the desk, %d failed; webhook->desk p50 %s p90 %s p99 %s max %s\n",
+				c.rate, c.duration, lat.sent, lat.delivered, lat.failed,
+				pct(lat.d, 50), pct(lat.d, 90), pct(lat.d, 99), pct(lat.d, 100))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("open loop: %w", err)
+		}
+		fmt.Printf("open loop CPU per message (omnigate + server): %.1f us\n", res.cpuPerMsg*1e6)
+	}
+	for _, s := range serves {
+		st := s.proc.sample()
+		fmt.Printf("%s: RSS %.0f MiB (peak %.0f MiB), CPU %.1f s\n", s.proc.name, st.rss/(1<<20), st.hwm/(1<<20), st.cpu)
+	}
+	if srv != nil {
+		st := srv.sample()
+		fmt.Printf("nats-server: RSS %.0f MiB (peak %.0f MiB), CPU %.1f s\n", st.rss/(1<<20), st.hwm/(1<<20), st.cpu)
+	}
+	return nil
+}
+
+// result is one measured run.
+type result struct {
+	rate      float64 // messages per second
+	cpuPerMsg float64 // CPU seconds per message, summed over the charged processes
+}
+
+// measure runs fn and charges the CPU the processes used meanwhile to n messages.
+func measure(procs []*proc, n int, fn func() error) (result, error) {
+	before := cpuOf(procs)
+	t0 := time.Now()
+	if err := fn(); err != nil {
+		return result{}, err
+	}
+	took := time.Since(t0)
+	return result{rate: float64(n) / took.Seconds(), cpuPerMsg: (cpuOf(procs) - before) / float64(n)}, nil
+}
+
+func cpuOf(procs []*proc) float64 {
+	var s float64
+	for _, p := range procs {
+		s += p.sample().cpu
+	}
+	return s
+}
+
+// rawRun publishes n messages asynchronously with dedup ids to a stream of its
+// own and consumes them with a durable pull consumer that acks each.
+func rawRun(ctx context.Context, js jetstream.JetStream, n, size, round int) error {
+	name := "BENCH_RAW_" + strconv.Itoa(round)
+	subj := "bench.raw." + strconv.Itoa(round)
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Storage: jetstream.FileStorage})
+	if err != nil {
+		return err
+	}
+	defer js.DeleteStream(context.WithoutCancel(ctx), name)
+	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		return err
+	}
+	var got atomic.Int64
+	done := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		if got.Add(1) == int64(n) {
+			close(done)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer cc.Stop()
+	payload := bytes.Repeat([]byte("x"), size)
+	for i := range n {
+		m := nats.NewMsg(subj)
+		m.Data = payload
+		m.Header.Set(jetstream.MsgIDHeader, name+":"+strconv.Itoa(i))
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(2 * time.Minute):
+		return fmt.Errorf("consumed %d of %d", got.Load(), n)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deskWatch sees every message the pipeline publishes to a desk, on a plain
+// NATS subscription (the desk stream's subjects), and matches it to the
+// webhook that carried it by the sequence number at the start of its text.
+type deskWatch struct {
+	sub *nats.Subscription
+	mu  sync.Mutex
+	// waiting maps a sequence number to the time its webhook was due and the
+	// channel closed when it arrives.
+	waiting map[uint64]*pending
+	seen    atomic.Int64
+}
+
+type pending struct {
+	due  time.Time
+	took time.Duration
+	done chan struct{}
+}
+
+func newDeskWatch(nc *nats.Conn) (*deskWatch, error) {
+	w := &deskWatch{waiting: map[uint64]*pending{}}
+	sub, err := nc.Subscribe(bus.RootDesk+".>", w.onDesk)
+	if err != nil {
+		return nil, err
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	w.sub = sub
+	return w, nc.Flush()
+}
+
+func (w *deskWatch) close() { _ = w.sub.Unsubscribe() }
+
+func (w *deskWatch) onDesk(msg *nats.Msg) {
+	at := time.Now()
+	var m core.Message
+	if err := json.Unmarshal(msg.Data, &m); err != nil {
+		return
+	}
+	head, _, _ := strings.Cut(m.Text, " ")
+	seq, err := strconv.ParseUint(head, 10, 64)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	p := w.waiting[seq]
+	delete(w.waiting, seq)
+	w.mu.Unlock()
+	if p != nil {
+		p.took = at.Sub(p.due)
+		w.seen.Add(1)
+		close(p.done)
+	}
+}
+
+func (w *deskWatch) expect(seq uint64, due time.Time) *pending {
+	p := &pending{due: due, done: make(chan struct{})}
+	w.mu.Lock()
+	w.waiting[seq] = p
+	w.mu.Unlock()
+	return p
+}
+
+// webhooks sends signed Twilio SMS webhooks to the serve processes in turn.
+type webhooks struct {
+	bases   []string
+	size    int
+	senders int
+	client  *http.Client
+	seq     atomic.Uint64
+}
+
+// send posts one webhook whose text starts with seq, from sender i.
+func (l *webhooks) send(ctx context.Context, seq uint64) error {
+	sender := int(seq % uint64(l.senders))
+	base := l.bases[int(seq)%len(l.bases)]
+	text := strconv.FormatUint(seq, 10) + " "
+	if pad := l.size - len(text); pad > 0 {
+		text += strings.Repeat("m", pad)
+	}
+	sid := fmt.Sprintf("SM%032x", seq)
+	form := url.Values{
+		"AccountSid": {accountSID}, "ApiVersion": {"2010-04-01"}, "Body": {text},
+		"From": {fmt.Sprintf("+1555%07d", sender)}, "To": {fromNumber},
+		"MessageSid": {sid}, "SmsMessageSid": {sid}, "SmsSid": {sid}, "SmsStatus": {"received"},
+		"NumMedia": {"0"}, "NumSegments": {"1"},
+	}
+	full := base + "/channels/sms/webhook"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, full, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sms.Sign(authToken, full, form))
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return nil
+}
+
+// closedLoop sends n webhooks, conc at a time, and returns once every one of
+// them reached the desk.
+func (l *webhooks) closedLoop(ctx context.Context, desk *deskWatch, n, conc int) ([]time.Duration, error) {
+	work := make(chan uint64)
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var firstErr error
+	waits := make([]*pending, 0, n)
+	var wmu sync.Mutex
+	for range conc {
+		wg.Go(func() {
+			for seq := range work {
+				p := desk.expect(seq, time.Now())
+				wmu.Lock()
+				waits = append(waits, p)
+				wmu.Unlock()
+				if err := l.send(ctx, seq); err != nil {
+					errMu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					errMu.Unlock()
+				}
+			}
+		})
+	}
+	for range n {
+		work <- l.seq.Add(1)
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	out := make([]time.Duration, 0, n)
+	deadline := time.After(5 * time.Minute)
+	for _, p := range waits {
+		select {
+		case <-p.done:
+			out = append(out, p.took)
+		case <-deadline:
+			return nil, fmt.Errorf("%d of %d messages reached the desk within 5 minutes", len(out), n)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// latencies is the outcome of an open loop.
+type latencies struct {
+	sent, delivered, failed int
+	d                       []time.Duration
+}
+
+// openLoop offers rate webhooks a second for d, each sent at its scheduled time
+// by its own goroutine, and waits for every accepted one to reach the desk.
+func (l *webhooks) openLoop(ctx context.Context, desk *deskWatch, rate int, d time.Duration) (latencies, error) {
+	total := rate * int(d.Seconds())
+	interval := time.Second / time.Duration(rate)
+	start := time.Now().Add(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	waits := make([]*pending, total)
+	for i := range total {
+		due := start.Add(time.Duration(i) * interval)
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		seq := l.seq.Add(1)
+		waits[i] = desk.expect(seq, due)
+		wg.Go(func() {
+			if err := l.send(ctx, seq); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	res := latencies{sent: total, failed: int(failed.Load())}
+	deadline := time.After(2 * time.Minute)
+	for _, p := range waits {
+		select {
+		case <-p.done:
+			res.d = append(res.d, p.took)
+		case <-deadline:
+			res.delivered = len(res.d)
+			return res, nil
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
+	res.delivered = len(res.d)
+	return res, nil
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i].Round(10 * time.Microsecond)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Twilio credentials of the fake account the webhooks are signed for.
+const (
+	accountSID = "AC0000000000000000000000000000beef"
+	authToken  = "bench-auth-token"
+	fromNumber = "+15005550006"
+)
+
+// twilioFake answers the account fetch serve's readiness makes, and accepts
+// any message send.
+func twilioFake() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			fmt.Fprintf(w, `{"sid":%q,"status":"active"}`, accountSID)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"sid":"SM%032x","status":"queued"}`, time.Now().UnixNano())
+	})
+}
+
+type serveProc struct {
+	*proc
+	base    string
+	natsURL string
+}
+
+func baseURLs(s []*serveProc) []string {
+	var out []string
+	for _, p := range s {
+		out = append(out, p.base)
+	}
+	return out
+}
+
+// startServe runs omnigate serve from a config for this benchmark and waits for
+// /readyz.
+func startServe(ctx context.Context, bin, dir, natsURL, twilioURL string, c config) (*serveProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	var y strings.Builder
+	fmt.Fprintf(&y, "http:\n  addr: 127.0.0.1:%d\n  public_url: %s\ndata_dir: %s\nlog:\n  level: warn\n", port, base, filepath.Join(dir, "data"))
+	if natsURL != "" {
+		fmt.Fprintf(&y, "nats:\n  url: %s\n", natsURL)
+	} else {
+		y.WriteString("nats:\n  embedded:\n    listen: 127.0.0.1:0\n")
+	}
+	if c.store == "redis" {
+		fmt.Fprintf(&y, "store:\n  backend: redis\n  redis:\n    url: %s\n    prefix: bench%d\n", c.redisURL, time.Now().UnixNano())
+	}
+	fmt.Fprintf(&y, "channels:\n  sms:\n    account_sid: %s\n    auth_token: %s\n    from: \"%s\"\n    api_base_url: %s\n",
+		accountSID, authToken, fromNumber, twilioURL)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "omnigate.yaml")
+	if err := os.WriteFile(file, []byte(y.String()), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := start(ctx, "omnigate "+filepath.Base(dir), bin, "serve", "--config", file)
+	if err != nil {
+		return nil, err
+	}
+	s := &serveProc{proc: p, base: base}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if p.exited() || time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("serve not ready (exited %v): %s", p.exited(), p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if natsURL == "" {
+		u, ok := bus.RunningURL(filepath.Join(dir, "data", "nats"))
+		if !ok {
+			p.stop()
+			return nil, errors.New("serve's embedded server does not say where it listens")
+		}
+		s.natsURL = u
+	}
+	return s, nil
+}
+
+// proc is a process whose CPU and memory are read from /proc.
+type proc struct {
+	name   string
+	pid    int
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+func start(ctx context.Context, name, bin string, args ...string) (*proc, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, pid: cmd.Process.Pid, cmd: cmd, stderr: &stderr, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+type sample struct{ cpu, rss, hwm float64 }
+
+// clockTicks is USER_HZ, 100 on every Linux the project runs on.
+const clockTicks = 100
+
+// sample reads the process's CPU seconds (user + system) and memory.
+func (p *proc) sample() sample {
+	var s sample
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat"); err == nil {
+		// Fields after the command name, which is in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i > 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 13 {
+				ut, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				s.cpu = (ut + st) / clockTicks
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			switch k {
+			case "VmRSS":
+				s.rss = kb * 1024
+			case "VmHWM":
+				s.hwm = kb * 1024
+			}
+		}
+	}
+	return s
+}
+
+func goBuild(ctx context.Context, out, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// httptestServer serves h on a loopback port (net/http/httptest without its
+// testing hooks).
+func httptestServer(h http.Handler) *localServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	s := &localServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, URL: "http://" + ln.Addr().String()}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s
+}
+
+type localServer struct {
+	srv *http.Server
+	URL string
+}
+
+func (s *localServer) Close() { _ = s.srv.Close() }
