@@ -62,8 +62,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 36 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 36", len(keys))
+	if len(keys) != 37 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 37", len(keys))
 	}
 }
 

@@ -14,6 +14,8 @@ type Store struct {
 	ClosedTTL time.Duration `yaml:"closed_ttl" doc:"How long the state of a closed conversation is kept (a customer who writes again within reopen_window reopens it)."`
 	Redis     Redis         `yaml:"redis" doc:"Redis, used when backend is redis."`
 	KV        KV            `yaml:"kv" doc:"JetStream key-value buckets, used when backend is kv."`
+	// CacheBytes sizes the store's read cache (store.Options.CacheBytes).
+	CacheBytes int `yaml:"cache_bytes" default:"134217728 (128 MiB)" doc:"Memory for the read cache of contacts, conversations and records, in bytes; every change, by any replica, drops what it changed. -1 turns it off. Used with backend kv (Redis reads always go to Redis)."`
 }
 
 // SetDefaults chooses backend redis when redis.url is set and kv otherwise, and
@@ -28,6 +30,9 @@ func (s *Store) SetDefaults() {
 	}
 	if s.ClosedTTL == 0 {
 		s.ClosedTTL = 720 * time.Hour
+	}
+	if s.CacheBytes == 0 {
+		s.CacheBytes = 128 << 20
 	}
 	s.Redis.SetDefaults()
 }

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ type config struct {
 	n, contacts, senders, seeders, replicas int
 	store, redisURL                         string
 	keep                                    bool
+	cpuprofile                              string
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	flag.StringVar(&c.store, "store", "kv", "store backend: kv (JetStream KV) or redis")
 	flag.StringVar(&c.redisURL, "redis", envOr("OMNIGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL for -store redis")
 	flag.BoolVar(&c.keep, "keep", false, "keep the Redis keys and the JetStream directory")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the pipeline run (server included) to `FILE`")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -141,6 +144,17 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	}
 	defer func() { cancel(); wg.Wait() }()
 
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start = time.Now()
 	if err := publish(ctx, b.JetStream(), c.n, c.senders); err != nil {
 		return err
@@ -173,7 +187,7 @@ func openStore(ctx context.Context, c config, b *bus.Bus) (*store.Store, func(co
 			return nil, nil, nil, err
 		}
 		footprint := func(ctx context.Context) (int64, error) { return kvBytes(ctx, b.JetStream()) }
-		return store.New(kv, store.Options{}), footprint, func() {}, nil
+		return store.New(kv, store.Options{CacheBytes: store.DefaultCacheBytes}), footprint, func() {}, nil
 	case "redis":
 		prefix := "omnigate-bench:" + core.NewID() + ":"
 		kv, err := store.NewRedis(ctx, store.RedisOptions{URL: c.redisURL, Prefix: prefix})
@@ -192,7 +206,7 @@ func openStore(ctx context.Context, c config, b *bus.Bus) (*store.Store, func(co
 			}
 			_ = rc.Close()
 		}
-		return store.New(kv, store.Options{}), footprint, cleanup, nil
+		return store.New(kv, store.Options{CacheBytes: store.DefaultCacheBytes}), footprint, cleanup, nil
 	}
 	return nil, nil, nil, fmt.Errorf("-store %q: want kv or redis", c.store)
 }

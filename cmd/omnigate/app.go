@@ -150,5 +150,5 @@ func openStore(ctx context.Context, cfg *config.Config, b *bus.Bus) (*store.Stor
 		}
 		kv = j
 	}
-	return store.New(kv, store.Options{ClosedTTL: cfg.Store.ClosedTTL}), nil
+	return store.New(kv, store.Options{ClosedTTL: cfg.Store.ClosedTTL, CacheBytes: max(cfg.Store.CacheBytes, 0)}), nil
 }

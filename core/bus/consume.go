@@ -70,6 +70,11 @@ type ConsumerSpec struct {
 	Concurrency int
 	// DeliverNew starts a new consumer at new messages instead of the first kept.
 	DeliverNew bool
+	// AsyncAck acknowledges without waiting for the server to confirm it. A lost
+	// ack redelivers the message after AckWait, so the handler must be
+	// idempotent (publishes with deduplication ids are); it saves a round trip
+	// per message.
+	AsyncAck bool
 }
 
 // Consumer runs a Handler on a durable JetStream consumer until stopped.
@@ -260,7 +265,13 @@ func (c *Consumer) process(msg jetstream.Msg) {
 	herr := c.h(c.ctx, d)
 	switch {
 	case herr == nil:
-		if err := msg.DoubleAck(c.ctx); err != nil {
+		var err error
+		if c.spec.AsyncAck {
+			err = msg.Ack()
+		} else {
+			err = msg.DoubleAck(c.ctx)
+		}
+		if err != nil {
 			c.log.Warn("ack", "subject", d.Subject, "seq", d.StreamSeq, "err", err)
 		}
 	case IsPermanent(herr) || d.NumDelivered >= max:

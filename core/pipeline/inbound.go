@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
@@ -21,8 +22,13 @@ var errClosedMeanwhile = errors.New("conversation closed meanwhile")
 // when agents keep closing it under it.
 const maxPlaceAttempts = 3
 
+// lastMessageEvery is how stale a conversation's LastMessageAt may get: a
+// message that changes nothing else about its conversation writes it only when
+// it is older than this, so a busy conversation costs no store write per message.
+const lastMessageEvery = 5 * time.Second
+
 // inbound handles a message on a customer channel.
-func (p *Pipeline) inbound(ctx context.Context, m *core.Message) error {
+func (p *Pipeline) inbound(ctx context.Context, m *core.Message, redelivered bool) error {
 	switch {
 	case m.Kind != core.KindMessage:
 		return bus.Permanent(fmt.Errorf("event %q on customer channel %s: customer channels send messages only", m.Type, m.Channel))
@@ -36,7 +42,7 @@ func (p *Pipeline) inbound(ctx context.Context, m *core.Message) error {
 		return bus.Permanent(fmt.Errorf("sender identity is on channel %q, the message on %q", m.From.Channel(), m.Channel))
 	}
 	links := p.linksOf(m)
-	pf, err := p.prefetch(ctx, m, links)
+	pf, err := p.prefetch(ctx, m, links, redelivered)
 	if err != nil || pf.progress.rec.Done {
 		return err
 	}
@@ -45,7 +51,7 @@ func (p *Pipeline) inbound(ctx context.Context, m *core.Message) error {
 	if err != nil {
 		return err
 	}
-	conv, opened, err := p.place(ctx, contact.ID, m, pr)
+	conv, opened, err := p.place(ctx, contact.ID, m)
 	if err != nil {
 		return err
 	}
@@ -88,15 +94,15 @@ type prefetched struct {
 }
 
 // prefetch runs the reads inbound needs first, which do not depend on each other,
-// at once: the processed check, the thread keys, the sender's contact and the
-// holders of its phone siblings. With one message in flight per partition, the
-// round trips of a message bound a partition's throughput.
-func (p *Pipeline) prefetch(ctx context.Context, m *core.Message, links []link) (*prefetched, error) {
+// at once: the processed check (on a redelivery), the thread keys, the sender's
+// contact and the holders of its phone siblings. The store's read cache answers
+// most of them for a known sender.
+func (p *Pipeline) prefetch(ctx context.Context, m *core.Message, links []link, redelivered bool) (*prefetched, error) {
 	pf := &prefetched{holders: map[core.Identity]*store.Contact{}}
 	var mu sync.Mutex
 	reads := []func() error{
 		func() (err error) {
-			pf.progress, err = p.progress(ctx, m.ID)
+			pf.progress, err = p.progress(ctx, m.ID, redelivered)
 			return err
 		},
 		func() (err error) {
@@ -140,29 +146,27 @@ func (p *Pipeline) holder(ctx context.Context, id core.Identity) (*store.Contact
 
 // place finds or opens the conversation of contactID for m and records m as its
 // latest message. opened is true when m opened or reopened it, also on a
-// redelivery after the first attempt opened it and failed later.
-func (p *Pipeline) place(ctx context.Context, contactID string, m *core.Message, pr *progress) (conv *store.Conversation, opened bool, err error) {
+// redelivery after the first attempt opened it and failed later (the
+// conversation's OpenedBy is m). A message that changes nothing but the time of
+// the last message writes nothing unless that time is lastMessageEvery old.
+func (p *Pipeline) place(ctx context.Context, contactID string, m *core.Message) (conv *store.Conversation, opened bool, err error) {
 	window := max(p.cfg.ReopenWindow, 0)
 	now := p.now()
 	for attempt := 1; ; attempt++ {
 		var isNew bool
 		conv, isNew, err = p.st.FindOrOpenConversation(ctx, contactID, window, now, func(c *store.Conversation) {
 			c.Channel, c.LastChannel, c.LastIdentity, c.LastMessageAt = m.Channel, m.Channel, m.From, now
+			c.OpenedBy = m.ID
 		})
 		if err != nil {
 			return nil, false, fmt.Errorf("find conversation: %w", err)
 		}
-		if isNew {
-			opened = true
-			if err := p.markOpened(ctx, pr, conv.ID); err != nil {
-				return nil, false, err
-			}
-		}
-		if pr.rec.Opened && pr.rec.Conversation == conv.ID {
-			opened = true
-		}
+		opened = isNew || conv.OpenedBy == m.ID
 		if isNew && conv.Opens == 1 && conv.LastIdentity == m.From {
 			return conv, opened, nil // init filled the Last* fields
+		}
+		if !isNew && conv.LastChannel == m.Channel && conv.LastIdentity == m.From && now.Sub(conv.LastMessageAt) < lastMessageEvery {
+			return conv, opened, nil
 		}
 		updated, err := p.st.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
 			if c.State != store.StateOpen {
@@ -171,6 +175,9 @@ func (p *Pipeline) place(ctx context.Context, contactID string, m *core.Message,
 			c.LastChannel, c.LastIdentity = m.Channel, m.From
 			if now.After(c.LastMessageAt) {
 				c.LastMessageAt = now
+			}
+			if isNew {
+				c.OpenedBy = m.ID // reopened by m
 			}
 			return nil
 		})

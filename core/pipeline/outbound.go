@@ -20,8 +20,8 @@ const maxMergeHops = 8
 
 // handleDesk handles what a desk or a source published: a reply to the customer
 // or, from a desk, a command.
-func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message) error {
-	pr, err := p.progress(ctx, m.ID)
+func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message, redelivered bool) error {
+	pr, err := p.progress(ctx, m.ID, redelivered)
 	if err != nil || pr.rec.Done {
 		return err
 	}

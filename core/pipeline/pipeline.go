@@ -169,6 +169,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			Stage:         Stage,
 			Concurrency:   1,
 			MaxAckPending: 1,
+			AsyncAck:      true,
 		}, p.handle)
 	}
 	p.log.Info("pipeline running", "partitions", bus.Partitions, "desks", p.cfg.Desks)
@@ -193,15 +194,19 @@ func (p *Pipeline) handle(ctx context.Context, d *bus.Delivery) error {
 	if err != nil {
 		return err
 	}
+	// Publishes carry deduplication ids and the store writes are idempotent, so
+	// a first delivery needs no processed record: only a redelivery, which may
+	// follow a delivery that did everything but its ack, checks and keeps one.
+	redelivered := d.NumDelivered > 1
 	switch {
 	case p.isDesk(m.Channel), slices.Contains(Sources, m.Channel):
-		err = p.handleDesk(ctx, m)
+		err = p.handleDesk(ctx, m, redelivered)
 	case m.Channel == UserChannel:
 		err = bus.Permanent(fmt.Errorf("%w %q: reserved for verified account identities", errUnknownChannel, m.Channel))
 	case len(p.cfg.Channels) > 0 && !slices.Contains(p.cfg.Channels, m.Channel):
 		err = bus.Permanent(fmt.Errorf("%w %q", errUnknownChannel, m.Channel))
 	default:
-		err = p.inbound(ctx, m)
+		err = p.inbound(ctx, m, redelivered)
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s on %s: %w", m.Kind, m.ID, m.Channel, err)
@@ -244,28 +249,31 @@ func (p *Pipeline) customerChannel(channel string) bool {
 
 func (p *Pipeline) now() time.Time { return p.clock().UTC() }
 
-// processedRecord is what the pipeline remembers of an envelope it handles, in
-// the "pipeline_processed" records under the envelope id.
+// processedRecord is what the pipeline remembers of a redelivered envelope it
+// handled, in the "pipeline_processed" records under the envelope id.
 type processedRecord struct {
 	// Conversation the envelope was put in.
 	Conversation string `json:"conversation,omitempty"`
-	// Opened is true when handling it opened Conversation: a redelivery after a
-	// failure still tells the desks so.
-	Opened bool `json:"opened,omitempty"`
 	// Done is true once everything was published.
 	Done bool `json:"done,omitempty"`
 }
 
 // progress is an envelope's processed record as read at the start.
 type progress struct {
-	id     string
+	id string
+	// kept is true on a redelivery: the record is read and written.
+	kept   bool
 	rec    processedRecord
 	exists bool
 }
 
-// progress reads the processed record of envelope id.
-func (p *Pipeline) progress(ctx context.Context, id string) (*progress, error) {
-	pr := &progress{id: id}
+// progress reads the processed record of envelope id on a redelivery; a first
+// delivery has none.
+func (p *Pipeline) progress(ctx context.Context, id string, redelivered bool) (*progress, error) {
+	pr := &progress{id: id, kept: redelivered}
+	if !redelivered {
+		return pr, nil
+	}
 	_, err := p.processed.Get(ctx, id, &pr.rec)
 	switch {
 	case err == nil:
@@ -279,23 +287,12 @@ func (p *Pipeline) progress(ctx context.Context, id string) (*progress, error) {
 	return pr, nil
 }
 
-// markOpened remembers, before anything is published, that handling pr's envelope
-// opened conversation.
-func (p *Pipeline) markOpened(ctx context.Context, pr *progress, conversation string) error {
-	var rec processedRecord
-	_, err := p.processed.Update(ctx, pr.id, &rec, processedTTL, func(bool) error {
-		rec.Conversation, rec.Opened = conversation, true
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mark opened: %w", err)
-	}
-	pr.rec, pr.exists = rec, true
-	return nil
-}
-
-// markDone records that pr's envelope was handled, so a redelivery is skipped.
+// markDone records that pr's redelivered envelope was handled, so a further
+// redelivery is skipped.
 func (p *Pipeline) markDone(ctx context.Context, pr *progress, conversation string) error {
+	if !pr.kept {
+		return nil
+	}
 	if !pr.exists {
 		_, err := p.processed.Create(ctx, pr.id, processedRecord{Conversation: conversation, Done: true}, processedTTL)
 		if err == nil {

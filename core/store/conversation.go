@@ -30,7 +30,7 @@ const (
 // else reads it and asks the owner by a command on the bus (core/event) when
 // it should change. The pipeline owns the lifecycle and what the customer
 // used (ID, ContactID, State, Channel, LastChannel, LastIdentity, Previous,
-// MergedInto, Opens and the times) and writes it with FindOrOpenConversation,
+// MergedInto, Opens, OpenedBy and the times) and writes it with FindOrOpenConversation,
 // UpdateConversation, CloseConversation and Merge; routing owns Queue,
 // Priority and Assignee (and RoutingRev) and writes them with SetRouting, the
 // only way to change them. A desk keeps where a conversation lives on it (a Slack thread)
@@ -55,6 +55,9 @@ type Conversation struct {
 	// RoutingRev is routing's revision of these three, for its own use (a
 	// write of an older decision is told apart).
 	RoutingRev int `json:"routing_rev,omitempty"`
+	// OpenedBy is the envelope id of the message that opened or last reopened
+	// the conversation, so a redelivery of it still tells desks it opened it.
+	OpenedBy string `json:"opened_by,omitempty"`
 	// Previous is the contact's conversation before this one.
 	Previous string `json:"previous,omitempty"`
 	// MergedInto is set when MergeContacts closed this conversation because its contact was

@@ -149,7 +149,7 @@ func (j *JetStreamKV) Get(ctx context.Context, bucket, key string) (Entry, error
 	case tombstone(m):
 		return Entry{}, ErrNotFound
 	}
-	return Entry{Key: key, Value: m.Data, Revision: m.Sequence}, nil
+	return Entry{Key: key, Value: m.Data, Revision: m.Sequence, Expires: m.Header.Get(jetstream.MsgTTLHeader) != ""}, nil
 }
 
 // Create implements KV. A key whose last message is a delete or expiry marker is
@@ -344,3 +344,47 @@ func decodeKey(k string) (key string, ok bool) {
 }
 
 var _ KV = (*JetStreamKV)(nil)
+
+// Watch implements Watcher with an ordered consumer of the bucket's stream that
+// delivers headers only, starting after the stream's last message, so no change
+// made after Watch returns is missed. The ordered consumer restarts itself
+// where it stopped after a disconnect; lost is called when it reports an error.
+func (j *JetStreamKV) Watch(ctx context.Context, bucket string, changed func(key string, rev uint64), lost func()) error {
+	if err := checkBucket(bucket); err != nil {
+		return err
+	}
+	b, err := j.bucket(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("store: jetstream: watch %s: %w", bucket, err)
+	}
+	oc, err := j.js.OrderedConsumer(ctx, info.Config.Name, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   info.State.LastSeq + 1,
+		HeadersOnly:   true,
+	})
+	if err != nil {
+		return fmt.Errorf("store: jetstream: watch %s: %w", bucket, err)
+	}
+	cc, err := oc.Consume(func(m jetstream.Msg) {
+		key, ok := decodeKey(strings.TrimPrefix(m.Subject(), b.subj))
+		md, err := m.Metadata()
+		if !ok || err != nil {
+			return
+		}
+		changed(key, md.Sequence.Stream)
+	}, jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) { lost() }))
+	if err != nil {
+		return fmt.Errorf("store: jetstream: watch %s: %w", bucket, err)
+	}
+	go func() {
+		<-ctx.Done()
+		cc.Stop()
+	}()
+	return nil
+}
+
+var _ Watcher = (*JetStreamKV)(nil)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/core/store/storetest"
@@ -148,5 +149,90 @@ func TestNewJetStream_InvalidPrefix(t *testing.T) {
 	_, err := store.NewJetStream(t.Context(), js, store.JetStreamOptions{BucketPrefix: "bad.prefix"})
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestJetStreamKV_ConformanceCached(t *testing.T) {
+	newKV, _, _ := jetStreamKVs(t)
+	storetest.RunStoreWith(t, func(t *testing.T) store.KV { return newKV(t) }, store.Options{CacheBytes: 1 << 20})
+}
+
+// Two replicas with read caches on one JetStream KV: reads are answered from
+// memory, and each replica sees the other's writes (a new identity included,
+// which the other had cached as absent) once the watch reports them.
+func TestStoreCache_SeesOtherReplicasWrites(t *testing.T) {
+	newKV, _, _ := jetStreamKVs(t)
+	kv := newKV(t)
+	a := store.New(kv, store.Options{CacheBytes: 1 << 20})
+	b := store.New(kv, store.Options{CacheBytes: 1 << 20})
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	ctx := t.Context()
+	id := core.Identity("sms:+15550001111")
+
+	if _, err := a.ContactByIdentity(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("identity before anyone wrote it: %v", err)
+	}
+	ct := &store.Contact{Name: "Ann", Identities: []core.Identity{id}}
+	if err := b.CreateContact(ctx, ct); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		got, err := a.ContactByIdentity(ctx, id)
+		if err != nil {
+			return err
+		}
+		if got.ID != ct.ID {
+			return fmt.Errorf("contact %s, want %s", got.ID, ct.ID)
+		}
+		return nil
+	})
+
+	conv, _, err := a.FindOrOpenConversation(ctx, ct.ID, time.Hour, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := a.CacheStats().Hits
+	for range 10 {
+		if _, err := a.Conversation(ctx, conv.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits := a.CacheStats().Hits - before; hits < 10 {
+		t.Fatalf("10 reads of an unchanged conversation: %d cache hits, want 10", hits)
+	}
+
+	if _, err := b.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+		c.LastChannel = "email"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A compare-and-set on a's possibly stale copy never loses b's write.
+	got, err := a.UpdateConversation(ctx, conv.ID, func(c *store.Conversation) error {
+		c.LastIdentity = "email:ann@example.com"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LastChannel != "email" || got.LastIdentity != "email:ann@example.com" {
+		t.Fatalf("after both writes: last channel %q identity %q, want both kept", got.LastChannel, got.LastIdentity)
+	}
+	closed, err := b.CloseConversation(ctx, conv.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		c, err := a.Conversation(ctx, conv.ID)
+		if err != nil {
+			return err
+		}
+		if c.State != store.StateClosed || c.Revision != closed.Revision {
+			return fmt.Errorf("a sees %s at revision %d, b closed it at %d", c.State, c.Revision, closed.Revision)
+		}
+		return nil
+	})
+	if _, err := a.OpenConversation(ctx, ct.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("open conversation after b closed it: %v", err)
 	}
 }

@@ -13,9 +13,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/omnigate/omnigate/core/keylock"
+	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/omnigate/omnigate/core/keylock"
 )
 
 // Sentinel errors returned by KV implementations and by Store. Compare with errors.Is:
@@ -91,6 +93,9 @@ type Entry struct {
 	Key      string
 	Value    []byte
 	Revision uint64
+	// Expires is true when the value was written with a TTL (backends that
+	// cannot tell leave it false); such values are never cached.
+	Expires bool
 }
 
 // ValidBucket reports whether name can be used as a bucket name: 1 to 64
@@ -156,6 +161,14 @@ type Options struct {
 	ClosedTTL time.Duration
 	// Now is the clock for CreatedAt/UpdatedAt; nil means time.Now.
 	Now func() time.Time
+	// CacheBytes turns on a read cache of about this many bytes, when the KV is
+	// a Watcher (JetStream KV is): reads of contacts, conversations and records
+	// that did not change are answered from memory, and every change, by any
+	// replica, drops what it changed as soon as the watch reports it. 0 leaves
+	// the cache off; serve turns it on (DefaultCacheBytes).
+	CacheBytes int
+	// Logger receives the cache's warnings. Default: discard.
+	Logger *slog.Logger
 }
 
 // Store is omnigate's typed state on top of a KV: contacts, identities,
@@ -174,11 +187,22 @@ func New(kv KV, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if w, ok := kv.(Watcher); ok && opts.CacheBytes > 0 {
+		kv = newCachingKV(kv, w, opts.CacheBytes, opts.Logger)
+	}
 	return &Store{kv: kv, opts: opts}
 }
 
 // KV returns the primitive the Store runs on, for admin tools.
-func (s *Store) KV() KV { return s.kv }
+func (s *Store) KV() KV {
+	if c, ok := s.kv.(*cachingKV); ok {
+		return c.KV
+	}
+	return s.kv
+}
 
 // Ping checks that the backend answers, for /readyz.
 func (s *Store) Ping(ctx context.Context) error {

@@ -17,7 +17,15 @@ import (
 
 // RunStore tests the typed layer (store.Store) on the KVs newKV returns.
 func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
+	RunStoreWith(t, newKV, store.Options{})
+}
+
+// RunStoreWith is RunStore with every Store's CacheBytes taken from base, so the
+// suite also proves the read cache right: its replicas then see each other's
+// writes through the cache's watch.
+func RunStoreWith(t *testing.T, newKV func(t *testing.T) store.KV, base store.Options) {
 	newStore := func(t *testing.T, opts store.Options) *store.Store {
+		opts.CacheBytes = base.CacheBytes
 		return store.New(newKV(t), opts)
 	}
 	// replicas returns n Stores on one KV, as n processes would share a backend:
@@ -27,7 +35,11 @@ func RunStore(t *testing.T, newKV func(t *testing.T) store.KV) {
 		kv := newKV(t)
 		ss := make([]*store.Store, n)
 		for i := range ss {
-			ss[i] = store.New(kv, store.Options{})
+			ss[i] = store.New(kv, store.Options{CacheBytes: base.CacheBytes})
+			if base.CacheBytes > 0 {
+				// Close stops the cache's watch; the KV is newKV's to close.
+				t.Cleanup(func() { _ = ss[i].Close() })
+			}
 		}
 		return ss
 	}
