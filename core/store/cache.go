@@ -64,8 +64,8 @@ type cachingKV struct {
 
 	mu       sync.Mutex
 	entries  map[cacheKey]cached
-	recent   map[cacheKey]change // the last change of each key reported lately
-	reset    map[string]time.Time   // when a bucket's watch was last lost
+	recent   map[cacheKey]change  // the last change of each key reported lately
+	reset    map[string]time.Time // when a bucket's watch was last lost
 	watching map[string]*watchStart
 	bytes    int
 	pruned   time.Time
