@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -27,6 +29,32 @@ var errNotPhone = errors.New("not a phone number")
 // accepted even when the metadata does not know their range yet, so a new
 // operator's numbers are not refused.
 func Normalize(number, region string) (string, error) {
+	key := region + " " + number
+	if v, ok := normalized.Load(key); ok {
+		return v.(string), nil
+	}
+	e164, err := normalize(number, region)
+	if err == nil {
+		if normalizedCount.Add(1) > maxNormalized {
+			normalized.Clear() // a rare reset keeps the memo bounded
+			normalizedCount.Store(1)
+		}
+		normalized.Store(key, e164)
+	}
+	return e164, err
+}
+
+// normalized memoizes Normalize's successes: parsing a number costs tens of
+// microseconds of regular expressions, and customers write from the same
+// numbers again and again. maxNormalized bounds it.
+var (
+	normalized      sync.Map
+	normalizedCount atomic.Int64
+)
+
+const maxNormalized = 100_000
+
+func normalize(number, region string) (string, error) {
 	n := strings.TrimSpace(number)
 	if n == "" || len(n) > maxNumberBytes {
 		return "", errNotPhone

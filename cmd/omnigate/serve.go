@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"syscall"
@@ -81,6 +82,18 @@ type gateway struct {
 // connection and the embedded server.
 func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener, log *slog.Logger, stdout io.Writer) error {
 	defer ln.Close()
+	if path := os.Getenv("OMNIGATE_CPUPROFILE"); path != "" {
+		// For performance work (bench/e2e): a CPU profile of the whole run.
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("OMNIGATE_CPUPROFILE: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("OMNIGATE_CPUPROFILE: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	b, err := openBus(startCtx, cfg, log.With("component", "bus"), "omnigate")

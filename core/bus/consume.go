@@ -1,12 +1,15 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -70,6 +73,19 @@ type ConsumerSpec struct {
 	Concurrency int
 	// DeliverNew starts a new consumer at new messages instead of the first kept.
 	DeliverNew bool
+	// OrderKey, with Concurrency above 1, keeps order where it matters: deliveries
+	// with the same key are handled one at a time, in stream order, while
+	// different keys run concurrently. A failed delivery is then retried in
+	// place, after the backoff, holding back the later deliveries of its key
+	// only (a redelivery by the server could overtake them); held deliveries are
+	// kept alive with InProgress. With MaxAckPending, bounds what is in memory.
+	OrderKey func(d *Delivery) string
+	// Exclusive lets one process at a time take this consumer's messages (a
+	// JetStream pinned priority group): the others' pulls wait, and one of them
+	// takes over when the pinned process has not pulled for AckWait plus a
+	// second, by when what it held and never acknowledged is due for
+	// redelivery, so the new owner gets those first and order is kept.
+	Exclusive bool
 	// AsyncAck acknowledges without waiting for the server to confirm it. A lost
 	// ack redelivers the message after AckWait, so the handler must be
 	// idempotent (publishes with deduplication ids are); it saves a round trip
@@ -94,6 +110,22 @@ type Consumer struct {
 	sem      chan struct{}
 	wg       sync.WaitGroup
 	stopped  sync.Once
+
+	// lanes holds, per OrderKey, the deliveries waiting behind the one being
+	// handled; a key is present while its lane runs. held are the deliveries
+	// not yet acknowledged, kept alive by keepAlive.
+	lmu   sync.Mutex
+	lanes map[string][]*Delivery
+	held  map[*Delivery]struct{}
+	// parked are the deliveries a lane consumer took but did not handle
+	// because it was stopping: Stop naks them in stream order once no pull of
+	// its is outstanding, so that they are redelivered first, in order.
+	parked []*Delivery
+	// pinID is the pin of an Exclusive consumer, from the last delivery.
+	pinID atomic.Value
+	// keepStop ends keepAlive, which closes keepDone.
+	keepStop, keepDone chan struct{}
+	keepOnce           sync.Once
 }
 
 // Consume creates or updates the durable consumer of spec and runs h on its
@@ -140,6 +172,11 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 	if spec.DeliverNew {
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
+	if spec.Exclusive {
+		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
+		cfg.PriorityGroups = []string{priorityGroup}
+		cfg.PinnedTTL = spec.AckWait + time.Second
+	}
 	switch len(spec.Filters) {
 	case 0:
 	case 1:
@@ -175,9 +212,21 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 	b.mu.Unlock()
 	c.jc = jc
 	c.loopDone = make(chan struct{})
+	if c.laned() {
+		c.lanes, c.held = map[string][]*Delivery{}, map[*Delivery]struct{}{}
+		c.keepStop, c.keepDone = make(chan struct{}), make(chan struct{})
+		go c.keepAlive()
+	}
 	go c.loop()
 	return c, nil
 }
+
+// priorityGroup is the priority group of Exclusive consumers, and headerPinID
+// the header in which the server tells a pinned client its pin.
+const (
+	priorityGroup = "omni"
+	headerPinID   = "Nats-Pin-Id"
+)
 
 // fetchWait bounds one pull request: a request lost on a reconnect or a
 // server restart costs at most this long before the next one.
@@ -188,9 +237,28 @@ const fetchWait = 2 * time.Second
 func (c *Consumer) loop() {
 	defer close(c.loopDone)
 	batchSize := max(c.spec.Concurrency*2, 1)
+	if c.laned() && c.spec.MaxAckPending > 0 {
+		// Lanes never block the loop: the server's ack-pending limit bounds
+		// what is fetched, and a pull is always outstanding (which keeps an
+		// Exclusive consumer's pin).
+		batchSize = min(c.spec.MaxAckPending, 256)
+	}
 	for c.pull.Err() == nil {
 		fctx, cancel := context.WithTimeout(c.pull, fetchWait)
-		batch, err := c.jc.Fetch(batchSize, jetstream.FetchContext(fctx))
+		fopts := []jetstream.FetchOpt{jetstream.FetchContext(fctx)}
+		if c.laned() {
+			// A lane consumer never cuts a pull short, neither on Stop nor at a
+			// client-side deadline: what the server sent for it and was not yet
+			// read would stay pending until the ack wait, and come back after
+			// later messages of its key. The server ends the pull at its expiry
+			// with a status message, after everything it sent.
+			cancel()
+			fopts = []jetstream.FetchOpt{jetstream.FetchMaxWait(fetchWait)}
+		}
+		if c.spec.Exclusive {
+			fopts = append(fopts, jetstream.FetchPriorityGroup(priorityGroup))
+		}
+		batch, err := c.jc.Fetch(batchSize, fopts...)
 		if err != nil {
 			cancel()
 			if c.pull.Err() != nil {
@@ -204,12 +272,16 @@ func (c *Consumer) loop() {
 			}
 			continue
 		}
-		for msg := range batch.Messages() {
-			if c.pull.Err() != nil {
-				_ = msg.Nak()
-				continue
+		if c.laned() {
+			c.dispatchBursts(batch.Messages())
+		} else {
+			for msg := range batch.Messages() {
+				if c.pull.Err() != nil {
+					_ = msg.Nak()
+					continue
+				}
+				c.dispatch(msg)
 			}
-			c.dispatch(msg)
 		}
 		cancel()
 		if err := batch.Error(); err != nil && c.pull.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
@@ -223,6 +295,46 @@ func (b *Bus) forget(c *Consumer) {
 	delete(b.consumers, c)
 	b.mu.Unlock()
 }
+
+// dispatchBursts hands msgs to their lanes a burst at a time: what has arrived
+// together is put in stream order first. The server may send redeliveries out
+// of order (it requeues at the back one it could not deliver at once), and
+// they arrive together. A lane parks what arrives after Stop itself, behind
+// what it holds of the same key, so their redeliveries keep order.
+func (c *Consumer) dispatchBursts(msgs <-chan jetstream.Msg) {
+	var burst []*Delivery
+	flush := func() {
+		slices.SortFunc(burst, func(a, b *Delivery) int { return cmp.Compare(a.StreamSeq, b.StreamSeq) })
+		for _, d := range burst {
+			c.dispatchLane(d)
+		}
+		burst = burst[:0]
+	}
+	for {
+		var msg jetstream.Msg
+		var ok bool
+		if len(burst) == 0 {
+			msg, ok = <-msgs
+		} else {
+			select {
+			case msg, ok = <-msgs:
+			default:
+				flush()
+				continue
+			}
+		}
+		if !ok {
+			flush()
+			return
+		}
+		if d := c.delivery(msg); d != nil {
+			burst = append(burst, d)
+		}
+	}
+}
+
+// laned reports whether deliveries run in OrderKey lanes.
+func (c *Consumer) laned() bool { return c.spec.OrderKey != nil && c.spec.Concurrency > 1 }
 
 // dispatch runs on the fetch loop; with Concurrency 1 it handles inline so
 // messages are handled strictly in the order they were pulled.
@@ -238,11 +350,30 @@ func (c *Consumer) dispatch(msg jetstream.Msg) {
 
 func (c *Consumer) process(msg jetstream.Msg) {
 	defer func() { <-c.sem; c.wg.Done() }()
+	d := c.delivery(msg)
+	if d == nil {
+		return
+	}
+	if !c.expired(d) {
+		c.settle(d, c.h(c.ctx, d))
+	}
+}
+
+// delivery reads msg's metadata into a Delivery; a message without any is
+// terminated and nil returned.
+func (c *Consumer) delivery(msg jetstream.Msg) *Delivery {
 	md, err := msg.Metadata()
 	if err != nil {
 		c.log.Error("message without JetStream metadata, terminating it", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
-		return
+		return nil
+	}
+	if c.spec.Exclusive {
+		if pin := msg.Headers().Get(headerPinID); pin != "" {
+			if old, _ := c.pinID.Swap(pin).(string); old != pin {
+				c.log.Debug("pinned to this process", "was", old != "")
+			}
+		}
 	}
 	d := &Delivery{
 		Subject:      msg.Subject(),
@@ -257,12 +388,22 @@ func (c *Consumer) process(msg jetstream.Msg) {
 	if d.Header == nil {
 		d.Header = nats.Header{}
 	}
-	max := uint64(c.spec.MaxDeliver)
-	if d.NumDelivered > max {
+	return d
+}
+
+// expired dead-letters d when the server delivered it more often than the
+// handler may run (earlier deliveries were never answered), and says so.
+func (c *Consumer) expired(d *Delivery) bool {
+	if max := uint64(c.spec.MaxDeliver); d.NumDelivered > max {
 		c.deadLetter(d, fmt.Errorf("not acknowledged after %d deliveries (handler timed out or the process stopped)", max))
-		return
+		return true
 	}
-	herr := c.h(c.ctx, d)
+	return false
+}
+
+// settle acknowledges, dead-letters or naks d after its handler returned herr.
+func (c *Consumer) settle(d *Delivery, herr error) {
+	msg, max := d.msg, uint64(c.spec.MaxDeliver)
 	switch {
 	case herr == nil:
 		var err error
@@ -286,6 +427,169 @@ func (c *Consumer) process(msg jetstream.Msg) {
 		if err := msg.NakWithDelay(delay); err != nil {
 			c.log.Warn("nak", "subject", d.Subject, "seq", d.StreamSeq, "err", err)
 		}
+	}
+}
+
+// dispatchLane queues d on its key's lane, starting the lane when it is idle.
+// It never blocks: a lane waits for one of Concurrency slots before each
+// handler call.
+func (c *Consumer) dispatchLane(d *Delivery) {
+	key := c.spec.OrderKey(d)
+	c.lmu.Lock()
+	c.held[d] = struct{}{}
+	if q, busy := c.lanes[key]; busy {
+		// In stream order among those waiting: a late redelivery goes
+		// before later messages of its key.
+		i, _ := slices.BinarySearchFunc(q, d.StreamSeq, func(e *Delivery, seq uint64) int { return cmp.Compare(e.StreamSeq, seq) })
+		c.lanes[key] = slices.Insert(q, i, d)
+		c.lmu.Unlock()
+		return
+	}
+	c.lanes[key] = nil
+	c.lmu.Unlock()
+	c.wg.Add(1)
+	go c.runLane(key, d)
+}
+
+// runLane handles d, then every delivery queued behind it on key, in order.
+// Once the consumer stops, what is still queued is nak'ed for whoever pulls
+// next.
+func (c *Consumer) runLane(key string, d *Delivery) {
+	defer c.wg.Done()
+	for {
+		if d.NumDelivered > 1 && c.pull.Err() == nil {
+			d = c.settleRedelivery(key, d)
+		}
+		if c.pull.Err() != nil {
+			c.park(d)
+		} else if !c.expired(d) {
+			c.sem <- struct{}{}
+			c.handleInPlace(d)
+			<-c.sem
+		}
+		c.lmu.Lock()
+		delete(c.held, d)
+		q := c.lanes[key]
+		if len(q) == 0 {
+			delete(c.lanes, key)
+			c.lmu.Unlock()
+			return
+		}
+		d, c.lanes[key] = q[0], q[1:]
+		c.lmu.Unlock()
+	}
+}
+
+// redeliverySettle is how long a lane waits before it handles a delivery the
+// server redelivered: redeliveries of one key can arrive out of order (the
+// server requeues at the back one it could not hand out at once, as happens
+// while a consumer changes hands), and the earlier ones arrive within this.
+const redeliverySettle = 100 * time.Millisecond
+
+// settleRedelivery waits redeliverySettle and returns the lane's earliest
+// delivery: d, or one that arrived meanwhile with a lower stream sequence (d
+// then takes its place in the queue).
+func (c *Consumer) settleRedelivery(key string, d *Delivery) *Delivery {
+	select {
+	case <-time.After(redeliverySettle):
+	case <-c.pull.Done():
+		return d
+	}
+	c.lmu.Lock()
+	defer c.lmu.Unlock()
+	q := c.lanes[key]
+	if len(q) == 0 || q[0].StreamSeq > d.StreamSeq {
+		return d
+	}
+	first := q[0]
+	i, _ := slices.BinarySearchFunc(q[1:], d.StreamSeq, func(e *Delivery, seq uint64) int { return cmp.Compare(e.StreamSeq, seq) })
+	c.lanes[key] = slices.Insert(q[1:], i, d)
+	return first
+}
+
+// handleInPlace runs the handler on d until it succeeds, fails for good or runs
+// out of deliveries, waiting out the backoff between attempts here rather than
+// nak'ing, so that the deliveries queued behind d keep their place. Each retry
+// counts as a delivery (NumDelivered grows).
+func (c *Consumer) handleInPlace(d *Delivery) {
+	for {
+		herr := c.h(c.ctx, d)
+		if herr != nil && !IsPermanent(herr) && c.pull.Err() != nil {
+			c.park(d) // stopping: redelivered before what is queued behind it
+			return
+		}
+		if herr == nil || IsPermanent(herr) || d.NumDelivered >= uint64(c.spec.MaxDeliver) {
+			c.settle(d, herr)
+			return
+		}
+		delay, ok := RetryDelay(herr)
+		if !ok {
+			delay = c.backoff(d.NumDelivered)
+		}
+		c.log.Debug("handler error, will retry in place", "subject", d.Subject, "seq", d.StreamSeq,
+			"delivery", d.NumDelivered, "retry_in", delay, "err", herr)
+		select {
+		case <-time.After(delay):
+		case <-c.pull.Done():
+			c.park(d)
+			return
+		}
+		d.NumDelivered++
+	}
+}
+
+// park keeps d for Stop to nak.
+func (c *Consumer) park(d *Delivery) {
+	c.lmu.Lock()
+	c.parked = append(c.parked, d)
+	c.lmu.Unlock()
+}
+
+// nakParked naks the parked deliveries in stream order, each confirmed by the
+// server before the next and before Stop unpins, so that the next owner's
+// first pull finds them queued for redelivery, in that order.
+func (c *Consumer) nakParked(ctx context.Context) {
+	if !c.laned() {
+		return
+	}
+	c.stopKeepAlive()
+	c.lmu.Lock()
+	parked := c.parked
+	c.parked = nil
+	c.lmu.Unlock()
+	slices.SortFunc(parked, func(a, b *Delivery) int { return cmp.Compare(a.StreamSeq, b.StreamSeq) })
+	for _, d := range parked {
+		if _, err := c.b.nc.RequestWithContext(ctx, d.msg.Reply(), []byte("-NAK")); err != nil {
+			_ = d.msg.Nak()
+		}
+	}
+}
+
+// stopKeepAlive ends keepAlive and waits for it.
+func (c *Consumer) stopKeepAlive() {
+	c.keepOnce.Do(func() { close(c.keepStop) })
+	<-c.keepDone
+}
+
+// keepAlive tells the server, every third of the ack wait, that the deliveries
+// held in lanes are still being worked on, so none is redelivered meanwhile.
+// It ends when Stop closes keepStop, before parked deliveries are nak'ed: a late
+// InProgress would take a nak'ed delivery off the redelivery queue.
+func (c *Consumer) keepAlive() {
+	defer close(c.keepDone)
+	t := time.NewTicker(max(c.spec.AckWait/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.keepStop:
+			return
+		case <-t.C:
+		}
+		c.lmu.Lock()
+		for d := range c.held {
+			_ = d.msg.InProgress()
+		}
+		c.lmu.Unlock()
 	}
 }
 
@@ -341,6 +645,30 @@ func (c *Consumer) deadLetter(d *Delivery, cause error) {
 	}
 }
 
+// unpin hands an Exclusive consumer over at once when this process holds its
+// pin and has finished with what it took, instead of leaving the next owner to
+// wait for the pin to expire.
+func (c *Consumer) unpin(ctx context.Context) {
+	pin, _ := c.pinID.Load().(string)
+	if !c.spec.Exclusive || pin == "" {
+		return
+	}
+	info, err := c.jc.Info(ctx)
+	if err != nil {
+		c.log.Debug("unpin: consumer info", "err", err)
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == priorityGroup && g.PinnedClientID == pin {
+			if st, err := c.b.js.Stream(ctx, c.spec.Stream); err == nil {
+				if err := st.UnpinConsumer(ctx, c.spec.Durable, priorityGroup); err != nil {
+					c.log.Debug("unpin", "err", err)
+				}
+			}
+		}
+	}
+}
+
 // Spec returns the consumer's spec with defaults applied.
 func (c *Consumer) Spec() ConsumerSpec { return c.spec }
 
@@ -359,8 +687,13 @@ func (c *Consumer) Stop(ctx context.Context) error {
 		}()
 		select {
 		case <-done:
+			c.nakParked(ctx)
+			c.unpin(ctx)
 		case <-ctx.Done():
 			err = fmt.Errorf("bus: stop consumer %s: handlers still running: %w", c.spec.Durable, ctx.Err())
+		}
+		if c.laned() {
+			c.stopKeepAlive()
 		}
 		c.cancel()
 		c.b.forget(c)

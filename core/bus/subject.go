@@ -36,7 +36,7 @@ const (
 // senders run in parallel on every replica. It is part of the wire contract:
 // out-of-process adapters compute it the same way (see PartitionOf) or publish to
 // omni.in.<channel>, which is treated as partition 0.
-const Partitions = 16
+const Partitions = 64
 
 // Header names omnigate sets on bus messages.
 const (
@@ -57,6 +57,9 @@ const (
 	HeaderDLQMsgID = "Omni-Dlq-Msg-Id"
 	// HeaderDLQTime is when the message was dead-lettered (RFC 3339).
 	HeaderDLQTime = "Omni-Dlq-Time"
+	// HeaderOrderKey is what a message must stay in order with (OrderKeyOf):
+	// consumers with an OrderKey handle messages of one key one at a time.
+	HeaderOrderKey = "Omni-Order-Key"
 	// HeaderReplayOf marks a message replayed from the DLQ with its DLQ sequence.
 	HeaderReplayOf = "Omni-Replay-Of"
 )

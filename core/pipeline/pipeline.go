@@ -155,6 +155,14 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	}, nil
 }
 
+// partitionConcurrency and partitionInFlight bound one partition's work in a
+// process: messages of different senders (keys) handled at once, and messages
+// fetched and not yet acknowledged.
+const (
+	partitionConcurrency = 8
+	partitionInFlight    = 64
+)
+
 // Run starts the inbound consumers, one per partition, and handles messages
 // until ctx is done, then stops them, letting in-flight handlers finish
 // (bounded by the bus's ack wait), and returns nil. It returns an error, having
@@ -167,8 +175,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			Durable:       "pipeline-" + strconv.Itoa(part),
 			Filters:       bus.InPartitionFilters(part),
 			Stage:         Stage,
-			Concurrency:   1,
-			MaxAckPending: 1,
+			Concurrency:   partitionConcurrency,
+			MaxAckPending: partitionInFlight,
+			OrderKey:      bus.OrderKey,
+			Exclusive:     true,
 			AsyncAck:      true,
 		}, p.handle)
 	}

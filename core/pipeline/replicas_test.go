@@ -181,7 +181,11 @@ func checkSender(e *env, s, perSender int) (string, error) {
 	for i, te := range tr {
 		m := te.Message
 		if te.Err != nil || m.Text != strconv.Itoa(i) || m.From != sender(s) || m.ContactID != c.ID {
-			return "", fmt.Errorf("sender %d: entry %d is %+v, want %q from %s of %s", s, i, te, strconv.Itoa(i), sender(s), c.ID)
+			texts := []string{}
+			for _, x := range tr {
+				texts = append(texts, x.Message.Text)
+			}
+			return "", fmt.Errorf("sender %d: entry %d is %+v, want %q from %s of %s (transcript %v)", s, i, te, strconv.Itoa(i), sender(s), c.ID, texts)
 		}
 	}
 	return conv.ID, nil
