@@ -5,6 +5,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -111,8 +112,60 @@ func (b *Bus) connect(ctx context.Context) error {
 		}
 		return fmt.Errorf("bus: connect to %s: %w (is NATS running there, with JetStream enabled?)", redactURL(addr), err)
 	}
+	if err := checkServerVersion(nc.ConnectedServerVersion()); err != nil {
+		nc.Close()
+		return fmt.Errorf("bus: %s: %w", cmp.Or(redactURL(addr), "embedded server"), err)
+	}
 	b.nc = nc
 	return nil
+}
+
+// MinServerVersion is the oldest nats-server omnigate runs on: 2.11 brought
+// per-message TTLs, which the store's buckets use, and pinned consumers, which
+// give each pipeline partition one owner.
+const MinServerVersion = "2.11.0"
+
+// checkServerVersion refuses a server older than MinServerVersion, saying which
+// version is needed and which was found.
+func checkServerVersion(found string) error {
+	if versionLess(found, MinServerVersion) {
+		return fmt.Errorf("nats-server %s is too old: omnigate needs %s or later (per-message TTLs and pinned consumers); upgrade the server, or leave nats.url empty to run the embedded one", found, MinServerVersion)
+	}
+	return nil
+}
+
+// versionLess reports whether semantic version a ("2.9.25", "v2.12.0-beta")
+// is older than b. An unreadable a counts as older.
+func versionLess(a, b string) bool {
+	pa, oka := versionParts(a)
+	pb, _ := versionParts(b)
+	if !oka {
+		return true
+	}
+	for i := range pa {
+		if pa[i] != pb[i] {
+			return pa[i] < pb[i]
+		}
+	}
+	return false
+}
+
+func versionParts(v string) ([3]int, bool) {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	v, _, _ = strings.Cut(v, "-")
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
 }
 
 func (b *Bus) authOptions() ([]nats.Option, error) {

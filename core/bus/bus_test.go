@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 )
@@ -458,4 +461,27 @@ func TestBus_EmbeddedStoreLocked(t *testing.T) {
 	if err := again.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Debian's nats-server (2.9, which CI also runs on 127.0.0.1:4222) lacks
+// per-message TTLs: Open refuses it in one line naming both versions.
+func TestBus_RefusesTooOldServer(t *testing.T) {
+	url := os.Getenv("OMNIGATE_TEST_OLD_NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		t.Skipf("no NATS at %s to try: %v", url, err)
+	}
+	version := nc.ConnectedServerVersion()
+	nc.Close()
+	if !strings.HasPrefix(version, "2.9.") && !strings.HasPrefix(version, "2.10.") {
+		t.Skipf("the NATS at %s is %s, not an old one", url, version)
+	}
+	_, err = bus.Open(t.Context(), bus.Options{URL: url})
+	if err == nil || !strings.Contains(err.Error(), version) || !strings.Contains(err.Error(), bus.MinServerVersion) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("Open on nats-server %s: %v, want one line naming %s and %s", version, err, version, bus.MinServerVersion)
+	}
+	t.Log(err)
 }
