@@ -15,7 +15,7 @@ type Store struct {
 	Redis     Redis         `yaml:"redis" doc:"Redis, used when backend is redis."`
 	KV        KV            `yaml:"kv" doc:"JetStream key-value buckets, used when backend is kv."`
 	// CacheBytes sizes the store's read cache (store.Options.CacheBytes).
-	CacheBytes int `yaml:"cache_bytes" default:"134217728 (128 MiB)" doc:"Memory for the read cache of contacts, conversations and records, in bytes; every change, by any replica, drops what it changed. -1 turns it off. Used with backend kv (Redis reads always go to Redis)."`
+	CacheBytes int `yaml:"cache_bytes" default:"134217728 (128 MiB)" doc:"Memory for the read cache of contacts, conversations and records, in bytes; every change, by any replica, drops what it changed. -1 turns it off."`
 }
 
 // SetDefaults chooses backend redis when redis.url is set and kv otherwise, and

@@ -166,7 +166,9 @@ func TestGroup_ConsumersStopBeforeLoops(t *testing.T) {
 			return nil
 		})
 	published := make(chan error, 1)
+	running := make(chan struct{})
 	g.Go(func(ctx context.Context) error {
+		close(running) // loops start once every consumer is up
 		<-ctx.Done()
 		_, err := b.Publish(context.Background(), bus.SubjectEvt("o"), []byte("late"), bus.WithMsgID("late"))
 		published <- err
@@ -175,10 +177,14 @@ func TestGroup_ConsumersStopBeforeLoops(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	bustest.Eventually(t, 10*time.Second, func() error {
-		_, err := b.JetStream().Consumer(t.Context(), bus.StreamEvt, "g-order")
-		return err
-	})
+	// Wait for the loop, not for the consumer to exist on the server: a cancel
+	// that races the consumer's creation makes Run return having started
+	// nothing, and no loop would publish.
+	select {
+	case <-running:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group's loop did not start")
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -158,9 +158,13 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 // partitionConcurrency and partitionInFlight bound one partition's work in a
 // process: messages of different senders (keys) handled at once, and messages
 // fetched and not yet acknowledged.
+// partitionAckWait is the partitions' ack wait: a partition whose replica died
+// moves to another one a second after it (Exclusive), and held messages are
+// kept alive meanwhile, so it need not cover a slow handler.
 const (
 	partitionConcurrency = 8
 	partitionInFlight    = 64
+	partitionAckWait     = 4 * time.Second
 )
 
 // Run starts the inbound consumers, one per partition, and handles messages
@@ -177,6 +181,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			Stage:         Stage,
 			Concurrency:   partitionConcurrency,
 			MaxAckPending: partitionInFlight,
+			AckWait:       partitionAckWait,
 			OrderKey:      bus.OrderKey,
 			Exclusive:     true,
 			AsyncAck:      true,

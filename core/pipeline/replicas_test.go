@@ -229,3 +229,42 @@ func TestPipeline_Restart(t *testing.T) {
 	}
 	e.wantNoDeadLetters()
 }
+
+// TestPipeline_ReplicaKilled: of two pipelines sharing the partitions, one loses
+// its connection mid-stream without stopping (as a killed process does); its
+// partitions move to the other, which puts every message through once, in order.
+func TestPipeline_ReplicaKilled(t *testing.T) {
+	const senders, perSender = 40, 50
+	srv := bustest.RunServer(t)
+	victim, survivor := openBus(t, srv), openBus(t, srv)
+	e := &env{t: t, ctx: testCtx(t), srv: srv, bus: survivor, st: kvBackend().Open(t, survivor), js: survivor.JetStream()}
+	vp, err := pipeline.New(pipeline.Config{PhoneChannels: phoneChannels}, pipeline.Deps{Bus: victim, Store: kvBackend().Open(t, victim)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vctx, vcancel := context.WithCancel(e.ctx)
+	vdone := make(chan error, 1)
+	go func() { vdone <- vp.Run(vctx) }() // it dies: its error is no news
+	t.Cleanup(func() { vcancel(); <-vdone })
+	e.run(survivor, e.st, pipeline.Config{})
+
+	pub, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAsync(t, pub, senders, senders*perSender)
+	waitDesk(e.ctx, t, e.js, senders*perSender/4, time.Minute)
+	victim.JetStream().Conn().Close()
+	killed := time.Now()
+	waitDesk(e.ctx, t, e.js, senders*perSender, time.Minute)
+	t.Logf("all %d messages at the desk %s after the kill", senders*perSender, time.Since(killed).Round(time.Millisecond))
+	for s := range senders {
+		if _, err := checkSender(e, s, perSender); err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(e.messages(bus.StreamDesk, bus.SubjectDesk("slack"))); n != senders*perSender {
+		t.Errorf("desk holds %d messages, want %d", n, senders*perSender)
+	}
+	e.wantNoDeadLetters()
+}

@@ -162,7 +162,10 @@ func TestJetStreamKV_ConformanceCached(t *testing.T) {
 // which the other had cached as absent) once the watch reports them.
 func TestStoreCache_SeesOtherReplicasWrites(t *testing.T) {
 	newKV, _, _ := jetStreamKVs(t)
-	kv := newKV(t)
+	cacheSeesOtherReplicasWrites(t, newKV(t))
+}
+
+func cacheSeesOtherReplicasWrites(t *testing.T, kv store.KV) {
 	a := store.New(kv, store.Options{CacheBytes: 1 << 20})
 	b := store.New(kv, store.Options{CacheBytes: 1 << 20})
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })

@@ -51,30 +51,42 @@ end
 `
 
 var (
-	// KEYS[1] key; ARGV[1] value, ARGV[2] ttl in ms (0 none). Returns the new
-	// revision, or nil if the key exists.
+	// KEYS[1] key; ARGV[1] value, ARGV[2] ttl in ms (0 none), ARGV[3] the
+	// bucket's change channel, ARGV[4] the key as the store names it. Returns
+	// the new revision, or nil if the key exists. Field e marks a value with a
+	// TTL; every write publishes "<revision> <key>" on the change channel.
 	redisCreate = redis.NewScript(redisNextRev + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local rev = nextrev(nil)
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', rev)
-if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]); redis.call('HSET', KEYS[1], 'e', '1') end
+redis.call('PUBLISH', ARGV[3], rev .. ' ' .. ARGV[4])
 return rev
 `)
 	// KEYS[1] key; ARGV[1] value, ARGV[2] expected revision, ARGV[3] ttl in ms (0
-	// none). Returns the new revision, or nil on a revision mismatch.
+	// none), ARGV[4] and ARGV[5] as Create's 3 and 4. Returns the new revision,
+	// or nil on a revision mismatch.
 	redisUpdate = redis.NewScript(redisNextRev + `
 local cur = redis.call('HGET', KEYS[1], 'r')
 if cur ~= ARGV[2] then return false end
 local rev = nextrev(tonumber(cur))
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', rev)
-if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
+if ARGV[3] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3]); redis.call('HSET', KEYS[1], 'e', '1')
+else
+  redis.call('PERSIST', KEYS[1]); redis.call('HDEL', KEYS[1], 'e')
+end
+redis.call('PUBLISH', ARGV[4], rev .. ' ' .. ARGV[5])
 return rev
 `)
-	// KEYS[1] key; ARGV[1] expected revision (0 unconditional). Returns 1, or 0 on
-	// a revision mismatch.
-	redisDelete = redis.NewScript(`
-if ARGV[1] ~= '0' and redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return 0 end
+	// KEYS[1] key; ARGV[1] expected revision (0 unconditional), ARGV[2] and
+	// ARGV[3] as Create's 3 and 4 (a delete publishes a revision past the
+	// value's). Returns 1, or 0 on a revision mismatch.
+	redisDelete = redis.NewScript(redisNextRev + `
+local cur = redis.call('HGET', KEYS[1], 'r')
+if ARGV[1] ~= '0' and cur ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
+if cur then redis.call('PUBLISH', ARGV[2], nextrev(tonumber(cur)) .. ' ' .. ARGV[3]) end
 return 1
 `)
 )
@@ -118,7 +130,7 @@ func (r *Redis) Get(ctx context.Context, bucket, key string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	vals, err := r.client.HMGet(ctx, rk, "v", "r").Result()
+	vals, err := r.client.HMGet(ctx, rk, "v", "r", "e").Result()
 	if err != nil {
 		return Entry{}, fmt.Errorf("store: redis: get from %s: %w", bucket, err)
 	}
@@ -131,7 +143,7 @@ func (r *Redis) Get(ctx context.Context, bucket, key string) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("store: redis: get from %s: bad revision %q", bucket, rs)
 	}
-	return Entry{Key: key, Value: []byte(v), Revision: rev}, nil
+	return Entry{Key: key, Value: []byte(v), Revision: rev, Expires: vals[2] != nil}, nil
 }
 
 // Create implements KV.
@@ -140,7 +152,7 @@ func (r *Redis) Create(ctx context.Context, bucket, key string, value []byte, tt
 	if err != nil {
 		return 0, err
 	}
-	rev, err := revision(redisCreate.Run(ctx, r.client, []string{rk}, value, ttlMillis(ttl)))
+	rev, err := revision(redisCreate.Run(ctx, r.client, []string{rk}, value, ttlMillis(ttl), r.changes(bucket), key))
 	switch {
 	case errors.Is(err, redis.Nil):
 		return 0, ErrExists
@@ -159,7 +171,7 @@ func (r *Redis) Update(ctx context.Context, bucket, key string, value []byte, re
 	if rev == 0 {
 		return 0, ErrConflict
 	}
-	n, err := revision(redisUpdate.Run(ctx, r.client, []string{rk}, value, strconv.FormatUint(rev, 10), ttlMillis(ttl)))
+	n, err := revision(redisUpdate.Run(ctx, r.client, []string{rk}, value, strconv.FormatUint(rev, 10), ttlMillis(ttl), r.changes(bucket), key))
 	switch {
 	case errors.Is(err, redis.Nil):
 		return 0, ErrConflict
@@ -175,7 +187,7 @@ func (r *Redis) Delete(ctx context.Context, bucket, key string, rev uint64) erro
 	if err != nil {
 		return err
 	}
-	ok, err := redisDelete.Run(ctx, r.client, []string{rk}, strconv.FormatUint(rev, 10)).Int()
+	ok, err := redisDelete.Run(ctx, r.client, []string{rk}, strconv.FormatUint(rev, 10), r.changes(bucket), key).Int()
 	switch {
 	case err != nil:
 		return fmt.Errorf("store: redis: delete in %s: %w", bucket, err)
@@ -215,6 +227,57 @@ func (r *Redis) Keys(ctx context.Context, bucket, prefix string) ([]string, erro
 	sort.Strings(keys)
 	return keys, nil
 }
+
+// changes is the Pub/Sub channel on which the scripts report bucket's writes.
+func (r *Redis) changes(bucket string) string { return r.prefix + "changes:" + bucket }
+
+// Watch implements Watcher with a Pub/Sub subscription to the bucket's change
+// channel, confirmed before Watch returns. Pub/Sub delivers at most once: when
+// the subscription breaks and go-redis subscribes again, lost is called, since
+// what was published meanwhile is gone. Expiries are not reported; the Store
+// never caches values with a TTL.
+func (r *Redis) Watch(ctx context.Context, bucket string, changed func(key string, rev uint64), lost func()) error {
+	if err := checkBucket(bucket); err != nil {
+		return err
+	}
+	ps := r.client.Subscribe(ctx, r.changes(bucket))
+	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
+		_ = ps.Close()
+		return fmt.Errorf("store: redis: watch %s: %w", bucket, err)
+	}
+	go func() {
+		defer ps.Close()
+		for {
+			msg, err := ps.Receive(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				lost()
+				select { // go-redis reconnects on the next Receive
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					lost() // subscribed again after a reconnect
+				}
+			case *redis.Message:
+				revText, key, ok := strings.Cut(m.Payload, " ")
+				if rev, err := strconv.ParseUint(revText, 10, 64); ok && err == nil {
+					changed(key, rev)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+var _ Watcher = (*Redis)(nil)
 
 // Ping implements KV.
 func (r *Redis) Ping(ctx context.Context) error {

@@ -53,6 +53,19 @@ func TestRedis_Conformance(t *testing.T) {
 	})
 }
 
+func TestRedis_ConformanceCached(t *testing.T) {
+	redisURL(t)
+	storetest.RunStoreWith(t, func(t *testing.T) store.KV {
+		kv, _ := newRedisKV(t)
+		return kv
+	}, store.Options{CacheBytes: 1 << 20})
+}
+
+func TestRedis_CacheSeesOtherReplicasWrites(t *testing.T) {
+	kv, _ := newRedisKV(t)
+	cacheSeesOtherReplicasWrites(t, kv)
+}
+
 func TestRedis_Layout(t *testing.T) {
 	ctx := t.Context()
 	kv, prefix := newRedisKV(t)

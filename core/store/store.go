@@ -162,7 +162,7 @@ type Options struct {
 	// Now is the clock for CreatedAt/UpdatedAt; nil means time.Now.
 	Now func() time.Time
 	// CacheBytes turns on a read cache of about this many bytes, when the KV is
-	// a Watcher (JetStream KV is): reads of contacts, conversations and records
+	// a Watcher (JetStream KV and Redis are): reads of contacts, conversations and records
 	// that did not change are answered from memory, and every change, by any
 	// replica, drops what it changed as soon as the watch reports it. 0 leaves
 	// the cache off; serve turns it on (DefaultCacheBytes).
