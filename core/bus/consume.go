@@ -42,7 +42,8 @@ type Delivery struct {
 	// Published is when JetStream stored the message.
 	Published time.Time
 
-	msg jetstream.Msg
+	msg         jetstream.Msg
+	consumerSeq uint64
 }
 
 // InProgress tells JetStream the handler is still working, resetting the ack
@@ -82,9 +83,10 @@ type ConsumerSpec struct {
 	OrderKey func(d *Delivery) string
 	// Exclusive lets one process at a time take this consumer's messages (a
 	// JetStream pinned priority group): the others' pulls wait, and one of them
-	// takes over when the pinned process has not pulled for AckWait plus a
-	// second, by when what it held and never acknowledged is due for
-	// redelivery, so the new owner gets those first and order is kept.
+	// takes over when the pinned process has not pulled for AckWait plus three
+	// seconds, by when what it held and never acknowledged is due for
+	// redelivery, so the new owner gets those first and order is kept. A
+	// process that stops hands over at once.
 	Exclusive bool
 	// AsyncAck acknowledges without waiting for the server to confirm it. A lost
 	// ack redelivers the message after AckWait, so the handler must be
@@ -121,6 +123,13 @@ type Consumer struct {
 	// because it was stopping: Stop naks them in stream order once no pull of
 	// its is outstanding, so that they are redelivered first, in order.
 	parked []*Delivery
+	// lastConsumerSeq, lastStreamSeq, gaps and waiting belong to the fetch
+	// loop of an Exclusive lane consumer (see gap).
+	lastConsumerSeq, lastStreamSeq uint64
+	gaps                           []gap
+	waiting                        []*Delivery
+	// drop, set by tests, loses deliveries as a cut-off pull would.
+	drop func(d *Delivery) bool
 	// pinID is the pin of an Exclusive consumer, from the last delivery.
 	pinID atomic.Value
 	// keepStop ends keepAlive, which closes keepDone.
@@ -175,7 +184,10 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 	if spec.Exclusive {
 		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
 		cfg.PriorityGroups = []string{priorityGroup}
-		cfg.PinnedTTL = spec.AckWait + time.Second
+		// The pin outlives the last pull (which may have been sent a fetchWait
+		// before the owner died) by more than the ack wait, so that what the
+		// owner held is due for redelivery before anyone else is pinned.
+		cfg.PinnedTTL = spec.AckWait + fetchWait + time.Second
 	}
 	switch len(spec.Filters) {
 	case 0:
@@ -236,6 +248,11 @@ const fetchWait = 2 * time.Second
 // that arrive after Stop are nak'ed so another replica takes them at once.
 func (c *Consumer) loop() {
 	defer close(c.loopDone)
+	defer func() {
+		if c.laned() {
+			c.releaseGaps(true) // to the lanes, which park them for Stop
+		}
+	}()
 	batchSize := max(c.spec.Concurrency*2, 1)
 	if c.laned() && c.spec.MaxAckPending > 0 {
 		// Lanes never block the loop: the server's ack-pending limit bounds
@@ -306,9 +323,10 @@ func (c *Consumer) dispatchBursts(msgs <-chan jetstream.Msg) {
 	flush := func() {
 		slices.SortFunc(burst, func(a, b *Delivery) int { return cmp.Compare(a.StreamSeq, b.StreamSeq) })
 		for _, d := range burst {
-			c.dispatchLane(d)
+			c.gapCheck(d)
 		}
 		burst = burst[:0]
+		c.releaseGaps(false)
 	}
 	for {
 		var msg jetstream.Msg
@@ -327,10 +345,82 @@ func (c *Consumer) dispatchBursts(msgs <-chan jetstream.Msg) {
 			flush()
 			return
 		}
-		if d := c.delivery(msg); d != nil {
+		if d := c.delivery(msg); d != nil && (c.drop == nil || !c.drop(d)) {
 			burst = append(burst, d)
 		}
 	}
+}
+
+// gap is a run of deliveries an Exclusive lane consumer never received: the
+// consumer sequence jumped. The server sent them (to a pull whose reply was
+// cut off, on a reconnect, or to a previous owner of the partition) and will
+// redeliver them after the ack wait; their stream sequences lie between lo and
+// hi. Until they arrive, or the wait is over, later messages are held back.
+type gap struct {
+	lo, hi  uint64 // stream sequences around the missing deliveries
+	missing int
+	until   time.Time
+}
+
+// gapCheck dispatches d, or holds it back behind an open gap; it opens a gap
+// when d's consumer sequence skips some, and closes one with a redelivery that
+// falls in it. Only Exclusive consumers see every delivery of their consumer,
+// so only they check.
+func (c *Consumer) gapCheck(d *Delivery) {
+	if !c.spec.Exclusive {
+		c.dispatchLane(d)
+		return
+	}
+	if last := c.lastConsumerSeq; last != 0 && d.consumerSeq > last+1 {
+		c.gaps = append(c.gaps, gap{lo: c.lastStreamSeq, hi: d.StreamSeq, missing: int(d.consumerSeq - last - 1),
+			until: time.Now().Add(c.spec.AckWait + time.Second)})
+		c.log.Debug("deliveries missing, holding later messages until they are redelivered", "missing", d.consumerSeq-last-1)
+	}
+	c.lastConsumerSeq = max(c.lastConsumerSeq, d.consumerSeq)
+	if d.NumDelivered == 1 {
+		c.lastStreamSeq = max(c.lastStreamSeq, d.StreamSeq)
+	}
+	if d.NumDelivered > 1 {
+		for i := range c.gaps {
+			if g := &c.gaps[i]; g.missing > 0 && d.StreamSeq > g.lo && d.StreamSeq < g.hi {
+				g.missing--
+				break
+			}
+		}
+		c.dispatchLane(d) // older than whatever waits behind a gap
+		return
+	}
+	if len(c.gaps) > 0 && d.StreamSeq > c.gaps[0].lo {
+		c.lmu.Lock()
+		c.held[d] = struct{}{} // kept alive while it waits
+		c.lmu.Unlock()
+		c.waiting = append(c.waiting, d)
+		return
+	}
+	c.dispatchLane(d)
+}
+
+// releaseGaps closes the gaps whose deliveries all came back or whose wait is
+// over (all of them when stopping) and dispatches what they held back, in
+// stream order.
+func (c *Consumer) releaseGaps(all bool) {
+	now := time.Now()
+	c.gaps = slices.DeleteFunc(c.gaps, func(g gap) bool { return all || g.missing <= 0 || now.After(g.until) })
+	if len(c.waiting) == 0 {
+		return
+	}
+	var still []*Delivery
+	for _, d := range c.waiting {
+		if len(c.gaps) > 0 && d.StreamSeq > c.gaps[0].lo {
+			still = append(still, d)
+			continue
+		}
+		c.lmu.Lock()
+		delete(c.held, d) // dispatchLane holds it again
+		c.lmu.Unlock()
+		c.dispatchLane(d)
+	}
+	c.waiting = still
 }
 
 // laned reports whether deliveries run in OrderKey lanes.
@@ -371,6 +461,9 @@ func (c *Consumer) delivery(msg jetstream.Msg) *Delivery {
 	if c.spec.Exclusive {
 		if pin := msg.Headers().Get(headerPinID); pin != "" {
 			if old, _ := c.pinID.Swap(pin).(string); old != pin {
+				// Deliveries to the previous owner are not gaps of ours: what it
+				// held comes back after the pin's wait, before anything new.
+				c.lastConsumerSeq = 0
 				c.log.Debug("pinned to this process", "was", old != "")
 			}
 		}
@@ -381,6 +474,7 @@ func (c *Consumer) delivery(msg jetstream.Msg) *Delivery {
 		Header:       msg.Headers(),
 		Stream:       md.Stream,
 		StreamSeq:    md.Sequence.Stream,
+		consumerSeq:  md.Sequence.Consumer,
 		NumDelivered: md.NumDelivered,
 		Published:    md.Timestamp,
 		msg:          msg,
