@@ -240,6 +240,9 @@ const (
 	headerPinID   = "Nats-Pin-Id"
 )
 
+// laneFetchWait bounds a lane consumer's pull, which Stop waits out.
+const laneFetchWait = time.Second
+
 // fetchWait bounds one pull request: a request lost on a reconnect or a
 // server restart costs at most this long before the next one.
 const fetchWait = 2 * time.Second
@@ -270,7 +273,7 @@ func (c *Consumer) loop() {
 			// later messages of its key. The server ends the pull at its expiry
 			// with a status message, after everything it sent.
 			cancel()
-			fopts = []jetstream.FetchOpt{jetstream.FetchMaxWait(fetchWait)}
+			fopts = []jetstream.FetchOpt{jetstream.FetchMaxWait(laneFetchWait)}
 		}
 		if c.spec.Exclusive {
 			fopts = append(fopts, jetstream.FetchPriorityGroup(priorityGroup))

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Group runs a component's consumers, and the loops that live as long as they
 // do, as one: Run starts every one and, when its ctx is done, stops them all
 // together. Every handler is wrapped in the same middleware, outermost first:
-// Recover, Logging, Timeout (nine tenths of the consumer's ack wait, so that
+// Recover, Logging, Timeout (nine tenths of the consumer's ack wait, or of the
+// bus's for lane consumers, which keep what they hold alive, so that
 // JetStream does not redeliver a message still being handled), then what Use
 // added, then the handler's own. Pipeline, routing, tickets and the adapter
 // runtime each run one Group.
@@ -102,20 +106,44 @@ func (g *Group) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}
-	for _, h := range handlers {
+	// Consumers are created a few at a time (a pipeline has 64), each retried
+	// when the server is too slow to answer, so a busy server delays the
+	// start instead of failing it.
+	started := make([]*Consumer, len(handlers))
+	errs := make([]error, len(handlers))
+	sem := make(chan struct{}, startParallel)
+	var swg sync.WaitGroup
+	for i, h := range handlers {
 		wait := cmp.Or(h.spec.AckWait, ackWait)
 		longest = max(longest, wait)
 		log := g.log.With("consumer", h.spec.Durable)
-		mw := append([]Middleware{Recover(log), Logging(log), Timeout(wait * 9 / 10)}, shared...)
-		c, err := g.b.Consume(ctx, h.spec, h.h, append(mw, h.mw...)...)
+		limit := wait
+		if h.spec.OrderKey != nil && h.spec.Concurrency > 1 {
+			// Lanes keep what they hold alive (InProgress), so their handlers
+			// may take longer than a short ack wait chosen for fast failover.
+			limit = max(wait, ackWait)
+		}
+		mw := append([]Middleware{Recover(log), Logging(log), Timeout(limit * 9 / 10)}, shared...)
+		sem <- struct{}{}
+		swg.Go(func() {
+			defer func() { <-sem }()
+			started[i], errs[i] = g.consume(ctx, h.spec, h.h, append(mw, h.mw...))
+		})
+	}
+	swg.Wait()
+	for _, c := range started {
+		if c != nil {
+			consumers = append(consumers, c)
+		}
+	}
+	for i, err := range errs {
 		if err != nil {
 			stop()
 			if ctx.Err() != nil {
 				return nil // cancelled while starting: not a failure
 			}
-			return fmt.Errorf("start %s: %w", h.spec.Durable, err)
+			return fmt.Errorf("start %s: %w", handlers[i].spec.Durable, err)
 		}
-		consumers = append(consumers, c)
 	}
 	// The loops' context ends after the consumers stopped.
 	lctx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
@@ -138,6 +166,30 @@ func (g *Group) Run(ctx context.Context) error {
 	cancelLoops()
 	wg.Wait()
 	return err
+}
+
+// startParallel and startAttempts bound how Run creates consumers: how many at
+// once, and how often one is tried when the server does not answer in time.
+const (
+	startParallel = 8
+	startAttempts = 5
+)
+
+// consume creates one consumer, retrying timeouts with a growing pause.
+func (g *Group) consume(ctx context.Context, spec ConsumerSpec, h Handler, mw []Middleware) (*Consumer, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := g.b.Consume(ctx, spec, h, mw...)
+		if err == nil || attempt == startAttempts || ctx.Err() != nil ||
+			!(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return c, err
+		}
+		g.log.Warn("consumer not created in time, trying again", "consumer", spec.Durable, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		}
+	}
 }
 
 // runLoop runs fn, turning a panic into an error.

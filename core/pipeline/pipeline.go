@@ -162,8 +162,8 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 // moves to another one a second after it (Exclusive), and held messages are
 // kept alive meanwhile, so it need not cover a slow handler.
 const (
-	partitionConcurrency = 8
-	partitionInFlight    = 64
+	partitionConcurrency = 4
+	partitionInFlight    = 32
 	partitionAckWait     = 4 * time.Second
 )
 
