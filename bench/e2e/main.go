@@ -32,6 +32,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -130,7 +131,7 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("-server %q: want embedded or external", c.server)
 	}
 
-	twilio := httptestServer(twilioFake())
+	twilio := httptest.NewServer(twilioFake())
 	defer twilio.Close()
 	var serves []*serveProc
 	for i := range c.replicas {
@@ -725,22 +726,3 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
-
-// httptestServer serves h on a loopback port (net/http/httptest without its
-// testing hooks).
-func httptestServer(h http.Handler) *localServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	s := &localServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, URL: "http://" + ln.Addr().String()}
-	go func() { _ = s.srv.Serve(ln) }()
-	return s
-}
-
-type localServer struct {
-	srv *http.Server
-	URL string
-}
-
-func (s *localServer) Close() { _ = s.srv.Close() }

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/semver"
 )
 
 // Bus is a connection to JetStream with omnigate's streams in place. It is safe
@@ -126,46 +127,12 @@ func (b *Bus) connect(ctx context.Context) error {
 const MinServerVersion = "2.11.0"
 
 // checkServerVersion refuses a server older than MinServerVersion, saying which
-// version is needed and which was found.
+// version is needed and which was found. An unreadable version counts as older.
 func checkServerVersion(found string) error {
-	if versionLess(found, MinServerVersion) {
+	if semver.Compare("v"+strings.TrimPrefix(found, "v"), "v"+MinServerVersion) < 0 {
 		return fmt.Errorf("nats-server %s is too old: omnigate needs %s or later (per-message TTLs and pinned consumers); upgrade the server, or leave nats.url empty to run the embedded one", found, MinServerVersion)
 	}
 	return nil
-}
-
-// versionLess reports whether semantic version a ("2.9.25", "v2.12.0-beta")
-// is older than b. An unreadable a counts as older.
-func versionLess(a, b string) bool {
-	pa, oka := versionParts(a)
-	pb, _ := versionParts(b)
-	if !oka {
-		return true
-	}
-	for i := range pa {
-		if pa[i] != pb[i] {
-			return pa[i] < pb[i]
-		}
-	}
-	return false
-}
-
-func versionParts(v string) ([3]int, bool) {
-	var out [3]int
-	v = strings.TrimPrefix(v, "v")
-	v, _, _ = strings.Cut(v, "-")
-	parts := strings.Split(v, ".")
-	if len(parts) != 3 {
-		return out, false
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return out, false
-		}
-		out[i] = n
-	}
-	return out, true
 }
 
 func (b *Bus) authOptions() ([]nats.Option, error) {

@@ -264,20 +264,7 @@ func (c *Consumer) loop() {
 		batchSize = min(c.spec.MaxAckPending, 256)
 	}
 	for c.pull.Err() == nil {
-		fctx, cancel := context.WithTimeout(c.pull, fetchWait)
-		fopts := []jetstream.FetchOpt{jetstream.FetchContext(fctx)}
-		if c.laned() {
-			// A lane consumer never cuts a pull short, neither on Stop nor at a
-			// client-side deadline: what the server sent for it and was not yet
-			// read would stay pending until the ack wait, and come back after
-			// later messages of its key. The server ends the pull at its expiry
-			// with a status message, after everything it sent.
-			cancel()
-			fopts = []jetstream.FetchOpt{jetstream.FetchMaxWait(laneFetchWait)}
-		}
-		if c.spec.Exclusive {
-			fopts = append(fopts, jetstream.FetchPriorityGroup(priorityGroup))
-		}
+		fopts, cancel := c.fetchOptions()
 		batch, err := c.jc.Fetch(batchSize, fopts...)
 		if err != nil {
 			cancel()
@@ -308,6 +295,27 @@ func (c *Consumer) loop() {
 			c.log.Debug("fetch batch", "err", err)
 		}
 	}
+}
+
+// fetchOptions are one pull's options and what ends it early. A lane consumer
+// never cuts a pull short, neither on Stop nor at a client-side deadline: what
+// the server sent for it and was not yet read would stay pending until the ack
+// wait, and come back after later messages of its key. The server ends such a
+// pull at its expiry with a status message, after everything it sent.
+func (c *Consumer) fetchOptions() ([]jetstream.FetchOpt, context.CancelFunc) {
+	var opts []jetstream.FetchOpt
+	cancel := context.CancelFunc(func() {})
+	if c.laned() {
+		opts = append(opts, jetstream.FetchMaxWait(laneFetchWait))
+	} else {
+		var fctx context.Context
+		fctx, cancel = context.WithTimeout(c.pull, fetchWait)
+		opts = append(opts, jetstream.FetchContext(fctx))
+	}
+	if c.spec.Exclusive {
+		opts = append(opts, jetstream.FetchPriorityGroup(priorityGroup))
+	}
+	return opts, cancel
 }
 
 func (b *Bus) forget(c *Consumer) {
