@@ -29,13 +29,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -49,7 +44,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/bench/internal/harness"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 )
@@ -106,44 +101,44 @@ func run(ctx context.Context, c config) error {
 	bin := c.omnigate
 	if bin == "" {
 		bin = filepath.Join(dir, "omnigate")
-		if err := goBuild(ctx, bin, "./cmd/omnigate"); err != nil {
+		if err := harness.GoBuild(ctx, bin, "./cmd/omnigate"); err != nil {
 			return err
 		}
 	}
-	var srv *proc
+	var srv *harness.Proc
 	natsURL := ""
 	if c.server == "external" {
 		nbin := filepath.Join(dir, "nats-server")
-		if err := goBuild(ctx, nbin, "github.com/nats-io/nats-server/v2"); err != nil {
+		if err := harness.GoBuild(ctx, nbin, "github.com/nats-io/nats-server/v2"); err != nil {
 			return err
 		}
-		port, err := freePort()
+		port, err := harness.FreePort()
 		if err != nil {
 			return err
 		}
 		natsURL = "nats://127.0.0.1:" + strconv.Itoa(port)
-		srv, err = start(ctx, "nats-server", nbin, "-js", "-sd", filepath.Join(dir, "ns"), "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+		srv, err = harness.Start("nats-server", harness.StartOptions{}, nbin, "-js", "-sd", filepath.Join(dir, "ns"), "-a", "127.0.0.1", "-p", strconv.Itoa(port))
 		if err != nil {
 			return err
 		}
-		defer srv.stop()
+		defer srv.Stop(20 * time.Second)
 	} else if c.server != "embedded" {
 		return fmt.Errorf("-server %q: want embedded or external", c.server)
 	}
 
-	twilio := httptest.NewServer(twilioFake())
+	twilio := harness.NewTwilio(false)
 	defer twilio.Close()
-	var serves []*serveProc
+	var serves []*harness.Serve
 	for i := range c.replicas {
 		s, err := startServe(ctx, bin, filepath.Join(dir, "r"+strconv.Itoa(i)), natsURL, twilio.URL, c)
 		if err != nil {
 			return err
 		}
-		defer s.stop()
+		defer s.Proc.Stop(20 * time.Second)
 		serves = append(serves, s)
 	}
 	if natsURL == "" {
-		natsURL = serves[0].natsURL
+		natsURL = serves[0].NATSURL
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("bench-e2e"))
 	if err != nil {
@@ -161,17 +156,17 @@ func run(ctx context.Context, c config) error {
 	defer desk.close()
 
 	// Everything this run's numbers are charged to.
-	self := &proc{name: "bench", pid: os.Getpid()}
-	omniProcs := []*proc{}
+	self := os.Getpid()
+	var omniProcs []int
 	for _, s := range serves {
-		omniProcs = append(omniProcs, s.proc)
+		omniProcs = append(omniProcs, s.Proc.Pid)
 	}
-	rawProcs := []*proc{self}
+	rawProcs := []int{self}
 	if srv != nil {
-		omniProcs = append(omniProcs, srv)
-		rawProcs = append(rawProcs, srv)
+		omniProcs = append(omniProcs, srv.Pid)
+		rawProcs = append(rawProcs, srv.Pid)
 	} else {
-		rawProcs = append(rawProcs, serves[0].proc) // the embedded server is in serve
+		rawProcs = append(rawProcs, serves[0].Proc.Pid) // the embedded server is in serve
 	}
 
 	fmt.Printf("omnigate e2e: server %s, store %s, %d B messages, %d senders, %d replica(s), GOMAXPROCS %d, %d CPUs\n",
@@ -224,12 +219,12 @@ func run(ctx context.Context, c config) error {
 		fmt.Printf("open loop CPU per message (omnigate + server): %.1f us\n", res.cpuPerMsg*1e6)
 	}
 	for _, s := range serves {
-		st := s.proc.sample()
-		fmt.Printf("%s: RSS %.0f MiB (peak %.0f MiB), CPU %.1f s\n", s.proc.name, st.rss/(1<<20), st.hwm/(1<<20), st.cpu)
+		st := s.Proc.Sample()
+		fmt.Printf("%s: RSS %.0f MiB (peak %.0f MiB), CPU %.1f s\n", s.Name, st.RSS/(1<<20), st.HWM/(1<<20), st.CPU)
 	}
 	if srv != nil {
-		st := srv.sample()
-		fmt.Printf("nats-server: RSS %.0f MiB (peak %.0f MiB), CPU %.1f s\n", st.rss/(1<<20), st.hwm/(1<<20), st.cpu)
+		st := srv.Sample()
+		fmt.Printf("nats-server: RSS %.0f MiB (peak %.0f MiB), CPU %.1f s\n", st.RSS/(1<<20), st.HWM/(1<<20), st.CPU)
 	}
 	return nil
 }
@@ -241,7 +236,7 @@ type result struct {
 }
 
 // measure runs fn and charges the CPU the processes used meanwhile to n messages.
-func measure(procs []*proc, n int, fn func() error) (result, error) {
+func measure(procs []int, n int, fn func() error) (result, error) {
 	before := cpuOf(procs)
 	t0 := time.Now()
 	if err := fn(); err != nil {
@@ -251,10 +246,10 @@ func measure(procs []*proc, n int, fn func() error) (result, error) {
 	return result{rate: float64(n) / took.Seconds(), cpuPerMsg: (cpuOf(procs) - before) / float64(n)}, nil
 }
 
-func cpuOf(procs []*proc) float64 {
+func cpuOf(pids []int) float64 {
 	var s float64
-	for _, p := range procs {
-		s += p.sample().cpu
+	for _, pid := range pids {
+		s += harness.SamplePid(pid).CPU
 	}
 	return s
 }
@@ -387,28 +382,13 @@ func (l *webhooks) send(ctx context.Context, seq uint64) error {
 	if pad := l.size - len(text); pad > 0 {
 		text += strings.Repeat("m", pad)
 	}
-	sid := fmt.Sprintf("SM%032x", seq)
-	form := url.Values{
-		"AccountSid": {accountSID}, "ApiVersion": {"2010-04-01"}, "Body": {text},
-		"From": {fmt.Sprintf("+1555%07d", sender)}, "To": {fromNumber},
-		"MessageSid": {sid}, "SmsMessageSid": {sid}, "SmsSid": {sid}, "SmsStatus": {"received"},
-		"NumMedia": {"0"}, "NumSegments": {"1"},
-	}
-	full := base + "/channels/sms/webhook"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, full, strings.NewReader(form.Encode()))
+	wh := harness.SMSWebhook{SID: harness.MessageSID(seq), From: fmt.Sprintf("+1555%07d", sender), Body: text}
+	code, err := wh.Post(ctx, l.client, base)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", sms.Sign(authToken, full, form))
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("webhook answered %s", resp.Status)
+	if code != http.StatusOK {
+		return fmt.Errorf("webhook answered %d %s", code, http.StatusText(code))
 	}
 	return nil
 }
@@ -535,194 +515,31 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// Twilio credentials of the fake account the webhooks are signed for.
-const (
-	accountSID = "AC0000000000000000000000000000beef"
-	authToken  = "bench-auth-token"
-	fromNumber = "+15005550006"
-)
-
-// twilioFake answers the account fetch serve's readiness makes, and accepts
-// any message send.
-func twilioFake() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method == http.MethodGet {
-			fmt.Fprintf(w, `{"sid":%q,"status":"active"}`, accountSID)
-			return
-		}
-		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"sid":"SM%032x","status":"queued"}`, time.Now().UnixNano())
-	})
-}
-
-type serveProc struct {
-	*proc
-	base    string
-	natsURL string
-}
-
-func baseURLs(s []*serveProc) []string {
+func baseURLs(s []*harness.Serve) []string {
 	var out []string
 	for _, p := range s {
-		out = append(out, p.base)
+		out = append(out, p.Base)
 	}
 	return out
 }
 
 // startServe runs omnigate serve from a config for this benchmark and waits for
 // /readyz.
-func startServe(ctx context.Context, bin, dir, natsURL, twilioURL string, c config) (*serveProc, error) {
-	port, err := freePort()
+func startServe(ctx context.Context, bin, dir, natsURL, twilioURL string, c config) (*harness.Serve, error) {
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	var y strings.Builder
-	fmt.Fprintf(&y, "http:\n  addr: 127.0.0.1:%d\n  public_url: %s\ndata_dir: %s\nlog:\n  level: warn\n", port, base, filepath.Join(dir, "data"))
-	if natsURL != "" {
-		fmt.Fprintf(&y, "nats:\n  url: %s\n", natsURL)
-	} else {
-		y.WriteString("nats:\n  embedded:\n    listen: 127.0.0.1:0\n")
-	}
+	sc := harness.ServeConfig{Dir: dir, Port: port, NATSURL: natsURL, TwilioURL: twilioURL}
 	if c.store == "redis" {
-		fmt.Fprintf(&y, "store:\n  backend: redis\n  redis:\n    url: %s\n    prefix: bench%d\n", c.redisURL, time.Now().UnixNano())
+		sc.RedisURL, sc.RedisPrefix = c.redisURL, fmt.Sprintf("bench%d", time.Now().UnixNano())
 	}
-	fmt.Fprintf(&y, "channels:\n  sms:\n    account_sid: %s\n    auth_token: %s\n    from: \"%s\"\n    api_base_url: %s\n",
-		accountSID, authToken, fromNumber, twilioURL)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	file := filepath.Join(dir, "omnigate.yaml")
-	if err := os.WriteFile(file, []byte(y.String()), 0o600); err != nil {
-		return nil, err
-	}
-	p, err := start(ctx, "omnigate "+filepath.Base(dir), bin, "serve", "--config", file)
+	s, err := harness.NewServe("omnigate "+filepath.Base(dir), bin, sc)
 	if err != nil {
 		return nil, err
 	}
-	s := &serveProc{proc: p, base: base}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if p.exited() || time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("serve not ready (exited %v): %s", p.exited(), p.stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if natsURL == "" {
-		u, ok := bus.RunningURL(filepath.Join(dir, "data", "nats"))
-		if !ok {
-			p.stop()
-			return nil, errors.New("serve's embedded server does not say where it listens")
-		}
-		s.natsURL = u
+	if err := s.Start(ctx, 60*time.Second); err != nil {
+		return nil, err
 	}
 	return s, nil
-}
-
-// proc is a process whose CPU and memory are read from /proc.
-type proc struct {
-	name   string
-	pid    int
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   chan struct{}
-}
-
-func start(ctx context.Context, name, bin string, args ...string) (*proc, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{name: name, pid: cmd.Process.Pid, cmd: cmd, stderr: &stderr, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-type sample struct{ cpu, rss, hwm float64 }
-
-// clockTicks is USER_HZ, 100 on every Linux the project runs on.
-const clockTicks = 100
-
-// sample reads the process's CPU seconds (user + system) and memory.
-func (p *proc) sample() sample {
-	var s sample
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat"); err == nil {
-		// Fields after the command name, which is in parentheses.
-		if i := bytes.LastIndexByte(b, ')'); i > 0 {
-			f := strings.Fields(string(b[i+1:]))
-			if len(f) > 13 {
-				ut, _ := strconv.ParseFloat(f[11], 64)
-				st, _ := strconv.ParseFloat(f[12], 64)
-				s.cpu = (ut + st) / clockTicks
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/status"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if !ok {
-				continue
-			}
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			switch k {
-			case "VmRSS":
-				s.rss = kb * 1024
-			case "VmHWM":
-				s.hwm = kb * 1024
-			}
-		}
-	}
-	return s
-}
-
-func goBuild(ctx context.Context, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %w", pkg, err)
-	}
-	return nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
