@@ -87,10 +87,19 @@ type HTTP struct {
 	Addr            string        `yaml:"addr" doc:"Address to listen on, host:port; an empty host listens on all interfaces."`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" doc:"How long shutdown waits for in-flight requests."`
 	PublicURL       string        `yaml:"public_url" doc:"Base URL at which this server is reachable from outside, used in links and webhook URLs, e.g. https://support.example.com. Optional."`
+	// The limits below keep a slow or hostile client from holding the server:
+	// see docs/operations.md.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" doc:"How long a client may take to send a request's line and headers."`
+	BodyTimeout       time.Duration `yaml:"body_timeout" doc:"How long a client may take to send a request's body once its headers are in; past it the request gets 408 and the connection is closed. Requests without a body (the web chat's WebSocket and event stream) have no such limit."`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" doc:"How long a kept-alive connection may wait for its next request."`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" doc:"Largest request line and headers, in bytes; larger ones get 431."`
+	MaxConnsPerClient int           `yaml:"max_conns_per_client" doc:"Connections one client address may hold open at once; more are closed as soon as they are accepted. Behind a proxy or load balancer every connection comes from its address: allow for its pool, or set -1 for no cap."`
 }
 
-// SetDefaults sets addr ":8080" and shutdown_timeout 15s, and trims a trailing "/"
-// from public_url so links can be built by appending "/path".
+// SetDefaults sets addr ":8080", shutdown_timeout 15s, read_header_timeout 10s,
+// body_timeout 60s, idle_timeout 2m, max_header_bytes 64 KiB and
+// max_conns_per_client 128, and trims a trailing "/" from public_url so links
+// can be built by appending "/path".
 func (h *HTTP) SetDefaults() {
 	if h.Addr == "" {
 		h.Addr = ":8080"
@@ -98,14 +107,38 @@ func (h *HTTP) SetDefaults() {
 	if h.ShutdownTimeout == 0 {
 		h.ShutdownTimeout = 15 * time.Second
 	}
+	if h.ReadHeaderTimeout == 0 {
+		h.ReadHeaderTimeout = 10 * time.Second
+	}
+	if h.BodyTimeout == 0 {
+		// Twilio, Slack and Telegram send a webhook's body at once; a visitor's
+		// 10 MB upload needs about 1.4 Mbit/s to make it.
+		h.BodyTimeout = 60 * time.Second
+	}
+	if h.IdleTimeout == 0 {
+		h.IdleTimeout = 2 * time.Minute
+	}
+	if h.MaxHeaderBytes == 0 {
+		h.MaxHeaderBytes = 64 << 10
+	}
+	if h.MaxConnsPerClient == 0 {
+		h.MaxConnsPerClient = 128
+	}
 	h.PublicURL = strings.TrimRight(h.PublicURL, "/")
 }
 
-// Validate checks the address, timeout and URL.
+// Validate checks the address, timeouts, limits and URL.
 func (h *HTTP) Validate() error {
 	var p Problems
 	checkHostPort(&p, "addr", h.Addr)
 	checkPositive(&p, "shutdown_timeout", h.ShutdownTimeout)
+	checkPositive(&p, "read_header_timeout", h.ReadHeaderTimeout)
+	checkPositive(&p, "body_timeout", h.BodyTimeout)
+	checkPositive(&p, "idle_timeout", h.IdleTimeout)
+	checkRange(&p, "max_header_bytes", h.MaxHeaderBytes, 4<<10, 16<<20)
+	if h.MaxConnsPerClient < -1 {
+		p.Add("max_conns_per_client", "must be -1 (no cap) or a positive number, got %d", h.MaxConnsPerClient)
+	}
 	if h.PublicURL != "" {
 		u, err := url.Parse(h.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

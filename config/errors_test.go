@@ -111,6 +111,15 @@ func TestParse_Errors(t *testing.T) {
 			},
 		},
 		{
+			name: "http limits",
+			yaml: "http:\n  body_timeout: -1s\n  max_header_bytes: 100\n  max_conns_per_client: -2\n",
+			want: []string{
+				"omnigate.yaml:2:3: http.body_timeout: must be a positive duration, got -1s",
+				"omnigate.yaml:3:3: http.max_header_bytes: must be between 4096 and 16777216, got 100",
+				"omnigate.yaml:4:3: http.max_conns_per_client: must be -1 (no cap) or a positive number, got -2",
+			},
+		},
+		{
 			name: "default checked against a set key",
 			yaml: "nats:\n  consumer:\n    max_deliver: 2\n",
 			want: []string{"omnigate.yaml:2:3: nats.consumer.backoff (default): has 4 entries; it must have fewer than max_deliver (2)"},

@@ -40,6 +40,8 @@ func TestKeys_Config(t *testing.T) {
 	}
 	tests := []config.Key{
 		{Path: "http.addr", Type: "string", Default: `":8080"`, Env: "OMNIGATE_HTTP_ADDR"},
+		{Path: "http.body_timeout", Type: "duration", Default: "1m", Env: "OMNIGATE_HTTP_BODY_TIMEOUT"},
+		{Path: "http.max_conns_per_client", Type: "int", Default: "128", Env: "OMNIGATE_HTTP_MAX_CONNS_PER_CLIENT"},
 		{Path: "data_dir", Type: "string", Default: "./data", Env: "OMNIGATE_DATA_DIR"},
 		{Path: "nats.password", Type: "secret", Env: "OMNIGATE_NATS_PASSWORD", Secret: true},
 		{Path: "nats.embedded.store_dir", Type: "string", Default: "<data_dir>/nats", Env: "OMNIGATE_NATS_EMBEDDED_STORE_DIR"},
@@ -62,8 +64,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 37 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 37", len(keys))
+	if len(keys) != 42 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 42", len(keys))
 	}
 }
 
