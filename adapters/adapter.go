@@ -59,6 +59,13 @@ type Closer interface {
 // queue at once and the agent is told. Permanent(nil) is nil.
 func Permanent(err error) error { return bus.Permanent(err) }
 
+// Unavailable marks err as the provider's or a dependency's state, not the
+// message's: a 5xx, refused credentials that an operator must fix, a network
+// failure (those are recognized without it). The message is retried in place,
+// for as long as that lasts, and never dead-lettered for it. Unavailable(nil)
+// is nil.
+func Unavailable(err error) error { return bus.Unavailable(err) }
+
 // RetryAfter asks for the message to be retried no sooner than d, e.g. after
 // a provider's 429 with Retry-After. RetryAfter(nil, d) is nil.
 func RetryAfter(err error, d time.Duration) error { return bus.RetryAfter(err, d) }

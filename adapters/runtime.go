@@ -307,7 +307,7 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
 		defer cancel()
 		if err != nil {
-			if e.kind == Channel && (bus.IsPermanent(err) || d.NumDelivered >= uint64(maxDeliver)) {
+			if e.kind == Channel && !bus.RetriedInPlace(err) && (bus.IsPermanent(err) || d.NumDelivered >= uint64(maxDeliver)) {
 				r.deliveryEvent(ctx, m, event.DeliveryFailed, Receipt{}, err)
 			}
 			return fmt.Errorf("send %s: %w", m.ID, err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -405,13 +406,15 @@ func checkFailed(t *testing.T, env *adaptertest.Env, m *core.Message, deliveries
 	}
 }
 
-// A Send that runs into the handler's timeout on its last attempt still gets
-// its delivery.failed event out: the event is not published on the expired
-// context.
-func TestRuntime_FailedEventAfterTimeout(t *testing.T) {
+// runSendRuntime runs a runtime with one channel adapter "rt" whose Send is
+// send, on a bus with a short handler timeout and a single delivery allowed,
+// and returns the bus once the send consumer exists.
+func runSendRuntime(t *testing.T, send func(ctx context.Context, n int, m *core.Message) (adapters.Receipt, error)) *bus.Bus {
+	t.Helper()
 	srv := bustest.RunServer(t)
 	b, err := bus.Open(t.Context(), bus.Options{URL: srv.URL(), Consumer: bus.ConsumerDefaults{
 		MaxDeliver: 1, Backoff: []time.Duration{10 * time.Millisecond}, AckWait: 500 * time.Millisecond,
+		HandlerTimeout: 200 * time.Millisecond,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -427,10 +430,7 @@ func TestRuntime_FailedEventAfterTimeout(t *testing.T) {
 	}
 	st := store.New(kv, store.Options{})
 	a := newRTAdapter("rt")
-	a.send = func(ctx context.Context, _ int, _ *core.Message) (adapters.Receipt, error) {
-		<-ctx.Done() // the provider hangs
-		return adapters.Receipt{}, ctx.Err()
-	}
+	a.send = send
 	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: b, Store: st, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -441,15 +441,67 @@ func TestRuntime_FailedEventAfterTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
+	})
 	bustest.Eventually(t, 5*time.Second, func() error {
 		_, err := b.JetStream().Consumer(t.Context(), bus.StreamOut, "send-rt")
 		return err
 	})
+	return b
+}
 
+// lastEvent waits for an event of typ on the event stream.
+func lastEvent(t *testing.T, b *bus.Bus, typ string) {
+	t.Helper()
+	bustest.Eventually(t, 5*time.Second, func() error {
+		st, err := b.JetStream().Stream(t.Context(), bus.StreamEvt)
+		if err != nil {
+			return err
+		}
+		if _, err := st.GetLastMsgForSubject(t.Context(), bus.SubjectEvt(typ)); err != nil {
+			return fmt.Errorf("no %s event: %w", typ, err)
+		}
+		return nil
+	})
+}
+
+// A provider that does not answer is unavailable, not a reason to give up on
+// the message: each attempt is cut at the handler's timeout and retried in
+// place, beyond MaxDeliver, until the provider answers; then the message is
+// sent and nothing is dead-lettered.
+func TestRuntime_HangingProviderIsWaitedOut(t *testing.T) {
+	var attempts atomic.Int32
+	b := runSendRuntime(t, func(ctx context.Context, n int, m *core.Message) (adapters.Receipt, error) {
+		attempts.Store(int32(n))
+		if n <= 3 {
+			<-ctx.Done() // the provider hangs
+			return adapters.Receipt{}, ctx.Err()
+		}
+		return adapters.Receipt{ProviderID: "p-" + m.ID}, nil
+	})
+	m := reply("rt:1")
+	if _, err := b.PublishMessage(t.Context(), bus.SubjectOut("rt"), m); err != nil {
+		t.Fatal(err)
+	}
+	lastEvent(t, b, event.DeliverySent)
+	if n := attempts.Load(); n != 4 {
+		t.Errorf("send tried %d times, want 4 (3 timed out)", n)
+	}
+	if dls, err := b.DeadLetters(t.Context(), "send-rt", 0); err != nil || len(dls) != 0 {
+		t.Errorf("dead letters: %d (%v), want none", len(dls), err)
+	}
+}
+
+// A Send that fails for good after running into the handler's timeout still
+// gets its delivery.failed event out: the event is not published on the
+// expired context.
+func TestRuntime_FailedEventAfterTimeout(t *testing.T) {
+	b := runSendRuntime(t, func(ctx context.Context, _ int, _ *core.Message) (adapters.Receipt, error) {
+		<-ctx.Done()
+		return adapters.Receipt{}, adapters.Permanent(fmt.Errorf("provider refused after %w", ctx.Err()))
+	})
 	m := reply("rt:1")
 	if _, err := b.PublishMessage(t.Context(), bus.SubjectOut("rt"), m); err != nil {
 		t.Fatal(err)
@@ -461,16 +513,7 @@ func TestRuntime_FailedEventAfterTimeout(t *testing.T) {
 		}
 		return nil
 	})
-	bustest.Eventually(t, 5*time.Second, func() error {
-		st, err := b.JetStream().Stream(t.Context(), bus.StreamEvt)
-		if err != nil {
-			return err
-		}
-		if _, err := st.GetLastMsgForSubject(t.Context(), bus.SubjectEvt(event.DeliveryFailed)); err != nil {
-			return fmt.Errorf("no %s event: %w", event.DeliveryFailed, err)
-		}
-		return nil
-	})
+	lastEvent(t, b, event.DeliveryFailed)
 }
 
 func TestRuntime_Desk(t *testing.T) {

@@ -65,7 +65,7 @@ func TestDefault(t *testing.T) {
 		{"nats.streams.transcript_max_age", c.NATS.Streams.TranscriptMaxAge, 2160 * time.Hour},
 		{"nats.consumer.max_deliver", c.NATS.Consumer.MaxDeliver, 5},
 		{"nats.consumer.backoff", c.NATS.Consumer.Backoff, []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}},
-		{"nats.consumer.ack_wait", c.NATS.Consumer.AckWait, 30 * time.Second},
+		{"nats.consumer.ack_wait", c.NATS.Consumer.AckWait, 3 * time.Second},
 		{"nats.consumer.max_ack_pending", c.NATS.Consumer.MaxAckPending, 1000},
 		{"store.backend", c.Store.Backend, "kv"},
 		{"store.redis.prefix", c.Store.Redis.Prefix, "omnigate:"},

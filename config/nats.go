@@ -192,14 +192,14 @@ func (s *Streams) Validate() error {
 
 // Consumer configures omnigate's durable JetStream consumers.
 type Consumer struct {
-	MaxDeliver    int             `yaml:"max_deliver" doc:"Deliveries of a message before it goes to the dead-letter subject, at least 1."`
+	MaxDeliver    int             `yaml:"max_deliver" doc:"Deliveries of a message before it goes to the dead-letter subject, at least 1. Retries while a store, NATS or a provider is unavailable do not count: they go on until it is back."`
 	Backoff       []time.Duration `yaml:"backoff" doc:"Delays before each redelivery; the last one repeats. Must have fewer entries than max_deliver. [] redelivers after ack_wait."`
-	AckWait       time.Duration   `yaml:"ack_wait" doc:"How long a handler may work on a message before it is redelivered."`
+	AckWait       time.Duration   `yaml:"ack_wait" doc:"How long a message held by a replica that stopped answering (it crashed, its NATS node died) waits before another replica gets it; a replica still working on a message keeps it, up to 30s per attempt."`
 	MaxAckPending int             `yaml:"max_ack_pending" doc:"Messages in flight per consumer; -1 is unlimited."`
 }
 
 // SetDefaults sets the bus's defaults (core/bus): max_deliver 5, backoff [1s,
-// 5s, 30s, 2m] (unless the file sets a list, even an empty one), ack_wait 30s
+// 5s, 30s, 2m] (unless the file sets a list, even an empty one), ack_wait 3s
 // and max_ack_pending 1000.
 func (c *Consumer) SetDefaults() {
 	if c.MaxDeliver == 0 {

@@ -129,7 +129,7 @@ type BridgeConfig struct {
 
 // TimeoutConfig bounds the service's work.
 type TimeoutConfig struct {
-	Handler time.Duration `yaml:"handler" doc:"Bound of handling one bus message (a bridge call included); keep it below nats.consumer.ack_wait."`
+	Handler time.Duration `yaml:"handler" doc:"Bound of handling one bus message (a bridge call included)."`
 	Sweep   time.Duration `yaml:"sweep" doc:"How often a replica looks for changes a crashed replica stored but did not publish yet."`
 }
 

@@ -166,8 +166,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	g := bus.NewGroup(s.bus, s.log)
-	// A handler must end before JetStream gives its message to another
-	// replica: the group bounds it by the ack wait, this by the config.
+	// A handler's attempt is bounded by the config (the consumer keeps its
+	// message alive meanwhile).
 	g.Use(bus.Timeout(s.cfg.Timeouts.Handler))
 	ticketEvents := []string{bus.SubjectEvt(event.TicketCreated), bus.SubjectEvt(event.TicketUpdated), bus.SubjectEvt(event.TicketCommented)}
 	g.Handle(bus.ConsumerSpec{

@@ -22,8 +22,8 @@ import (
 	"github.com/omnigate/omnigate/core/store"
 )
 
-// Consumer redelivery settings of an Env's bus: quick enough for tests, with a
-// handler timeout (9/10 of AckWait) that a fake provider never reaches.
+// Consumer redelivery settings of an Env's bus: quick enough for tests, with the
+// bus's handler timeout, which a fake provider never reaches.
 var consumerDefaults = bus.ConsumerDefaults{
 	MaxDeliver: 3,
 	Backoff:    []time.Duration{20 * time.Millisecond},

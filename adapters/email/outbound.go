@@ -271,9 +271,9 @@ func classify(ctx context.Context, stage string, err error) error {
 	case se.Code == 552 || se.Code == 553 && stage != "mail from":
 		return adapters.Permanent(err)
 	}
-	// A refused login, sender or greeting: the configuration is wrong. Retried,
-	// so that the reply goes out once it is fixed (or from the dead letters).
-	return err
+	// A refused login, sender or greeting: the configuration or the server is
+	// wrong, not the message. Retried until it is fixed.
+	return adapters.Unavailable(err)
 }
 
 func isASCII(s string) bool {

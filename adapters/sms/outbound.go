@@ -192,7 +192,7 @@ func (a *Adapter) classify(ctx context.Context, id core.Identity, err error) err
 		}
 		return adapters.RetryAfter(ae, d)
 	case ae.HTTPStatus >= 500:
-		return ae
+		return adapters.Unavailable(ae)
 	case ae.Code == codeUnsubscribed:
 		if rerr := a.recordOptOut(ctx, id, "21610"); rerr != nil {
 			a.log.Warn("send: opt-out Twilio reported not recorded", "err", rerr)
@@ -202,7 +202,7 @@ func (a *Adapter) classify(ctx context.Context, id core.Identity, err error) err
 		return adapters.Permanent(&reasonError{reason: fmt.Sprintf("%s (twilio error %d)", reasons[ae.Code], ae.Code), err: ae})
 	case ae.HTTPStatus == 401 || ae.HTTPStatus == 403:
 		// Credentials: fixed by an operator, then the message can go.
-		return fmt.Errorf("twilio refused the credentials (check account_sid and auth_token): %w", ae)
+		return adapters.Unavailable(fmt.Errorf("twilio refused the credentials (check account_sid and auth_token): %w", ae))
 	}
 	return adapters.Permanent(ae) // any other 4xx: the same request fails the same way
 }

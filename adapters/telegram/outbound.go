@@ -186,7 +186,12 @@ func (a *Adapter) sendError(ctx context.Context, m *core.Message, chatID int64, 
 		}
 		return adapters.Permanent(err)
 	}
-	return err // 401 (token revoked), 404, 409, 5xx: retry, then dead-letter
+	if te.Code == 401 || te.Code >= 500 {
+		// The token was revoked, or the Bot API is down: the message can go
+		// once that is fixed.
+		return adapters.Unavailable(err)
+	}
+	return err // 404, 409: retry, then dead-letter
 }
 
 // blocked publishes contact.blocked for the customer of m. A lost event is

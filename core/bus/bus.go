@@ -39,6 +39,9 @@ type Bus struct {
 	mu        sync.Mutex
 	consumers map[*Consumer]struct{}
 	closed    bool
+
+	// outage counts and logs the deliveries waiting for a dependency.
+	outage outage
 }
 
 // Open starts the embedded server (when opts.URL is empty) or connects to

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 )
@@ -294,32 +295,82 @@ func TestBus_ExternalServerRestartKeepsMessages(t *testing.T) {
 	}
 }
 
-func TestBus_NeverAckedIsDeadLettered(t *testing.T) {
+func TestBus_SlowHandlerKeepsItsMessage(t *testing.T) {
 	b := openExternal(t, bustest.RunServer(t))
 	var attempts atomic.Int32
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) }) // runs before the bus closes
-	_, err := b.Consume(t.Context(), bus.ConsumerSpec{Stream: bus.StreamOut, Durable: "hangs", AckWait: 200 * time.Millisecond, MaxDeliver: 2, Concurrency: 4},
+	done := make(chan struct{})
+	_, err := b.Consume(t.Context(), bus.ConsumerSpec{Stream: bus.StreamOut, Durable: "slow", AckWait: 200 * time.Millisecond, MaxDeliver: 2, Concurrency: 4},
 		func(ctx context.Context, d *bus.Delivery) error {
-			attempts.Add(1)
-			<-release // hangs past the ack wait, as a stuck handler would
-			return errors.New("released")
+			if attempts.Add(1) == 1 {
+				time.Sleep(time.Second) // five ack waits: kept alive meanwhile
+				close(done)
+			}
+			return nil
 		})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(t.Context(), bus.SubjectOut("email"), []byte("slow")); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	time.Sleep(500 * time.Millisecond) // a redelivery would come now
+	if n := attempts.Load(); n != 1 {
+		t.Fatalf("handler started %d times, want 1: the server redelivered a message still being handled", n)
+	}
+}
+
+func TestBus_NeverAnsweredIsDeadLettered(t *testing.T) {
+	srv := bustest.RunServer(t)
+	b := openExternal(t, srv)
+	spec := bus.ConsumerSpec{Stream: bus.StreamOut, Durable: "lost", AckWait: 200 * time.Millisecond, MaxDeliver: 2}
+	c, err := b.Consume(t.Context(), spec, func(context.Context, *bus.Delivery) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Publish(t.Context(), bus.SubjectOut("email"), []byte("stuck")); err != nil {
 		t.Fatal(err)
 	}
+	// Two processes take the message and die before answering it.
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := js.Consumer(t.Context(), bus.StreamOut, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		bustest.Eventually(t, 5*time.Second, func() error {
+			batch, err := raw.Fetch(1, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				return err
+			}
+			for range batch.Messages() {
+				return nil
+			}
+			return fmt.Errorf("delivery %d not taken yet", i+1)
+		})
+	}
+	var handled atomic.Int32
+	if _, err := b.Consume(t.Context(), spec, func(context.Context, *bus.Delivery) error { handled.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	bustest.Eventually(t, 10*time.Second, func() error {
-		dls, err := b.DeadLetters(t.Context(), "hangs", 0)
+		dls, err := b.DeadLetters(t.Context(), "lost", 0)
 		if err != nil || len(dls) != 1 {
 			return fmt.Errorf("%d dead letters, %v", len(dls), err)
 		}
+		if !strings.Contains(dls[0].Error, "not acknowledged after 2 deliveries") {
+			return fmt.Errorf("dead letter reason %q", dls[0].Error)
+		}
 		return nil
 	})
-	if n := attempts.Load(); n != 2 {
-		t.Fatalf("handler started %d times, want 2", n)
+	if n := handled.Load(); n != 0 {
+		t.Fatalf("handler ran %d times on a message delivered more often than MaxDeliver", n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -115,7 +116,7 @@ type Consumer struct {
 
 	// lanes holds, per OrderKey, the deliveries waiting behind the one being
 	// handled; a key is present while its lane runs. held are the deliveries
-	// not yet acknowledged, kept alive by keepAlive.
+	// taken and not yet settled, of every consumer, kept alive by keepAlive.
 	lmu   sync.Mutex
 	lanes map[string][]*Delivery
 	held  map[*Delivery]struct{}
@@ -184,10 +185,7 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 	if spec.Exclusive {
 		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
 		cfg.PriorityGroups = []string{priorityGroup}
-		// The pin outlives the last pull (which may have been sent a fetchWait
-		// before the owner died) by more than the ack wait, so that what the
-		// owner held is due for redelivery before anyone else is pinned.
-		cfg.PinnedTTL = spec.AckWait + fetchWait + time.Second
+		cfg.PinnedTTL = pinnedTTL(spec)
 	}
 	switch len(spec.Filters) {
 	case 0:
@@ -224,13 +222,29 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 	b.mu.Unlock()
 	c.jc = jc
 	c.loopDone = make(chan struct{})
+	c.held = map[*Delivery]struct{}{}
 	if c.laned() {
-		c.lanes, c.held = map[string][]*Delivery{}, map[*Delivery]struct{}{}
-		c.keepStop, c.keepDone = make(chan struct{}), make(chan struct{})
-		go c.keepAlive()
+		c.lanes = map[string][]*Delivery{}
 	}
+	c.keepStop, c.keepDone = make(chan struct{}), make(chan struct{})
+	go c.keepAlive()
 	go c.loop()
 	return c, nil
+}
+
+// pinnedTTL is how long an Exclusive consumer's pin outlives its owner's last
+// pull. With one message in flight the server itself keeps order (nothing
+// later is handed out while the dead owner's message is pending), so the pin
+// only has to outlast the pause between two pulls: the hand-over after a crash
+// takes about the ack wait. Lanes hold many messages: their pin outlives the
+// last pull (which may have been sent a fetchWait before the owner died) by
+// more than the ack wait, so that what the owner held is due for redelivery
+// before anyone else is pinned.
+func pinnedTTL(spec ConsumerSpec) time.Duration {
+	if spec.OrderKey != nil && spec.Concurrency > 1 {
+		return spec.AckWait + fetchWait + time.Second
+	}
+	return max(spec.AckWait, fetchWait) + time.Second
 }
 
 // priorityGroup is the priority group of Exclusive consumers, and headerPinID
@@ -287,7 +301,10 @@ func (c *Consumer) loop() {
 					_ = msg.Nak()
 					continue
 				}
-				c.dispatch(msg)
+				if d := c.delivery(msg); d != nil {
+					c.hold(d)
+					c.dispatch(d)
+				}
 			}
 		}
 		cancel()
@@ -439,25 +456,108 @@ func (c *Consumer) laned() bool { return c.spec.OrderKey != nil && c.spec.Concur
 
 // dispatch runs on the fetch loop; with Concurrency 1 it handles inline so
 // messages are handled strictly in the order they were pulled.
-func (c *Consumer) dispatch(msg jetstream.Msg) {
+func (c *Consumer) dispatch(d *Delivery) {
 	c.sem <- struct{}{}
 	c.wg.Add(1)
 	if c.spec.Concurrency == 1 {
-		c.process(msg)
+		c.process(d)
 		return
 	}
-	go c.process(msg)
+	go c.process(d)
 }
 
-func (c *Consumer) process(msg jetstream.Msg) {
+// process handles d, which the fetch loop holds, and settles it.
+func (c *Consumer) process(d *Delivery) {
 	defer func() { <-c.sem; c.wg.Done() }()
-	d := c.delivery(msg)
-	if d == nil {
+	if c.expired(d) {
+		c.release(d)
 		return
 	}
-	if !c.expired(d) {
-		c.settle(d, c.h(c.ctx, d))
+	err := c.call(d)
+	// Not kept alive any more: a late InProgress would undo the nak below.
+	c.release(d)
+	if errors.Is(err, errStopping) {
+		_ = d.msg.Nak() // for whoever pulls next, at once
+		return
 	}
+	c.settle(d, err)
+}
+
+// hold keeps d alive (keepAlive) until release.
+func (c *Consumer) hold(d *Delivery) {
+	c.lmu.Lock()
+	c.held[d] = struct{}{}
+	c.lmu.Unlock()
+}
+
+// release ends hold.
+func (c *Consumer) release(d *Delivery) {
+	c.lmu.Lock()
+	delete(c.held, d)
+	c.lmu.Unlock()
+}
+
+// errStopping ends an in-place retry because the consumer stops.
+var errStopping = errors.New("bus: consumer stopping")
+
+// RetriedInPlace reports whether a handler returning err is retried where it
+// stands, for as long as that lasts, without counting against MaxDeliver: a
+// dependency is unavailable (IsUnavailable), or the handler asked for a later
+// retry (RetryAfter, e.g. a provider's rate limit). Neither says anything is
+// wrong with the message, so neither ends in the dead-letter queue.
+func RetriedInPlace(err error) bool {
+	if err == nil || IsPermanent(err) {
+		return false
+	}
+	_, later := RetryDelay(err)
+	return later || IsUnavailable(err)
+}
+
+// call runs the handler on d and, while it fails with an error RetriedInPlace
+// accepts, runs it again after a capped backoff (or the delay asked for), for
+// as long as that lasts: d stays held (keepAlive), what is behind it waits,
+// and these attempts do not count against MaxDeliver. It returns the
+// handler's last error, or errStopping when the consumer stops meanwhile.
+func (c *Consumer) call(d *Delivery) error {
+	for attempt := 1; ; attempt++ {
+		err := c.h(c.ctx, d)
+		if !RetriedInPlace(err) || c.ctx.Err() != nil {
+			if attempt > 1 {
+				c.b.outage.end(c.log, d, attempt)
+			}
+			return err
+		}
+		delay, ok := RetryDelay(err)
+		if !ok {
+			delay = unavailableBackoff(attempt)
+		}
+		c.b.outage.wait(c.log, d, attempt, delay, err)
+		select {
+		case <-time.After(delay):
+		case <-c.pull.Done():
+			c.b.outage.end(c.log, d, attempt)
+			return errStopping
+		}
+	}
+}
+
+// Bounds of the in-place retry of a handler whose dependency is unavailable:
+// the first pause, and the longest, which bounds how long after an outage
+// ends the work resumes.
+const (
+	unavailableFirst = 100 * time.Millisecond
+	unavailableMax   = 2 * time.Second
+)
+
+// unavailableBackoff is the pause after the attempt-th failed attempt: it
+// doubles from unavailableFirst up to unavailableMax, with a fifth of jitter
+// so that replicas do not retry in step.
+func unavailableBackoff(attempt int) time.Duration {
+	d := unavailableMax
+	if attempt < 6 {
+		d = min(unavailableFirst<<(attempt-1), unavailableMax)
+	}
+	return d - time.Duration(rand.Int64N(int64(d/5)+1))
 }
 
 // delivery reads msg's metadata into a Delivery; a message without any is
@@ -615,11 +715,12 @@ func (c *Consumer) settleRedelivery(key string, d *Delivery) *Delivery {
 // handleInPlace runs the handler on d until it succeeds, fails for good or runs
 // out of deliveries, waiting out the backoff between attempts here rather than
 // nak'ing, so that the deliveries queued behind d keep their place. Each retry
-// counts as a delivery (NumDelivered grows).
+// of an error about the message counts as a delivery (NumDelivered grows);
+// retries while a dependency is unavailable do not (see call).
 func (c *Consumer) handleInPlace(d *Delivery) {
 	for {
-		herr := c.h(c.ctx, d)
-		if herr != nil && !IsPermanent(herr) && c.pull.Err() != nil {
+		herr := c.call(d)
+		if errors.Is(herr, errStopping) || herr != nil && !IsPermanent(herr) && c.pull.Err() != nil {
 			c.park(d) // stopping: redelivered before what is queued behind it
 			return
 		}
@@ -627,10 +728,7 @@ func (c *Consumer) handleInPlace(d *Delivery) {
 			c.settle(d, herr)
 			return
 		}
-		delay, ok := RetryDelay(herr)
-		if !ok {
-			delay = c.backoff(d.NumDelivered)
-		}
+		delay := c.backoff(d.NumDelivered)
 		c.log.Debug("handler error, will retry in place", "subject", d.Subject, "seq", d.StreamSeq,
 			"delivery", d.NumDelivered, "retry_in", delay, "err", herr)
 		select {
@@ -654,9 +752,6 @@ func (c *Consumer) park(d *Delivery) {
 // server before the next and before Stop unpins, so that the next owner's
 // first pull finds them queued for redelivery, in that order.
 func (c *Consumer) nakParked(ctx context.Context) {
-	if !c.laned() {
-		return
-	}
 	c.stopKeepAlive()
 	c.lmu.Lock()
 	parked := c.parked
@@ -677,7 +772,9 @@ func (c *Consumer) stopKeepAlive() {
 }
 
 // keepAlive tells the server, every third of the ack wait, that the deliveries
-// held in lanes are still being worked on, so none is redelivered meanwhile.
+// held are still being worked on (or wait in a lane, or for a dependency to
+// come back), so none is redelivered meanwhile. The ack wait can then be short:
+// it is how long what a dead process held waits for another.
 // It ends when Stop closes keepStop, before parked deliveries are nak'ed: a late
 // InProgress would take a nak'ed delivery off the redelivery queue.
 func (c *Consumer) keepAlive() {
@@ -797,9 +894,7 @@ func (c *Consumer) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 			err = fmt.Errorf("bus: stop consumer %s: handlers still running: %w", c.spec.Durable, ctx.Err())
 		}
-		if c.laned() {
-			c.stopKeepAlive()
-		}
+		c.stopKeepAlive()
 		c.cancel()
 		c.b.forget(c)
 	})

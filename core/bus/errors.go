@@ -1,9 +1,15 @@
 package bus
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrClosed is returned by calls on a Bus after Close.
@@ -69,4 +75,59 @@ func RetryDelay(err error) (time.Duration, bool) {
 		return r.Delay, true
 	}
 	return 0, false
+}
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string     { return e.err.Error() }
+func (e *unavailableError) Unwrap() error     { return e.err }
+func (e *unavailableError) Unavailable() bool { return true }
+
+// Unavailable marks err as caused by a dependency that is down or refusing
+// work (a store, the bus, a provider's 5xx), not by the message: a handler
+// returning it is retried in place, with a capped backoff, for as long as the
+// outage lasts, and the message is never dead-lettered for it. Unavailable(nil)
+// is nil. A package that cannot import bus marks its errors the same way with
+// a method Unavailable() bool that returns true.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &unavailableError{err: err}
+}
+
+// IsUnavailable reports whether err says a dependency is unavailable rather
+// than that the message is bad: it, or an error it wraps, was marked with
+// Unavailable (or has an Unavailable() bool method that returns true), is a
+// network error (connection refused or reset, a timeout), a NATS connection or
+// request failure, or a deadline that ran out. A Permanent error never is.
+func IsUnavailable(err error) bool {
+	if err == nil || IsPermanent(err) {
+		return false
+	}
+	var u interface{ Unavailable() bool }
+	if errors.As(err, &u) {
+		return u.Unavailable()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	for _, target := range unavailableErrors {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// unavailableErrors are the errors of the network, NATS and JetStream that say
+// the server or the network failed, not the request.
+var unavailableErrors = []error{
+	context.DeadlineExceeded,
+	syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, syscall.ECONNABORTED,
+	nats.ErrTimeout, nats.ErrNoResponders, nats.ErrConnectionClosed, nats.ErrDisconnected,
+	nats.ErrConnectionReconnecting, nats.ErrConnectionDraining, nats.ErrNoServers, nats.ErrStaleConnection,
+	jetstream.ErrNoStreamResponse, jetstream.ErrNoHeartbeat, jetstream.ErrJetStreamNotEnabled,
+	jetstream.ErrConsumerLeadershipChanged,
 }

@@ -15,10 +15,9 @@ import (
 // Group runs a component's consumers, and the loops that live as long as they
 // do, as one: Run starts every one and, when its ctx is done, stops them all
 // together. Every handler is wrapped in the same middleware, outermost first:
-// Recover, Logging, Timeout (nine tenths of the consumer's ack wait, or of the
-// bus's for lane consumers, which keep what they hold alive, so that
-// JetStream does not redeliver a message still being handled), then what Use
-// added, then the handler's own. Pipeline, routing, tickets and the adapter
+// Recover, Logging, Timeout (the bus's HandlerTimeout per attempt; consumers
+// keep what they hold alive meanwhile, so JetStream does not redeliver a
+// message still being handled), then what Use added, then the handler's own. Pipeline, routing, tickets and the adapter
 // runtime each run one Group.
 //
 // Handle, Go and Use are called before Run; Run is called once.
@@ -90,8 +89,8 @@ func (g *Group) Run(ctx context.Context) error {
 	handlers, loops, shared := g.handlers, g.loops, g.mw
 	g.mu.Unlock()
 
-	ackWait := g.b.Options().Consumer.AckWait
-	longest := ackWait
+	ackWait, limit := g.b.Options().Consumer.AckWait, g.b.Options().Consumer.HandlerTimeout
+	longest := max(ackWait, limit)
 	var consumers []*Consumer
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), longest)
@@ -114,16 +113,9 @@ func (g *Group) Run(ctx context.Context) error {
 	sem := make(chan struct{}, startParallel)
 	var swg sync.WaitGroup
 	for i, h := range handlers {
-		wait := cmp.Or(h.spec.AckWait, ackWait)
-		longest = max(longest, wait)
+		longest = max(longest, cmp.Or(h.spec.AckWait, ackWait))
 		log := g.log.With("consumer", h.spec.Durable)
-		limit := wait
-		if h.spec.OrderKey != nil && h.spec.Concurrency > 1 {
-			// Lanes keep what they hold alive (InProgress), so their handlers
-			// may take longer than a short ack wait chosen for fast failover.
-			limit = max(wait, ackWait)
-		}
-		mw := append([]Middleware{Recover(log), Logging(log), Timeout(limit * 9 / 10)}, shared...)
+		mw := append([]Middleware{Recover(log), Logging(log), Timeout(limit)}, shared...)
 		sem <- struct{}{}
 		swg.Go(func() {
 			defer func() { <-sem }()

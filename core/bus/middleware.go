@@ -24,8 +24,8 @@ func Recover(log *slog.Logger) Middleware {
 	}
 }
 
-// Timeout bounds one attempt of a handler. Keep it below the consumer's AckWait
-// so JetStream does not redeliver a message that is still being handled.
+// Timeout bounds one attempt of a handler. It may exceed the consumer's
+// AckWait: a consumer keeps the deliveries it holds alive (InProgress).
 func Timeout(d time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, dl *Delivery) error {
@@ -37,16 +37,22 @@ func Timeout(d time.Duration) Middleware {
 }
 
 // Logging logs each delivery at debug level and failures at warn level, with
-// subject, sequence and delivery count; bodies are never logged.
+// subject, sequence and delivery count; bodies are never logged. Failures
+// retried in place because a dependency is unavailable stay at debug level:
+// the bus logs those once per interval with counts.
 func Logging(log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, d *Delivery) error {
 			start := time.Now()
 			err := next(ctx, d)
 			attrs := []any{"subject", d.Subject, "seq", d.StreamSeq, "delivery", d.NumDelivered, "took", time.Since(start)}
-			if err != nil {
+			switch {
+			case RetriedInPlace(err):
+				// Retried in place; the bus says once per interval what waits.
+				log.Debug("handler failed, dependency unavailable", append(attrs, "err", err)...)
+			case err != nil:
 				log.Warn("handler failed", append(attrs, "err", err)...)
-			} else {
+			default:
 				log.Debug("handled", attrs...)
 			}
 			return err

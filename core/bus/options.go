@@ -73,9 +73,14 @@ type ConsumerDefaults struct {
 	// Backoff are the delays before the 2nd, 3rd, ... attempt after an error;
 	// the last one repeats.
 	Backoff []time.Duration
-	// AckWait is how long a delivery may go unacknowledged before JetStream
-	// redelivers it (e.g. when the process died mid-handler).
+	// AckWait is how long a delivery may go without an answer before JetStream
+	// gives it to another replica: what a process that died held is handed
+	// over after about this long. Consumers tell the server every third of it
+	// that the deliveries they hold are still being worked on, so a handler
+	// may take longer (up to HandlerTimeout).
 	AckWait time.Duration
+	// HandlerTimeout bounds one attempt of a handler run by a Group.
+	HandlerTimeout time.Duration
 	// MaxAckPending bounds unacknowledged messages per consumer.
 	MaxAckPending int
 }
@@ -90,7 +95,8 @@ const (
 	DefaultTranscriptMaxAge = 90 * 24 * time.Hour
 	DefaultDLQMaxAge        = 14 * 24 * time.Hour
 	DefaultMaxDeliver       = 5
-	DefaultAckWait          = 30 * time.Second
+	DefaultAckWait          = 3 * time.Second
+	DefaultHandlerTimeout   = 30 * time.Second
 	DefaultMaxAckPending    = 1000
 )
 
@@ -141,6 +147,9 @@ func (o *Options) setDefaults() {
 	}
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait
+	}
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = DefaultHandlerTimeout
 	}
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = DefaultMaxAckPending

@@ -132,7 +132,7 @@ func (r *Redis) Get(ctx context.Context, bucket, key string) (Entry, error) {
 	}
 	vals, err := r.client.HMGet(ctx, rk, "v", "r", "e").Result()
 	if err != nil {
-		return Entry{}, fmt.Errorf("store: redis: get from %s: %w", bucket, err)
+		return Entry{}, failed("get from", bucket, err)
 	}
 	v, _ := vals[0].(string)
 	rs, ok := vals[1].(string)
@@ -157,7 +157,7 @@ func (r *Redis) Create(ctx context.Context, bucket, key string, value []byte, tt
 	case errors.Is(err, redis.Nil):
 		return 0, ErrExists
 	case err != nil:
-		return 0, fmt.Errorf("store: redis: create in %s: %w", bucket, err)
+		return 0, failed("create in", bucket, err)
 	}
 	return rev, nil
 }
@@ -176,7 +176,7 @@ func (r *Redis) Update(ctx context.Context, bucket, key string, value []byte, re
 	case errors.Is(err, redis.Nil):
 		return 0, ErrConflict
 	case err != nil:
-		return 0, fmt.Errorf("store: redis: update in %s: %w", bucket, err)
+		return 0, failed("update in", bucket, err)
 	}
 	return n, nil
 }
@@ -190,7 +190,7 @@ func (r *Redis) Delete(ctx context.Context, bucket, key string, rev uint64) erro
 	ok, err := redisDelete.Run(ctx, r.client, []string{rk}, strconv.FormatUint(rev, 10), r.changes(bucket), key).Int()
 	switch {
 	case err != nil:
-		return fmt.Errorf("store: redis: delete in %s: %w", bucket, err)
+		return failed("delete in", bucket, err)
 	case ok == 0:
 		return ErrConflict
 	}
@@ -211,7 +211,7 @@ func (r *Redis) Keys(ctx context.Context, bucket, prefix string) ([]string, erro
 	for {
 		batch, next, err := r.client.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
-			return nil, fmt.Errorf("store: redis: keys of %s: %w", bucket, err)
+			return nil, failed("keys of", bucket, err)
 		}
 		for _, k := range batch {
 			key := strings.TrimPrefix(k, base)
@@ -243,7 +243,7 @@ func (r *Redis) Watch(ctx context.Context, bucket string, changed func(key strin
 	ps := r.client.Subscribe(ctx, r.changes(bucket))
 	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
 		_ = ps.Close()
-		return fmt.Errorf("store: redis: watch %s: %w", bucket, err)
+		return failed("watch", bucket, err)
 	}
 	go func() {
 		defer ps.Close()
@@ -321,3 +321,30 @@ func escapeGlob(s string) string {
 }
 
 var _ KV = (*Redis)(nil)
+
+// failed wraps err of operation op on bucket, marking it ErrUnavailable unless
+// Redis itself answered with an error about the request: what did not get an
+// answer (a refused or broken connection, a timeout, a full pool) or was
+// refused for now (LOADING, READONLY after a failover, CLUSTERDOWN, ...) may
+// work when tried again.
+func failed(op, bucket string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("store: redis: %s %s: %w", op, bucket, err)
+	}
+	var re redis.Error
+	if errors.As(err, &re) && !transientReply(re.Error()) {
+		return fmt.Errorf("store: redis: %s %s: %w", op, bucket, err)
+	}
+	return fmt.Errorf("store: redis: %s %s: %w: %w", op, bucket, ErrUnavailable, err)
+}
+
+// transientReply reports whether a Redis error reply says the server cannot
+// work right now, rather than that the request is wrong.
+func transientReply(msg string) bool {
+	for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY", "NOREPLICAS", "OOM"} {
+		if strings.HasPrefix(msg, p+" ") || msg == p {
+			return true
+		}
+	}
+	return false
+}

@@ -39,7 +39,21 @@ var (
 	// UpdateConversation or Records.Update, ends the update without writing: the
 	// update returns the value as it read it, and no error.
 	ErrSkip = errors.New("store: skip update")
+	// ErrUnavailable is wrapped by the errors of a backend that could not be
+	// reached or refused to work for now (connection refused, a timeout, Redis
+	// still loading): the operation may succeed later. The bus retries a
+	// handler that fails with it for as long as the outage lasts, instead of
+	// dead-lettering the message.
+	ErrUnavailable error = unavailableError{}
 )
+
+type unavailableError struct{}
+
+func (unavailableError) Error() string { return "store: backend unavailable" }
+
+// Unavailable marks the error for the bus (bus.IsUnavailable), which store
+// does not import.
+func (unavailableError) Unavailable() bool { return true }
 
 // MaxKeyBytes is the longest key a KV accepts. Keys may hold any bytes except
 // that they must be non-empty; backends encode what their wire format cannot carry.
