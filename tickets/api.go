@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/tickets/webhook"
 )
@@ -64,6 +64,7 @@ func (s *Service) admin(h http.HandlerFunc) http.Handler {
 			if !configured {
 				msg = "the tickets admin API is off: set tickets.admin_token"
 			}
+			edge.Reject(r, s.log, edgeChannel, edge.Signature, "admin API call refused", "reason", msg, "remote", r.RemoteAddr)
 			writeError(w, http.StatusUnauthorized, msg)
 			return
 		}
@@ -228,16 +229,21 @@ func pathNumber(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return n, true
 }
 
-// readJSON decodes a JSON body strictly into v, writing 400 when it cannot.
+// readJSON decodes a JSON body strictly into v, writing 400 when it cannot
+// (413 when it is over maxAPIBody, 408 when it is too slow).
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
+	dec := json.NewDecoder(edge.LimitBody(w, r, maxAPIBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		writeError(w, edge.Status(err), "body: "+err.Error())
 		return false
 	}
 	return true
 }
+
+// edgeChannel is the channel label of the tickets API's refused requests
+// (omnigate_http_rejected_requests_total).
+const edgeChannel = "tickets"
 
 // writeErr answers err with its status: 400 invalid, 404 not found, 409 a
 // refused transition (with the allowed statuses), 500 otherwise.

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/tickets/webhook"
 )
@@ -97,13 +97,13 @@ const maxHookBody = 1 << 20
 // lifecycle refuses; 200 with the ticket otherwise.
 func (s *Service) handleWebhookInbound(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Webhook
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxHookBody+1))
-	if err != nil || len(body) > maxHookBody {
-		writeError(w, http.StatusBadRequest, "body unreadable or over 1 MiB")
+	body, err := edge.ReadBody(w, r, maxHookBody)
+	if err != nil {
+		writeError(w, edge.Status(err), "body: "+err.Error())
 		return
 	}
 	if err := webhook.Verify([]byte(cfg.InboundSecret.Value()), r.Header, body, s.now(), cfg.Tolerance); err != nil {
-		s.log.Warn("webhook update refused", "err", err, "remote", r.RemoteAddr)
+		edge.Reject(r, s.log, edgeChannel, edge.Signature, "webhook update refused", "err", err, "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}

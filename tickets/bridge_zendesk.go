@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/tickets/zendesk"
 )
 
@@ -181,13 +181,13 @@ func assigneeEmail(a string) string {
 // for a transition the lifecycle refuses, 200 otherwise.
 func (s *Service) handleZendeskInbound(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Zendesk
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxHookBody+1))
-	if err != nil || len(body) > maxHookBody {
-		writeError(w, http.StatusBadRequest, "body unreadable or over 1 MiB")
+	body, err := edge.ReadBody(w, r, maxHookBody)
+	if err != nil {
+		writeError(w, edge.Status(err), "body: "+err.Error())
 		return
 	}
 	if err := zendesk.Verify(cfg.WebhookSecret.Value(), r.Header, body, s.now(), cfg.WebhookTolerance); err != nil {
-		s.log.Warn("zendesk webhook refused", "err", err, "remote", r.RemoteAddr)
+		edge.Reject(r, s.log, edgeChannel, edge.Signature, "zendesk webhook refused", "err", err, "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/slack-go/slack"
+
+	"github.com/omnigate/omnigate/core/edge"
 )
 
 // maxBodyBytes bounds a request from Slack; its payloads are a few KB.
@@ -17,15 +18,12 @@ const maxBodyBytes = 1 << 20
 
 // verified reads r's body and checks Slack's v0 signature over it with the
 // signing secret, rejecting timestamps more than five minutes off. On failure
-// it has answered (401, or 413 for a huge body) and returns ok false.
+// it has answered (401; 413 for a huge body, 408 for a slow one) and returns
+// ok false.
 func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := edge.ReadBody(w, r, maxBodyBytes)
 	if err != nil {
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
-		} else {
-			http.Error(w, "cannot read request", http.StatusBadRequest)
-		}
+		http.Error(w, "request not read: "+err.Error(), edge.Status(err))
 		return nil, false
 	}
 	sv, err := slack.NewSecretsVerifier(r.Header, a.cfg.SigningSecret.Value())
@@ -34,7 +32,7 @@ func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) (body []byte,
 		err = sv.Ensure()
 	}
 	if err != nil {
-		a.log.Warn("request with a bad or stale signature rejected", "path", r.URL.Path, "err", err)
+		edge.Reject(r, a.log, Name, edge.Signature, "request with a bad or stale signature rejected", "path", r.URL.Path, "err", err)
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
 		return nil, false
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/core/event"
 )
 
@@ -27,14 +28,18 @@ var errBadForm = errors.New("malformed form")
 
 // readForm reads r's application/x-www-form-urlencoded body. Twilio never
 // repeats a parameter; a repeated one is refused, since only one of its values
-// could be checked against the signature and used.
+// could be checked against the signature and used. A body too large or too
+// slow returns edge's errors (edge.Status gives their 413 and 408).
 func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, fmt.Errorf("%w: content type must be application/x-www-form-urlencoded", errBadForm)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	body, err := edge.ReadBody(w, r, maxFormBytes)
 	if err != nil {
+		if edge.Status(err) != http.StatusBadRequest {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %v", errBadForm, err)
 	}
 	return parseForm(string(body))
@@ -123,18 +128,19 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 func (a *Adapter) accept(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	form, err := readForm(w, r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), edge.Status(err))
 		return nil, false
 	}
 	if !a.verified(r, form) {
 		// Warn: a human may need to fix public_url or the token; the request's
-		// URL is what Twilio's signature must cover.
-		a.log.Warn("webhook: signature missing or invalid, refused", "url", a.signedURL(r))
+		// URL is what Twilio's signature must cover. Throttled: anyone can
+		// send forged webhooks.
+		edge.Reject(r, a.log, a.name, edge.Signature, "webhook: signature missing or invalid, refused", "url", a.signedURL(r))
 		http.Error(w, "invalid "+SignatureHeader, http.StatusForbidden)
 		return nil, false
 	}
 	if sid := form.Get("AccountSid"); sid != "" && sid != a.cfg.AccountSID {
-		a.log.Warn("webhook: request of another Twilio account, refused")
+		edge.Reject(r, a.log, a.name, edge.Account, "webhook: request of another Twilio account, refused")
 		http.Error(w, "wrong account", http.StatusForbidden)
 		return nil, false
 	}

@@ -174,6 +174,14 @@ func TestWebhook_Malformed(t *testing.T) {
 			}
 		}
 	})
+	t.Run("too large", func(t *testing.T) {
+		// Signed or not, a body over 256 KiB is refused before its signature
+		// is checked: 413.
+		req := signedRequest(t, env.Deps.PublicURL, "sms", "webhook", edit(func(v url.Values) { v.Set("Body", strings.Repeat("x", 300<<10)) }))
+		if resp := env.Serve(t, req); resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("answered %d, want 413", resp.StatusCode)
+		}
+	})
 	if n := env.Count(t, bus.StreamIn); n != 0 {
 		t.Errorf("%d messages published, want 0", n)
 	}

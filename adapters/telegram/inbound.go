@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"regexp"
@@ -21,6 +20,7 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/core/event"
 )
 
@@ -43,17 +43,13 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	// Hashing first makes the comparison constant-time in the length too.
 	got := secretHash(r.Header.Get(SecretHeader))
 	if r.Header.Get(SecretHeader) == "" || subtle.ConstantTimeCompare(got[:], a.secret[:]) != 1 {
-		a.log.Warn("webhook call without the right secret token", "remote", r.RemoteAddr)
+		edge.Reject(r, a.log, Name, edge.Signature, "webhook call without the right secret token", "remote", r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxUpdateBytes))
+	body, err := edge.ReadBody(w, r, maxUpdateBytes)
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			http.Error(w, "update too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "bad request", http.StatusBadRequest)
+		http.Error(w, "update not read: "+err.Error(), edge.Status(err))
 		return
 	}
 	u, err := parseUpdate(body)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/omnigate/omnigate/core/edge"
 )
 
 // The HTTP fallback of the protocol, for clients that cannot keep a WebSocket:
@@ -36,11 +38,9 @@ func (a *Adapter) corsIfAllowed(w http.ResponseWriter, r *http.Request) {
 // readFrame reads the body of a POST as a frame of type typ (the body may
 // leave "type" out).
 func readBody(w http.ResponseWriter, r *http.Request, typ string) (*clientFrame, *frameError) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFrameBytes))
-	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-		return nil, &frameError{Code: codeTooLarge, Msg: fmt.Sprintf("body larger than %d bytes", maxFrameBytes), Status: http.StatusRequestEntityTooLarge}
-	} else if err != nil {
-		return nil, badFrame("unreadable body")
+	body, err := edge.ReadBody(w, r, maxFrameBytes)
+	if err != nil {
+		return nil, bodyError(err, fmt.Sprintf("body larger than %d bytes", maxFrameBytes))
 	}
 	f, ferr := decodeFrameAs(body, typ)
 	if ferr != nil {
@@ -50,6 +50,18 @@ func readBody(w http.ResponseWriter, r *http.Request, typ string) (*clientFrame,
 		return nil, badFrame("type: want %q here", typ)
 	}
 	return f, nil
+}
+
+// bodyError is the frame error for a body read error of edge's: 413 with
+// tooLarge, 408, or 400.
+func bodyError(err error, tooLarge string) *frameError {
+	switch edge.Status(err) {
+	case http.StatusRequestEntityTooLarge:
+		return &frameError{Code: codeTooLarge, Msg: tooLarge, Status: http.StatusRequestEntityTooLarge}
+	case http.StatusRequestTimeout:
+		return &frameError{Code: codeBadFrame, Msg: "body not received in time", Status: http.StatusRequestTimeout}
+	}
+	return badFrame("unreadable body")
 }
 
 // serveHello is POST hello: a hello frame in, a welcome frame out.

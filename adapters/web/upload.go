@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"path"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -28,7 +30,8 @@ import (
 // limit once base64-encoded in JSON.
 const chunkBytes = 256 << 10
 
-// maxConcurrentUploads bounds the uploads held in memory at once, per replica.
+// maxConcurrentUploads bounds the uploads in progress at once, per replica;
+// each holds one chunk in memory.
 const maxConcurrentUploads = 8
 
 type uploadStore struct {
@@ -70,20 +73,83 @@ func newUploadID() string {
 
 func chunkKey(id string, n int) string { return fmt.Sprintf("%s-%d", id, n) }
 
-// put stores data and returns its id.
-func (u *uploadStore) put(ctx context.Context, meta uploadMeta, data []byte) (string, error) {
+// Errors of uploadStore.write besides the store's.
+var (
+	errUploadTooLarge = errors.New("web: upload: file too large")
+	errUploadRead     = errors.New("web: upload: read")
+)
+
+// write streams src into the store, one chunk at a time, holding no more
+// than one chunk in memory, and then stores meta (Size, Chunks and
+// ContentType filled) under a new id, which it returns. sniff tells the
+// content type from the first chunk, or refuses the file with its frame
+// error, before anything is stored. A file over limit bytes is
+// errUploadTooLarge, a read error of src wraps errUploadRead; on any error
+// what was stored is deleted.
+func (u *uploadStore) write(ctx context.Context, src io.Reader, limit int64, meta uploadMeta, sniff func(head []byte) (string, *frameError)) (string, uploadMeta, error) {
+	buf := make([]byte, chunkBytes)
 	id := newUploadID()
-	for n := 0; n*chunkBytes < len(data); n++ {
-		end := min(len(data), (n+1)*chunkBytes)
-		if _, err := u.rec.Create(ctx, chunkKey(id, n), uploadChunk{Data: data[n*chunkBytes : end]}, u.ttl); err != nil {
-			return "", fmt.Errorf("web: upload: %w", err)
+	stored := 0
+	defer func() {
+		if stored < 0 {
+			return // kept
 		}
-		meta.Chunks = n + 1
+		// Without the request's cancellation: a client gone must not leave
+		// the chunks behind (they would expire with the history, but take
+		// room until then).
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		for n := range stored {
+			_ = u.rec.Delete(dctx, chunkKey(id, n), 0)
+		}
+	}()
+	for {
+		n, end, err := fill(src, buf)
+		if err != nil {
+			return "", meta, fmt.Errorf("%w: %w", errUploadRead, err)
+		}
+		if meta.Size += int64(n); meta.Size > limit {
+			return "", meta, errUploadTooLarge
+		}
+		if stored == 0 {
+			ct, ferr := sniff(buf[:n])
+			if ferr != nil {
+				return "", meta, ferr
+			}
+			meta.ContentType = ct
+		}
+		if n > 0 {
+			if _, err := u.rec.Create(ctx, chunkKey(id, stored), uploadChunk{Data: buf[:n]}, u.ttl); err != nil {
+				return "", meta, fmt.Errorf("web: upload: %w", err)
+			}
+			stored++
+		}
+		if end {
+			break
+		}
 	}
+	meta.Chunks = stored
 	if _, err := u.rec.Create(ctx, id, meta, u.ttl); err != nil {
-		return "", fmt.Errorf("web: upload: %w", err)
+		return "", meta, fmt.Errorf("web: upload: %w", err)
 	}
-	return id, nil
+	stored = -1
+	return id, meta, nil
+}
+
+// fill reads src into buf until buf is full or src ends; end reports the
+// end (io.EOF). An io.ErrUnexpectedEOF of src (a truncated multipart body)
+// is an error, not the end.
+func fill(src io.Reader, buf []byte) (n int, end bool, err error) {
+	for n < len(buf) {
+		m, err := src.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			return n, true, nil
+		} else if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
 }
 
 // meta returns an upload's metadata, or an error matching store.ErrNotFound.
@@ -151,21 +217,31 @@ func (a *Adapter) serveUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := a.cfg.Uploads.MaxBytes
 	tooLarge := &frameError{Code: codeTooLarge, Msg: fmt.Sprintf("files are at most %d bytes", limit), Status: http.StatusRequestEntityTooLarge}
-	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10) // room for the multipart framing
+	const framing = 64 << 10 // room for the multipart framing
+	if r.ContentLength > limit+framing {
+		// Refused before a byte of it is read.
+		w.Header().Set("Connection", "close")
+		writeError(w, r, tooLarge)
+		return
+	}
 	var (
-		src  io.Reader = r.Body
+		src  io.Reader = edge.LimitBody(w, r, limit+framing)
 		name           = r.URL.Query().Get("name")
 	)
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
-		mr, err := r.MultipartReader()
-		if err != nil {
+	if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		if params["boundary"] == "" {
 			writeError(w, r, badFrame("malformed multipart body"))
 			return
 		}
+		mr := multipart.NewReader(src, params["boundary"])
 		for {
 			p, err := mr.NextPart()
 			if err != nil {
-				writeError(w, r, badFrame("no \"file\" part"))
+				ferr := bodyError(err, tooLarge.Msg)
+				if ferr.Status == http.StatusBadRequest {
+					ferr = badFrame("no \"file\" part")
+				}
+				writeError(w, r, ferr)
 				return
 			}
 			if p.FormName() == "file" {
@@ -174,34 +250,39 @@ func (a *Adapter) serveUpload(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	data, err := io.ReadAll(io.LimitReader(src, limit+1))
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok || int64(len(data)) > limit {
-		writeError(w, r, tooLarge)
-		return
-	} else if err != nil {
-		writeError(w, r, badFrame("unreadable body"))
+	id, meta, err := a.uploads.write(r.Context(), src, limit, uploadMeta{Visitor: v.id, Name: cleanFileName(name), At: a.now().UTC()}, a.sniffUpload)
+	if err != nil {
+		ferr, ok := errors.AsType[*frameError](err)
+		switch {
+		case ok:
+		case errors.Is(err, errUploadTooLarge):
+			ferr = tooLarge
+		case errors.Is(err, errUploadRead):
+			ferr = bodyError(err, tooLarge.Msg)
+		default:
+			a.log.Warn("upload not stored", "err", err)
+			ferr = unavailable("upload not stored, try again")
+		}
+		writeError(w, r, ferr)
 		return
 	}
-	if len(data) == 0 {
-		writeError(w, r, badFrame("empty file"))
-		return
+	writeJSON(w, http.StatusCreated, uploadResult{ID: id, URL: uploadURL(a.baseURL(r), a.name, id), Name: meta.Name, ContentType: meta.ContentType, Size: meta.Size})
+}
+
+// sniffUpload tells an upload's type from its first bytes, head, and
+// refuses an empty file or one of a type not accepted.
+func (a *Adapter) sniffUpload(head []byte) (string, *frameError) {
+	if len(head) == 0 {
+		return "", badFrame("empty file")
 	}
-	ct, _, _ := mime.ParseMediaType(http.DetectContentType(data))
-	if ct == "text/plain" && bytes.HasPrefix(bytes.TrimSpace(data), []byte("<")) {
+	ct, _, _ := mime.ParseMediaType(http.DetectContentType(head))
+	if ct == "text/plain" && bytes.HasPrefix(bytes.TrimSpace(head), []byte("<")) {
 		ct = "text/xml" // markup the sniffer does not know (SVG): never accepted
 	}
 	if !slices.Contains(a.cfg.Uploads.Types, ct) || risky(ct) {
-		writeError(w, r, &frameError{Code: codeUnsupportedMedia, Msg: fmt.Sprintf("files of type %s are not accepted", ct), Status: http.StatusUnsupportedMediaType})
-		return
+		return "", &frameError{Code: codeUnsupportedMedia, Msg: fmt.Sprintf("files of type %s are not accepted", ct), Status: http.StatusUnsupportedMediaType}
 	}
-	meta := uploadMeta{Visitor: v.id, Name: cleanFileName(name), ContentType: ct, Size: int64(len(data)), At: a.now().UTC()}
-	id, err := a.uploads.put(r.Context(), meta, data)
-	if err != nil {
-		a.log.Warn("upload not stored", "err", err)
-		writeError(w, r, unavailable("upload not stored, try again"))
-		return
-	}
-	writeJSON(w, http.StatusCreated, uploadResult{ID: id, URL: uploadURL(a.baseURL(r), a.name, id), Name: meta.Name, ContentType: ct, Size: meta.Size})
+	return ct, nil
 }
 
 // cleanFileName keeps the base name of what the client called the file,

@@ -158,3 +158,58 @@ func TestUploads_LargeChunked(t *testing.T) {
 		t.Errorf("read back %d bytes, want %d identical", len(got), len(data))
 	}
 }
+
+// TestUploads_OversizedRefusedNothingKept: a file over uploads.max_bytes is
+// refused with 413 whether its size is declared (refused unread) or only
+// found out while it streams in (what was stored of it is deleted).
+func TestUploads_OversizedRefusedNothingKept(t *testing.T) {
+	const limit = 600 << 10 // more than two chunks
+	f := newFixture(t, "web", testConfig+"uploads:\n  max_bytes: 614400\n")
+	c := mustDial(t, f)
+	w := c.hello(nil)
+	big := append(pngBytes(t), make([]byte, limit)...)
+	for _, tt := range []struct {
+		name string
+		body io.Reader
+		size int64
+	}{
+		{"declared", bytes.NewReader(big), int64(len(big))},
+		{"chunked", io.MultiReader(bytes.NewReader(big)), -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.url+"/channels/web/uploads?name=big.png", tt.body)
+			req.ContentLength = tt.size
+			req.Header.Set("Authorization", "Bearer "+w.VisitorToken)
+			req.Header.Set("Content-Type", "application/octet-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || out["code"] != "too_large" {
+				t.Errorf("%d %v, want 413 too_large", resp.StatusCode, out)
+			}
+			keys, err := f.env.Deps.Store.Records("web_uploads").Keys(t.Context(), "")
+			if err != nil || len(keys) != 0 {
+				t.Errorf("stored after the refusal: %v %v", keys, err)
+			}
+		})
+	}
+	// Just within the limit, in three chunks, it is stored whole.
+	ok := append(pngBytes(t), make([]byte, limit-len(pngBytes(t)))...)
+	resp, u := upload(t, f, w.VisitorToken, "ok.png", ok)
+	if resp.StatusCode != http.StatusCreated || u["size"] != float64(limit) {
+		t.Fatalf("upload at the limit: %d %v", resp.StatusCode, u)
+	}
+	get, err := http.Get(u["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(get.Body)
+	get.Body.Close()
+	if !bytes.Equal(got, ok) {
+		t.Errorf("read back %d bytes, want %d identical", len(got), len(ok))
+	}
+}
