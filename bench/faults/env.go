@@ -157,13 +157,33 @@ func (e *env) setUp(ctx context.Context) error {
 	return nil
 }
 
-// startServe starts s and adds its process to the group.
+// startServe starts s and adds its process to the group. Like a supervisor
+// (systemd, Kubernetes) it starts a replica that exits during its start again,
+// for up to 2 minutes, and notes each failed attempt.
 func (e *env) startServe(ctx context.Context, s *harness.Serve) error {
-	if err := s.Start(ctx, 90*time.Second); err != nil {
-		return err
+	deadline := time.Now().Add(2 * time.Minute)
+	for attempt := 1; ; attempt++ {
+		err := s.Start(ctx, 90*time.Second)
+		if s.Proc != nil {
+			e.procs.Add(s.Proc)
+		}
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		e.note("%s start attempt %d failed: %s", s.Name, attempt, lastLine(err.Error()))
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
 	}
-	e.procs.Add(s.Proc)
-	return nil
+}
+
+// lastLine is the last non-empty line of s: the error a failed serve printed.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return oneLine(lines[len(lines)-1], 300)
 }
 
 func (e *env) tearDown() {
@@ -191,6 +211,10 @@ func (e *env) tearDown() {
 // once with its time since the phase started.
 func (e *env) note(format string, args ...any) {
 	i := len(e.notes) - 1
+	if i < 0 { // setting up
+		fmt.Println("  " + fmt.Sprintf(format, args...))
+		return
+	}
 	line := fmt.Sprintf("+%5.1fs ", time.Since(e.started[i]).Seconds()) + fmt.Sprintf(format, args...)
 	e.notes[i] = append(e.notes[i], line)
 	fmt.Println("  " + line)
@@ -365,6 +389,10 @@ func (e *env) sigtermAll(ctx context.Context, ph int) error {
 	if err := e.nats.start(ctx); err != nil {
 		return err
 	}
+	if err := e.streamsLed(ctx); err != nil {
+		return err
+	}
+	e.note("Redis and NATS up in %.1f s", time.Since(t).Seconds())
 	for _, s := range e.serves {
 		if err := e.startServe(ctx, s); err != nil {
 			return err
@@ -373,6 +401,38 @@ func (e *env) sigtermAll(ctx context.Context, ph int) error {
 	e.ledger.recovering(ph, time.Now())
 	e.note("everything restarted and ready in %.1f s", time.Since(t).Seconds())
 	return nil
+}
+
+// streamsLed waits until every stream answers its info request, which takes a
+// stream leader: after the whole cluster restarted, the meta leader (what the
+// nodes' /healthz waits for) comes first and the streams' leaders seconds later,
+// and an operator would wait for them before starting the replicas.
+func (e *env) streamsLed(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := func() error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			names := e.js.StreamNames(ctx)
+			for name := range names.Name() {
+				s, err := e.js.Stream(ctx, name)
+				if err != nil {
+					return fmt.Errorf("stream %s: %w", name, err)
+				}
+				if s.CachedInfo().Cluster == nil || s.CachedInfo().Cluster.Leader == "" {
+					return fmt.Errorf("stream %s has no leader", name)
+				}
+			}
+			return names.Err()
+		}()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("streams not led after 60 s: %w", err)
+		}
+		_ = sleep(ctx, 200*time.Millisecond)
+	}
 }
 
 // drain waits until every accepted message and reply of phase arrived or was

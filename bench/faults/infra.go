@@ -84,7 +84,30 @@ func (c *cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return c.hasLeader(ctx)
+}
+
+// hasLeader waits until every node names the same JetStream meta leader.
+func (c *cluster) hasLeader(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		leader := metaLeader(ctx, c.nodes[0])
+		agree := leader != ""
+		for _, n := range c.nodes[1:] {
+			agree = agree && metaLeader(ctx, n) == leader
+		}
+		if agree {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the NATS nodes agree on no JetStream meta leader after 60 s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (c *cluster) run(n *natsNode) error {
