@@ -31,6 +31,27 @@ type Concurrent interface {
 	Concurrency() int
 }
 
+// Reconciler is an optional interface of channel adapters whose provider can
+// be asked whether it already took a message. Before each Send the runtime
+// records that it is about to send; when it finds that record on a later
+// attempt (the process died mid-send, the provider's answer was lost or came
+// too late), the earlier attempt may have reached the customer, and the
+// runtime asks Sent before sending again. Without a Reconciler it sends
+// again, and says so.
+type Reconciler interface {
+	// Sent looks for m among what the provider took since since (the first
+	// attempt began; allow for clock skew). It returns the receipt and true
+	// when found, false when the provider has no such message, and an error
+	// when it could not tell (retried like Send's).
+	Sent(ctx context.Context, m *core.Message, since time.Time) (Receipt, bool, error)
+}
+
+// sendIntent is what the runtime records before a Send: when the first
+// attempt began.
+type sendIntent struct {
+	At time.Time `json:"at"`
+}
+
 // EventHandler is an optional interface, for desks above all: an adapter that
 // wants to hear of lifecycle events (a reply an agent wrote was delivered or
 // failed, a conversation closed) lists their types, and the runtime calls
@@ -286,6 +307,7 @@ func validEventType(typ string) bool {
 // envelope id: a message already marked sent is acknowledged without sending.
 func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.Handler {
 	sent := r.store.Records("sent_" + e.a.Name())
+	intents := r.store.Records("sending_" + e.a.Name())
 	return func(ctx context.Context, d *bus.Delivery) error {
 		m, err := d.Message()
 		if err != nil {
@@ -300,6 +322,12 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 		}
 		if e.kind == Channel {
 			Render(m, e.format)
+			if rc, found, err := r.reconcile(ctx, e, intents, m, d.NumDelivered > 1, log); err != nil {
+				return fmt.Errorf("send %s: %w", m.ID, err)
+			} else if found {
+				r.recordSent(ctx, e, sent, m, rc, log)
+				return nil
+			}
 		}
 		rc, err := e.a.Send(ctx, m)
 		// Send may have used up ctx (the per-attempt timeout): recording the
@@ -312,21 +340,61 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 			}
 			return fmt.Errorf("send %s: %w", m.ID, err)
 		}
-		if rc.At.IsZero() {
-			rc.At = time.Now().UTC()
-		}
-		if rc.Status == "" {
-			rc.Status = "sent"
-		}
-		if _, err := sent.Create(ctx, m.ID, rc, r.cfg.SentTTL); err != nil && !errors.Is(err, store.ErrExists) {
-			// Sent but not remembered: a redelivery could send it again. Say so.
-			log.Warn("sent, but could not record it; a redelivery may send it twice", "msg_id", m.ID, "err", err)
-		}
-		if e.kind == Channel {
-			r.deliveryEvent(ctx, m, event.DeliverySent, rc, nil)
-		}
+		r.recordSent(ctx, e, sent, m, rc, log)
 		log.Debug("sent", "msg_id", m.ID, "conversation", m.ConversationID, "provider_id", rc.ProviderID)
 		return nil
+	}
+}
+
+// reconcile records the intent to send m before its first attempt. On a later
+// attempt, which finds the intent, it asks a Reconciler whether the provider
+// took m already, and returns its receipt and true if so.
+func (r *Runtime) reconcile(ctx context.Context, e *running, intents *store.Records, m *core.Message, redelivered bool, log *slog.Logger) (Receipt, bool, error) {
+	in := sendIntent{At: time.Now().UTC()}
+	if _, err := intents.Create(ctx, m.ID, in, r.cfg.SentTTL); err == nil {
+		return Receipt{}, false, nil // the first attempt
+	} else if !errors.Is(err, store.ErrExists) {
+		return Receipt{}, false, fmt.Errorf("record the intent to send: %w", err)
+	}
+	if _, err := intents.Get(ctx, m.ID, &in); err != nil {
+		return Receipt{}, false, fmt.Errorf("read the intent to send: %w", err)
+	}
+	rec, ok := e.a.(Reconciler)
+	if !ok {
+		// Retries in place follow an answer (an error, a timeout); a
+		// redelivery may follow a crash mid-send: that one is news.
+		level := slog.LevelDebug
+		if redelivered {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "an earlier attempt may have reached the customer and the provider cannot be asked: sending again", "msg_id", m.ID, "first_attempt", in.At)
+		return Receipt{}, false, nil
+	}
+	rc, found, err := rec.Sent(ctx, m, in.At)
+	if err != nil {
+		return Receipt{}, false, fmt.Errorf("ask the provider whether an earlier attempt was taken: %w", err)
+	}
+	if found {
+		log.Info("an earlier attempt reached the provider: not sent again", "msg_id", m.ID, "provider_id", rc.ProviderID)
+	}
+	return rc, found, nil
+}
+
+// recordSent remembers that m was sent, so that a redelivery does not send it
+// again, and tells the desk.
+func (r *Runtime) recordSent(ctx context.Context, e *running, sent *store.Records, m *core.Message, rc Receipt, log *slog.Logger) {
+	if rc.At.IsZero() {
+		rc.At = time.Now().UTC()
+	}
+	if rc.Status == "" {
+		rc.Status = "sent"
+	}
+	if _, err := sent.Create(ctx, m.ID, rc, r.cfg.SentTTL); err != nil && !errors.Is(err, store.ErrExists) {
+		// Sent but not remembered: a redelivery could send it again. Say so.
+		log.Warn("sent, but could not record it; a redelivery may send it twice", "msg_id", m.ID, "err", err)
+	}
+	if e.kind == Channel {
+		r.deliveryEvent(ctx, m, event.DeliverySent, rc, nil)
 	}
 }
 

@@ -245,3 +245,58 @@ func TestSend_RuntimeRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestSend_AnswerLostAfterTwilioTookIt: Twilio takes a reply but its answer is
+// lost (a 502 from a proxy, a broken connection, a timeout). The retry does
+// not send it again: the runtime recorded its intent to send, finds it, and
+// asks Twilio, which lists the message; the reply is recorded as sent with
+// Twilio's SID, once, and nothing is dead-lettered.
+func TestSend_AnswerLostAfterTwilioTookIt(t *testing.T) {
+	for _, f := range []twiliotest.Failure{
+		{AfterAccept: true, Status: http.StatusBadGateway, Code: 0, Times: 1},
+		{AfterAccept: true, Hang: true, Times: 1},
+	} {
+		name := "502"
+		if f.Hang {
+			name = "timeout"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env, a, fake := setup(t, "sms", "timeout: 500ms")
+			env.Start(t, a)
+			fake.Fail(f)
+			m := reply(env, customer, "lost answer "+name)
+			env.PublishOutbound(t, m, "")
+			env.WaitSent(t, 1)
+			sent := fake.Sent()
+			if len(sent) != 1 || sent[0].Body != m.Text {
+				t.Fatalf("Twilio took %d messages (%v), want the reply once", len(sent), fake.SentTexts())
+			}
+			if n := len(fake.Attempts()); n != 1 {
+				t.Errorf("%d sends, want 1: the retry must look the message up instead", n)
+			}
+			evs := env.Events(t, event.DeliverySent, m.ID)
+			if len(evs) != 1 || evs[0].External.Message != sent[0].SID {
+				t.Errorf("delivery.sent events %v, want one naming %s", evs, sent[0].SID)
+			}
+			if dls, err := env.Bus.DeadLetters(ctx(t), "", 0); err != nil || len(dls) != 0 {
+				t.Errorf("%d dead letters (%v), want none", len(dls), err)
+			}
+		})
+	}
+}
+
+// TestSend_ReconcileDoesNotMatchOtherMessages: a retry after a definite
+// failure finds only another message to the customer and sends the reply.
+func TestSend_ReconcileDoesNotMatchOtherMessages(t *testing.T) {
+	env, a, fake := setup(t, "sms")
+	env.Start(t, a)
+	env.WaitSent(t, env.PublishOutbound(t, reply(env, customer, "an earlier reply"), ""))
+	fake.Fail(twiliotest.Failure{Status: http.StatusInternalServerError, Code: 20500, Times: 1})
+	m := reply(env, customer, "the reply")
+	env.PublishOutbound(t, m, "")
+	env.WaitSent(t, 2)
+	if got := fake.SentTexts(); len(got) != 2 || got[1] != m.Text {
+		t.Fatalf("sent %q, want the earlier reply and this one", got)
+	}
+}

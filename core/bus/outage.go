@@ -40,6 +40,8 @@ type outage struct {
 	retries uint64
 	since   time.Time
 	logged  time.Time
+	// warned says the current outage was logged, so its end is too.
+	warned bool
 }
 
 // wait records the attempt-th failed attempt of d and logs, at most once per
@@ -56,7 +58,7 @@ func (o *outage) wait(log *slog.Logger, d *Delivery, attempt int, retryIn time.D
 	now := time.Now()
 	say := now.Sub(o.logged) >= outageLogEvery
 	if say {
-		o.logged = now
+		o.logged, o.warned = now, true
 	}
 	waiting, retries, since := o.waiting, o.retries, o.since
 	o.mu.Unlock()
@@ -68,14 +70,14 @@ func (o *outage) wait(log *slog.Logger, d *Delivery, attempt int, retryIn time.D
 }
 
 // end records that d no longer waits, after attempts attempts; the last one
-// to leave says the outage is over.
+// to leave says the outage is over, if its start was logged.
 func (o *outage) end(log *slog.Logger, d *Delivery, attempts int) {
 	o.mu.Lock()
 	o.waiting--
-	over := o.waiting == 0
+	over := o.waiting == 0 && o.warned
 	since := o.since
-	if over {
-		o.since, o.logged = time.Time{}, time.Time{}
+	if o.waiting == 0 {
+		o.since, o.warned = time.Time{}, false
 	}
 	o.mu.Unlock()
 	if over {

@@ -42,6 +42,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +101,8 @@ type Message struct {
 	StatusCallback string
 	// Form is every parameter of the request.
 	Form url.Values
+	// Created is when the fake took it (date_created).
+	Created time.Time
 }
 
 // Failure makes matching sends (POSTs to Messages.json with valid
@@ -117,6 +120,10 @@ type Failure struct {
 	// Hang makes the send hang until the client gives up, as an overloaded
 	// API does; Status, Code and Message are then unused.
 	Hang bool
+	// AfterAccept takes the message (the customer gets it, Sent lists it)
+	// before failing the answer: the answer is lost, as when a connection
+	// breaks or a proxy times out after Twilio took the request.
+	AfterAccept bool
 	// To limits the failure to sends to this To parameter; empty means any.
 	To string
 	// Times is how many sends fail; 0 means all from now on.
@@ -189,6 +196,7 @@ func NewServer(t testing.TB) *Server {
 	s := &Server{media: map[string]media{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /"+apiVersion+"/Accounts/{account}/Messages.json", s.createMessage)
+	mux.HandleFunc("GET /"+apiVersion+"/Accounts/{account}/Messages.json", s.listMessages)
 	mux.HandleFunc("GET /"+apiVersion+"/Accounts/{file}", s.fetchAccount)
 	mux.HandleFunc("GET /"+apiVersion+"/Accounts/{account}/Messages/{msg}/Media/{media}", s.fetchMedia)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
@@ -438,6 +446,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	fail, failed := s.injected(form)
 	s.mu.Unlock()
 	switch {
+	case failed && fail.AfterAccept:
 	case failed && fail.Hang:
 		<-r.Context().Done()
 		return
@@ -465,21 +474,79 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		ContentVariables:    form.Get("ContentVariables"),
 		StatusCallback:      form.Get("StatusCallback"),
 		Form:                form,
+		Created:             time.Now().UTC(),
 	}
 	s.mu.Lock()
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()
-	now := time.Now().UTC().Format(time.RFC1123Z)
-	uri := "/" + apiVersion + "/Accounts/" + AccountSID + "/Messages/" + m.SID
+	switch {
+	case failed && fail.Hang:
+		<-r.Context().Done()
+		return
+	case failed:
+		writeError(w, fail)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(messageResource(m))
+}
+
+// listMessages answers Twilio's Read multiple Message resources: the sent
+// messages, newest first, filtered by To and From, in one page of PageSize
+// (default 50).
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
+	if !authorized(w, r) {
+		return
+	}
+	if r.PathValue("account") != AccountSID {
+		writeNotFound(w)
+		return
+	}
+	q := r.URL.Query()
+	size := 50
+	if n, err := strconv.Atoi(q.Get("PageSize")); err == nil && n > 0 {
+		size = min(n, 1000)
+	}
+	s.mu.Lock()
+	var page []map[string]any
+	for i := len(s.sent) - 1; i >= 0 && len(page) < size; i-- {
+		m := s.sent[i]
+		if to := q.Get("To"); to != "" && m.To != to {
+			continue
+		}
+		if from := q.Get("From"); from != "" && m.From != from {
+			continue
+		}
+		page = append(page, messageResource(m))
+	}
+	s.mu.Unlock()
+	uri := "/" + apiVersion + "/Accounts/" + AccountSID + "/Messages.json?" + q.Encode()
+	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
+		"messages":          page,
+		"page":              0,
+		"page_size":         size,
+		"first_page_uri":    uri,
+		"next_page_uri":     nil,
+		"previous_page_uri": nil,
+		"uri":               uri,
+		"end":               max(len(page)-1, 0),
+		"start":             0,
+	})
+}
+
+// messageResource is m as Twilio's API shows a Message resource.
+func messageResource(m Message) map[string]any {
+	created := m.Created.Format(time.RFC1123Z)
+	uri := "/" + apiVersion + "/Accounts/" + AccountSID + "/Messages/" + m.SID
+	return map[string]any{
 		"account_sid":           AccountSID,
 		"api_version":           apiVersion,
 		"body":                  m.Body,
-		"date_created":          now,
+		"date_created":          created,
 		"date_sent":             nil,
-		"date_updated":          now,
+		"date_updated":          created,
 		"direction":             "outbound-api",
 		"error_code":            nil,
 		"error_message":         nil,
@@ -494,7 +561,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		"subresource_uris":      map[string]string{"media": uri + "/Media.json"},
 		"to":                    m.To,
 		"uri":                   uri + ".json",
-	})
+	}
 }
 
 // injected returns the first failure matching a send of form, counting it
