@@ -371,7 +371,12 @@ func (r *Runtime) reconcile(ctx context.Context, e *running, intents *store.Reco
 		return Receipt{}, false, nil
 	}
 	rc, found, err := rec.Sent(ctx, m, in.At)
-	if err != nil {
+	switch {
+	case bus.IsPermanent(err):
+		// The provider will not answer this question: better twice than never.
+		log.Warn("the provider cannot say whether an earlier attempt reached the customer: sending again", "msg_id", m.ID, "err", err)
+		return Receipt{}, false, nil
+	case err != nil:
 		return Receipt{}, false, fmt.Errorf("ask the provider whether an earlier attempt was taken: %w", err)
 	}
 	if found {
