@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -274,7 +275,9 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // cmdHealthcheck exits 0 when URL answers 200: the container health check,
-// for images without curl.
+// for images without curl. Its default, /readyz, passes while the replica can
+// take traffic (its bus takes publishes), whatever else is degraded; /healthz
+// says what is.
 func cmdHealthcheck(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	url := fs.String("url", "http://127.0.0.1:8080/readyz", "`URL` to check")
@@ -293,7 +296,8 @@ func cmdHealthcheck(ctx context.Context, args []string, stdout io.Writer) error 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", *url, resp.Status)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return fmt.Errorf("%s: %s %s", *url, resp.Status, bytes.TrimSpace(body))
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil

@@ -180,10 +180,11 @@ func startLoop(t *testing.T, transport, ch string) *loop {
 			t.Error("serve did not stop within 30s")
 		}
 	})
+	// Every part up, not only the bus that /readyz answers for.
 	bustest.Eventually(t, 30*time.Second, func() error {
-		code, body, err := getStatus(g.base + "/readyz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("readyz %d %s", code, body)
+		code, body, err := getStatus(g.base + "/healthz")
+		if err == nil && (code != http.StatusOK || !strings.Contains(body, `"status":"ok"`)) {
+			err = fmt.Errorf("healthz %d %s", code, body)
 		}
 		return err
 	})

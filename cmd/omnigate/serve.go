@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,9 +15,13 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/omnigate/omnigate/adapters"
@@ -26,6 +29,7 @@ import (
 	"github.com/omnigate/omnigate/adapters/web"
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/routing"
@@ -70,6 +74,10 @@ type gateway struct {
 	tickets  *tickets.Service
 	router   *routing.Router
 	mux      *http.ServeMux
+	// metrics is the gateway's own registry, served on /metrics.
+	metrics *prometheus.Registry
+	// channels are the names of the configured adapters.
+	channels map[string]bool
 	// desks are the configured agent desks; the pipeline publishes to each.
 	desks []string
 	// phoneChannels are the channels whose addresses are phone numbers, as
@@ -110,7 +118,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 			log.Warn("store close", "err", err)
 		}
 	}()
-	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux()}
+	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux(), metrics: newRegistry()}
 	if err := s.build(file); err != nil {
 		return err
 	}
@@ -118,12 +126,30 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	if file == "" {
 		s.mux.Handle("GET /{$}", web.DemoHandler(""))
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
+	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics}))
+	hc, err := newHealth(s, s.metrics, log.With("component", "health"), healthInterval)
+	if err != nil {
+		return err
+	}
+	e, err := edge.New(edge.Config{
+		BodyTimeout:       cfg.HTTP.BodyTimeout,
+		MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient,
+		Channel:           s.channelOf,
+	}, s.metrics, log.With("component", "http"))
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	hs := &http.Server{
+		Handler:           e.Handler(s.mux),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		// No ReadTimeout or WriteTimeout: they would cut the web chat's
+		// WebSockets and event streams; the edge bounds request bodies instead.
+	}
 
 	where := "embedded NATS, store in " + cfg.NATS.Embedded.StoreDir
 	if cfg.NATS.URL != "" {
@@ -136,7 +162,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(e.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
@@ -145,6 +171,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	g.Go(func() error { return s.pipeline.Run(gctx) })
 	g.Go(func() error { return s.tickets.Run(gctx) })
 	g.Go(func() error { return s.router.Run(gctx) })
+	g.Go(func() error { return hc.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
@@ -217,6 +244,10 @@ func (s *gateway) buildAdapters(file string, queues []adapters.Queue) error {
 		names = append(names, "web")
 	}
 	sort.Strings(names)
+	s.channels = map[string]bool{}
+	for _, name := range names {
+		s.channels[name] = true
+	}
 	var errs []error
 	for _, name := range names {
 		node := s.cfg.Channels[name]
@@ -286,39 +317,31 @@ func ticketsConfig(file string, cfg *config.Config) (tickets.Config, error) {
 	return tcfg, err
 }
 
-// readyz answers 200 when the bus, the store and every adapter are ready, else
-// 503; the JSON body says what is not.
-func (s *gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	type check struct {
-		Name  string `json:"name"`
-		Error string `json:"error,omitempty"`
-	}
-	var checks []check
-	ok := true
-	add := func(name string, err error) {
-		c := check{Name: name}
-		if err != nil {
-			c.Error, ok = err.Error(), false
+// healthInterval is how often the health checks run for their gauge and log.
+const healthInterval = 15 * time.Second
+
+// newRegistry is the gateway's metrics registry, with the Go runtime's and
+// the process's metrics.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// channelOf is the channel label of a request the edge refuses itself: the
+// adapter under /channels/<name>/, "tickets" under /api/, else "other", so
+// that a made-up path cannot add label values.
+func (s *gateway) channelOf(r *http.Request) string {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/channels/"); ok {
+		name, _, _ := strings.Cut(rest, "/")
+		if s.channels[name] {
+			return name
 		}
-		checks = append(checks, c)
+	} else if strings.HasPrefix(p, "/api/") {
+		return "tickets"
 	}
-	add("bus", s.bus.Ready(ctx))
-	add("store", s.store.Ping(ctx))
-	add("tickets", s.tickets.Ready(ctx))
-	for _, st := range s.runtime.Ready(ctx) {
-		var err error
-		if st.Error != "" {
-			err = errors.New(st.Error)
-		}
-		add("adapter "+st.Name, err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	json.NewEncoder(w).Encode(map[string]any{"ready": ok, "checks": checks})
+	return "other"
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.
