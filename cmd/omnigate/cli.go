@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,7 +216,8 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cf.register(fs)
 	stage := fs.String("stage", "", "only dead letters of `STAGE`")
 	limit := fs.Int("limit", 100, "list at most `N`")
-	all := fs.Bool("all", false, "replay every dead letter (of --stage, if given)")
+	all := fs.Bool("all", false, "replay every dead letter (of --stage, if given), each sender's in their original order")
+	allowReorder := fs.Bool("allow-reorder", false, "replay a dead letter even when later messages of its sender were handled already")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitError{2}
 	}
@@ -247,6 +250,11 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
+		// In the order the originals had, so a sender's replays keep theirs.
+		slices.SortStableFunc(dls, func(a, b bus.DeadLetter) int {
+			return cmp.Or(cmp.Compare(a.Header.Get(bus.HeaderDLQStream), b.Header.Get(bus.HeaderDLQStream)),
+				cmp.Compare(originalSeq(a), originalSeq(b)))
+		})
 		for _, d := range dls {
 			seqs = append(seqs, d.Sequence)
 		}
@@ -264,14 +272,27 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	var errs []error
+	refused := 0
 	for _, seq := range seqs {
-		if _, err := b.Replay(ctx, seq); err != nil {
+		if _, err := b.Replay(ctx, seq, bus.ReplayOptions{AllowReorder: *allowReorder}); err != nil {
+			if errors.Is(err, bus.ErrWouldReorder) {
+				refused++
+			}
 			errs = append(errs, err)
 			continue
 		}
 		fmt.Fprintf(stdout, "replayed %d\n", seq)
 	}
+	if refused > 0 {
+		fmt.Fprintf(stdout, "%d dead letter(s) left in the DLQ: replaying them would reorder their sender's messages (see the errors; --allow-reorder replays them anyway)\n", refused)
+	}
 	return errors.Join(errs...)
+}
+
+// originalSeq is the stream sequence of the message d is a dead letter of.
+func originalSeq(d bus.DeadLetter) uint64 {
+	n, _ := strconv.ParseUint(cmp.Or(d.Header.Get(bus.HeaderReplaySequence), d.Header.Get(bus.HeaderDLQSequence)), 10, 64)
+	return n
 }
 
 // cmdHealthcheck exits 0 when URL answers 200: the container health check,

@@ -167,7 +167,7 @@ func TestBus_FailingConsumerDeadLettersThenReplay(t *testing.T) {
 	}
 
 	healed.Store(true)
-	if _, err := b.Replay(t.Context(), dl.Sequence); err != nil {
+	if _, err := b.Replay(t.Context(), dl.Sequence, bus.ReplayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	select {

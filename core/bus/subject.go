@@ -62,6 +62,9 @@ const (
 	HeaderOrderKey = "Omni-Order-Key"
 	// HeaderReplayOf marks a message replayed from the DLQ with its DLQ sequence.
 	HeaderReplayOf = "Omni-Replay-Of"
+	// HeaderReplaySequence is, on a replayed message, the stream sequence of
+	// the original: where it stands in its sender's order.
+	HeaderReplaySequence = "Omni-Replay-Sequence"
 )
 
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)

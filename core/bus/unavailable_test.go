@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -147,5 +148,68 @@ func TestBus_StopDuringOutageHandsOver(t *testing.T) {
 		t.Logf("handed over %s after the stop, delivery %d", time.Since(start).Round(time.Millisecond), d.NumDelivered)
 	case <-time.After(30 * time.Second):
 		t.Fatal("not handed over within 30 s (the ack wait is a minute)")
+	}
+}
+
+// Replay keeps a sender's order: a dead letter whose sender has later
+// messages that were handled is refused (ErrWouldReorder) unless the caller
+// allows it; later messages that are dead letters too do not count.
+func TestBus_ReplayRefusesToReorder(t *testing.T) {
+	b := openExternal(t, bustest.RunServer(t))
+	bad := map[string]bool{"ann-1": true, "bob-1": true, "bob-2": true}
+	handled := make(chan string, 10)
+	_, err := b.Consume(t.Context(), bus.ConsumerSpec{Stream: bus.StreamOut, Durable: "replay-order", Stage: "send-sms"},
+		func(_ context.Context, d *bus.Delivery) error {
+			if bad[string(d.Data)] {
+				return bus.Permanent(errors.New("refused"))
+			}
+			handled <- string(d.Data)
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ key, text string }{{"sms:ann", "ann-1"}, {"sms:ann", "ann-2"}, {"sms:bob", "bob-1"}, {"sms:bob", "bob-2"}} {
+		if _, err := b.Publish(t.Context(), bus.SubjectOut("sms"), []byte(m.text), bus.WithHeader(bus.HeaderOrderKey, m.key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dls []bus.DeadLetter
+	bustest.Eventually(t, 10*time.Second, func() error {
+		dls, err = b.DeadLetters(t.Context(), "send-sms", 0)
+		if err != nil || len(dls) != 3 {
+			return fmt.Errorf("%d dead letters (%v)", len(dls), err)
+		}
+		return nil
+	})
+	seq := map[string]uint64{}
+	for _, d := range dls {
+		seq[string(d.Data)] = d.Sequence
+	}
+	clear(bad)
+	_, err = b.Replay(t.Context(), seq["ann-1"], bus.ReplayOptions{})
+	if !errors.Is(err, bus.ErrWouldReorder) || !strings.Contains(err.Error(), "1 later message(s) of sms:ann") {
+		t.Fatalf("replay of ann-1 after ann-2 was handled: %v, want ErrWouldReorder naming one later message", err)
+	}
+	// bob-2 is a dead letter too: bob-1 goes first, then bob-2.
+	for _, text := range []string{"bob-1", "bob-2"} {
+		if _, err := b.Replay(t.Context(), seq[text], bus.ReplayOptions{}); err != nil {
+			t.Fatalf("replay %s: %v", text, err)
+		}
+	}
+	if _, err := b.Replay(t.Context(), seq["ann-1"], bus.ReplayOptions{AllowReorder: true}); err != nil {
+		t.Fatalf("replay ann-1 allowing reorder: %v", err)
+	}
+	var got []string
+	for len(got) < 4 {
+		select {
+		case m := <-handled:
+			got = append(got, m)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handled %v", got)
+		}
+	}
+	if fmt.Sprint(got) != "[ann-2 bob-1 bob-2 ann-1]" {
+		t.Fatalf("handled %v, want [ann-2 bob-1 bob-2 ann-1]", got)
 	}
 }
