@@ -445,7 +445,7 @@ func TestEdge_RejectedUploadMemoryFlat(t *testing.T) {
 		{"declared", true, 2 << 20},
 		// Stored chunk by chunk until it is found too large, then deleted:
 		// each 256 KiB chunk costs its JSON encoding and the store's copies.
-		{"streamed", false, 96 << 20},
+		{"streamed", false, 128 << 20},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			body := io.MultiReader(bytes.NewReader(png), io.LimitReader(zeros{}, size-int64(len(png))))
