@@ -134,12 +134,8 @@ func (e *env) setUp(ctx context.Context) error {
 		return err
 	}
 	e.ledger = newLedger(partitionOf)
-	if e.desk, err = watchDesk(ctx, e.js, e.ledger); err != nil {
-		return err
-	}
-	if e.dlq, err = watchDLQ(ctx, e.js, e.ledger); err != nil {
-		return err
-	}
+	e.desk = watchDesk(ctx, e.js, e.ledger)
+	e.dlq = watchDLQ(ctx, e.js, e.ledger)
 	twCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.stopTw = cancel
 	go watchTwilio(twCtx, e.twilio, e.ledger, &e.otherSMS)
@@ -484,6 +480,17 @@ func (e *env) summarize(ph int) {
 		}
 	}
 	r := e.ledger.rows()[ph]
+	for _, f := range []struct {
+		what string
+		s    stats
+	}{{"messages", r.in}, {"replies", r.out}} {
+		if f.s.dlq > f.s.dlqLost {
+			e.note("%d accepted %s were dead-lettered and still arrived (%d dead-lettered, %d of them lost)", f.s.dlq-f.s.dlqLost, f.what, f.s.dlq, f.s.dlqLost)
+		}
+		if f.s.unaccepted > 0 {
+			e.note("%d %s arrived although not accepted (an answer lost on its way back)", f.s.unaccepted, f.what)
+		}
+	}
 	fmt.Printf("  so far: offered %d, accepted %d, desk %d, lost %d (dlq %d), dup %d, reordered %d, max %s, recovery %s; replies sent %d, delivered %d, lost %d",
 		r.in.offered, r.in.accepted, r.in.delivered, r.in.lost, r.in.dlq, r.in.duplicated, r.in.reordered,
 		r.in.max.Round(10*time.Millisecond), recoveryString(r.in), r.out.accepted, r.out.delivered, r.out.lost)
@@ -507,12 +514,12 @@ func (e *env) checkTails(ctx context.Context) {
 					last = info.State.LastSeq
 				}
 			}
-			if c.t.last.Load() >= last || time.Now().After(deadline) {
+			if c.t.read() >= last || time.Now().After(deadline) {
 				break
 			}
 			_ = sleep(ctx, 200*time.Millisecond)
 		}
-		if got := c.t.last.Load(); got < last {
+		if got := c.t.read(); got < last {
 			fmt.Printf("warning: the reader of %s reached sequence %d of %d: the numbers below may count unread messages as lost\n", c.name, got, last)
 		}
 	}

@@ -158,8 +158,10 @@ type stats struct {
 	// offered messages; accepted of them (webhook 2xx, publish acked).
 	offered, accepted int
 	// delivered: accepted messages that arrived; lost: accepted ones that did
-	// not; dlq: of the lost, those a stage dead-lettered.
-	delivered, lost, dlq int
+	// not; dlq: accepted ones a stage dead-lettered, lost or not (a message can
+	// reach the desk and still be dead-lettered: its transcript append failed);
+	// dlqLost: those of them that were lost.
+	delivered, lost, dlq, dlqLost int
 	// unaccepted: messages that arrived without having been accepted (an
 	// answer lost on its way back, a timed-out attempt stored after all);
 	// neither lost nor counted in delivered.
@@ -242,13 +244,17 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 			continue
 		}
 		s.accepted++
+		dead := f.dlq[k] != ""
+		if dead {
+			s.dlq++
+		}
 		if at, ok := first[k]; ok {
 			s.delivered++
 			lat[k.phase] = append(lat[k.phase], at.Sub(o.at))
 		} else {
 			s.lost++
-			if f.dlq[k] != "" {
-				s.dlq++
+			if dead {
+				s.dlqLost++
 			}
 		}
 		from := phases[k.phase].recoverFrom

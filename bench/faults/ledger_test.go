@@ -59,7 +59,7 @@ func TestLedger_Accounting(t *testing.T) {
 	}
 	got := rows[fault].in
 	want := stats{
-		offered: 9, accepted: 8, delivered: 6, lost: 2, dlq: 1, unaccepted: 1,
+		offered: 9, accepted: 8, delivered: 6, lost: 2, dlq: 1, dlqLost: 1, unaccepted: 1,
 		duplicated: 1, reordered: 1,
 		p50: 1900 * time.Millisecond, max: 2400 * time.Millisecond,
 		recovery: 2500 * time.Millisecond, recovered: true, measured: true,

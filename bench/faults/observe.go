@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -44,47 +45,79 @@ const smsChannel = "sms"
 // runtime's consumer "send-<adapter>").
 const sendStage = "send-" + smsChannel
 
-// tail reads a stream from its start with an ordered consumer, which survives
-// reconnects and server restarts by recreating itself where it stopped, and
-// hands every message to fn in stream order.
+// tail reads a stream from its first message to its last, again and again
+// every 200 ms, and hands every message to fn once, in stream order. It reads
+// by sequence number (a direct get of each message), so it keeps no consumer
+// state on the servers that a fault could lose: after an error it tries the
+// same message again on the next round.
 type tail struct {
-	cc   jetstream.ConsumeContext
-	seen atomic.Uint64 // messages handed to fn
-	last atomic.Uint64 // stream sequence of the last one
+	stream string
+	js     jetstream.JetStream
+	fn     func(*jetstream.RawStreamMsg)
+	next   atomic.Uint64 // the sequence to read next
+	stopFn context.CancelFunc
+	done   chan struct{}
 }
 
-func newTail(ctx context.Context, js jetstream.JetStream, stream string, fn func(jetstream.Msg, *jetstream.MsgMetadata)) (*tail, error) {
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
-	}
-	t := &tail{}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		meta, err := m.Metadata()
-		if err != nil {
-			return
+func newTail(ctx context.Context, js jetstream.JetStream, stream string, fn func(*jetstream.RawStreamMsg)) *tail {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t := &tail{stream: stream, js: js, fn: fn, stopFn: cancel, done: make(chan struct{})}
+	t.next.Store(1)
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_ = t.round(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 		}
-		t.seen.Add(1)
-		t.last.Store(meta.Sequence.Stream)
-		fn(m, meta)
-	}, jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {
-		// Reconnects and resets during faults: the ordered consumer recovers.
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
-	}
-	t.cc = cc
-	return t, nil
+	}()
+	return t
 }
 
-func (t *tail) stop() { t.cc.Stop() }
+// round reads every message stored after the last one read.
+func (t *tail) round(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := t.js.Stream(rctx, t.stream)
+	if err != nil {
+		return err
+	}
+	last := s.CachedInfo().State.LastSeq
+	for seq := t.next.Load(); seq <= last; seq++ {
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		m, err := s.GetMsg(gctx, seq)
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound): // deleted: nothing to read
+		case err != nil:
+			return err
+		default:
+			t.fn(m)
+		}
+		t.next.Store(seq + 1)
+	}
+	return nil
+}
+
+// read is the sequence of the last message read.
+func (t *tail) read() uint64 { return t.next.Load() - 1 }
+
+func (t *tail) stop() {
+	t.stopFn()
+	<-t.done
+}
 
 // watchDesk records every customer message the pipeline hands to the desks
 // (stream OMNI_DESK), at the time the stream stored it, and each customer's
 // conversation.
-func watchDesk(ctx context.Context, js jetstream.JetStream, l *ledger) (*tail, error) {
-	return newTail(ctx, js, bus.StreamDesk, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
-		m, err := core.Decode(msg.Data())
+func watchDesk(ctx context.Context, js jetstream.JetStream, l *ledger) *tail {
+	return newTail(ctx, js, bus.StreamDesk, func(msg *jetstream.RawStreamMsg) {
+		m, err := core.Decode(msg.Data)
 		if err != nil || m.Kind != core.KindMessage || m.Direction != core.Inbound {
 			return
 		}
@@ -92,7 +125,7 @@ func watchDesk(ctx context.Context, js jetstream.JetStream, l *ledger) (*tail, e
 		if !ok {
 			return
 		}
-		l.arrived(false, k, meta.Timestamp)
+		l.arrived(false, k, msg.Time)
 		if m.ConversationID != "" {
 			l.conversation(k.sender, m.ConversationID)
 		}
@@ -113,15 +146,15 @@ type dlqWatch struct {
 	all []deadLetter
 }
 
-func watchDLQ(ctx context.Context, js jetstream.JetStream, l *ledger) (*dlqWatch, error) {
+func watchDLQ(ctx context.Context, js jetstream.JetStream, l *ledger) *dlqWatch {
 	w := &dlqWatch{}
-	t, err := newTail(ctx, js, bus.StreamDLQ, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
-		h := msg.Headers()
-		dl := deadLetter{at: meta.Timestamp, stage: h.Get(bus.HeaderDLQStage), error: h.Get(bus.HeaderDLQError)}
+	w.tail = newTail(ctx, js, bus.StreamDLQ, func(msg *jetstream.RawStreamMsg) {
+		h := msg.Header
+		dl := deadLetter{at: msg.Time, stage: h.Get(bus.HeaderDLQStage), error: h.Get(bus.HeaderDLQError)}
 		w.mu.Lock()
 		w.all = append(w.all, dl)
 		w.mu.Unlock()
-		m, err := core.Decode(msg.Data())
+		m, err := core.Decode(msg.Data)
 		if err != nil {
 			return
 		}
@@ -138,11 +171,7 @@ func watchDLQ(ctx context.Context, js jetstream.JetStream, l *ledger) (*dlqWatch
 			}
 		}
 	})
-	if err != nil {
-		return nil, err
-	}
-	w.tail = t
-	return w, nil
+	return w
 }
 
 // between returns the dead letters stored in [from, to).
