@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 			log.Warn("store close", "err", err)
 		}
 	}()
-	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux(), metrics: newRegistry()}
+	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux(), metrics: newRegistry(b)}
 	if err := s.build(file); err != nil {
 		return err
 	}
@@ -321,10 +321,18 @@ func ticketsConfig(file string, cfg *config.Config) (tickets.Config, error) {
 const healthInterval = 15 * time.Second
 
 // newRegistry is the gateway's metrics registry, with the Go runtime's and
-// the process's metrics.
-func newRegistry() *prometheus.Registry {
+// the process's metrics, and how b's consumers ride out outages.
+func newRegistry(b *bus.Bus) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "omnigate_bus_waiting_deliveries",
+			Help: "Messages whose handler waits for an unavailable store, NATS or provider, retried in place (each holds back the messages behind it).",
+		}, func() float64 { return float64(b.OutageStats().Waiting) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "omnigate_bus_unavailable_retries_total",
+			Help: "Handler attempts that failed because a store, NATS or a provider was unavailable, and were retried in place.",
+		}, func() float64 { return float64(b.OutageStats().Retries) }))
 	return reg
 }
 
