@@ -23,7 +23,7 @@ const (
 // Config is the channels.telegram section.
 type Config struct {
 	Token         config.Secret `yaml:"token" doc:"Bot token from @BotFather, like 123456789:AAH...; write it as ${env:TELEGRAM_BOT_TOKEN} or ${file:/run/secrets/telegram}. Required."`
-	Mode          string        `yaml:"mode" doc:"How updates arrive: webhook (Telegram calls https://<public_url>/channels/telegram/webhook; any number of replicas) or polling (getUpdates long polling; no public URL needed, one replica only)."`
+	Mode          string        `yaml:"mode" doc:"How updates arrive: webhook (Telegram calls https://<public_url>/channels/telegram/webhook; any number of replicas) or polling (getUpdates long polling; no public URL needed; with several replicas one polls at a time, and if it dies another takes over within about 12 s)."`
 	WebhookSecret config.Secret `yaml:"webhook_secret" doc:"Secret Telegram sends in the X-Telegram-Bot-Api-Secret-Token header of every webhook call, 1-256 characters of A-Z, a-z, 0-9, _ and -. Required in webhook mode."`
 	PublicURL     string        `yaml:"public_url" doc:"https:// base URL at which Telegram reaches this server; the webhook is registered at <public_url>/channels/telegram/webhook on start. Defaults to http.public_url; when both are empty the webhook is not registered (set it yourself)."`
 	APIEndpoint   string        `yaml:"api_endpoint" doc:"Bot API method URL with two %s, for the token and the method; change it for a local Bot API server or a test fake."`

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
@@ -22,12 +24,72 @@ type offsetRecord struct {
 // offsetKey names the offset record; per bot, so a new token starts afresh.
 func (a *Adapter) offsetKey() string { return "offset_" + a.botID }
 
-// poll receives updates with getUpdates until ctx is done. Each update is
-// stored on the bus before the offset moves past it, and the offset is
-// stored before the next getUpdates confirms it to Telegram, so a restart
-// neither skips an update nor fetches a stored one again (a crash between
-// the two stores one again, which the bus deduplicates).
+// The polling lease: Telegram allows one getUpdates caller per bot, so of
+// all replicas only the one holding the store lease "telegram-poll-<bot id>"
+// polls, and the others wait to take it over.
+const (
+	// pollLeaseTTL is how long the lease outlives its holder's last renewal
+	// (renewed every third of it): a crashed poller is replaced within about
+	// pollLeaseTTL + pollLeaseRetry.
+	pollLeaseTTL = 10 * time.Second
+	// pollLeaseRetry is how often a waiting replica tries to take the lease.
+	pollLeaseRetry = 2 * time.Second
+)
+
+// pollLease returns the polling lease of the bot for this process.
+func pollLease(st *store.Store, botID string) *store.Lease {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return st.Lease("telegram-poll-"+botID, fmt.Sprintf("%s/%d", host, os.Getpid()), pollLeaseTTL)
+}
+
+// poll receives updates with getUpdates until ctx is done, while this replica
+// holds the polling lease; without it, it tries to take it every
+// pollLeaseRetry. A lost lease stops polling at once (the getUpdates in flight
+// is cancelled) and the replica waits again: nothing is lost, since the offset
+// only moves past an update once it is on the bus. A store error ends Run.
 func (a *Adapter) poll(ctx context.Context) error {
+	for {
+		held, err := a.lease.Acquire(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			err = fmt.Errorf("telegram: polling lease: %w", err)
+			a.setState(err)
+			return err
+		case !held:
+			// Standing by is healthy: another replica polls.
+			a.setState(nil)
+			if a.log.Enabled(ctx, slog.LevelDebug) {
+				holder, _, _ := a.lease.Holder(ctx)
+				a.log.Debug("telegram long polling: another replica polls; waiting for the lease", "holder", holder)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(pollLeaseRetry):
+			}
+			continue
+		}
+		a.log.Info("telegram long polling: this replica polls")
+		err = a.lease.Hold(ctx, a.pollHeld)
+		if errors.Is(err, store.ErrLeaseLost) {
+			a.log.Warn("telegram long polling: lease lost; this replica stops polling", "err", err)
+			continue
+		}
+		return err
+	}
+}
+
+// pollHeld receives updates with getUpdates until ctx is done. Each update is
+// stored on the bus before the offset moves past it, and the offset is
+// stored before the next getUpdates confirms it to Telegram, so a restart or
+// a new poller neither skips an update nor fetches a stored one again (a
+// crash between the two stores one again, which the bus deduplicates).
+func (a *Adapter) pollHeld(ctx context.Context) error {
 	// getUpdates fails while a webhook is set.
 	if err := a.deleteWebhook(ctx); err != nil {
 		if ctx.Err() != nil {

@@ -52,6 +52,7 @@ type Adapter struct {
 	log     *slog.Logger
 	pub     *adapters.Publisher
 	records *store.Records // offsets and sent parts; nil without a store
+	lease   *store.Lease   // who polls, in polling mode
 	bot     *tgbotapi.BotAPI
 	hc      *http.Client
 	botID   string // the numeric part of the token, public: it is the bot's user id
@@ -110,6 +111,7 @@ func New(cfg Config, deps adapters.Deps) (*Adapter, error) {
 		if a.records == nil {
 			return nil, errors.New("deps: polling mode needs a store for the update offset")
 		}
+		a.lease = pollLease(deps.Store, a.botID)
 	}
 	return a, nil
 }
@@ -119,8 +121,9 @@ func (a *Adapter) Name() string { return Name }
 
 // Run checks the token (getMe), then in webhook mode registers the webhook
 // when a public URL is known and waits for ctx; in polling mode it receives
-// updates with getUpdates until ctx is done. It returns nil once ctx is done,
-// and an error (the runtime restarts it with backoff) when Telegram refuses.
+// updates with getUpdates until ctx is done, on the one replica that holds
+// the polling lease. It returns nil once ctx is done, and an error (the
+// runtime restarts it with backoff) when Telegram or the store refuses.
 func (a *Adapter) Run(ctx context.Context) error {
 	defer a.setState(errors.New("stopped"))
 	me, err := a.getMe(ctx)

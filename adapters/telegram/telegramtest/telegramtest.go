@@ -1,6 +1,7 @@
 // Package telegramtest is a fake Telegram Bot API for tests: an httptest
 // server that answers getMe, setWebhook, deleteWebhook, getWebhookInfo,
-// getUpdates (with long polling and offset confirmation), sendMessage (with
+// getUpdates (with long polling, offset confirmation, and the 409 Conflict
+// Telegram answers a call that a second caller's call ended), sendMessage (with
 // MarkdownV2 checked as Telegram parses it, and the 4,096-character limit),
 // sendPhoto, sendDocument and getFile, and serves file downloads, all in the
 // Bot API's documented JSON shapes:
@@ -129,6 +130,9 @@ type Server struct {
 	webhook  Webhook
 	files    map[string]file
 	wake     chan struct{} // closed and replaced when an update arrives
+
+	polling   chan struct{} // the getUpdates call in flight, closed to end it; nil when none
+	conflicts int           // getUpdates calls ended by a later one
 }
 
 type file struct {
@@ -249,6 +253,22 @@ func (s *Server) AddUpdate(t testing.TB, u map[string]any) int {
 	close(s.wake)
 	s.wake = make(chan struct{})
 	return id
+}
+
+// Polling reports whether a getUpdates call is in flight.
+func (s *Server) Polling() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polling != nil
+}
+
+// Conflicts returns how many getUpdates calls were ended by another caller's
+// getUpdates, each answered 409 Conflict as Telegram does when two bot
+// instances poll at once.
+func (s *Server) Conflicts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflicts
 }
 
 // Pending returns how many queued updates getUpdates has not seen confirmed.
@@ -434,7 +454,8 @@ func (s *Server) setWebhook(p map[string]string) result {
 }
 
 // getUpdates confirms the updates before offset, then returns those from
-// offset on, waiting up to timeout seconds for one when there are none.
+// offset on, waiting up to timeout seconds for one when there are none. A
+// call in flight when another arrives ends with 409 Conflict, as on Telegram.
 func (s *Server) getUpdates(r *http.Request, p map[string]string) result {
 	offset, _ := strconv.Atoi(p["offset"])
 	timeout, _ := strconv.Atoi(p["timeout"])
@@ -444,8 +465,29 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) result {
 	}
 	deadline := time.NewTimer(time.Duration(timeout) * time.Second)
 	defer deadline.Stop()
+	ended := make(chan struct{})
+	s.mu.Lock()
+	if s.polling != nil {
+		close(s.polling)
+		s.conflicts++
+	}
+	s.polling = ended
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.polling == ended {
+			s.polling = nil
+		}
+		s.mu.Unlock()
+	}()
 	for {
 		s.mu.Lock()
+		select {
+		case <-ended:
+			s.mu.Unlock()
+			return fail(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+		default:
+		}
 		if s.webhook.URL != "" {
 			s.mu.Unlock()
 			return fail(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
@@ -474,6 +516,7 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) result {
 		}
 		select {
 		case <-wake:
+		case <-ended:
 		case <-deadline.C:
 			timeout = 0
 		case <-r.Context().Done():

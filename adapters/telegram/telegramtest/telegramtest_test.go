@@ -130,6 +130,43 @@ func TestServer_GetUpdates(t *testing.T) {
 	}
 }
 
+// TestServer_GetUpdatesConflict: a getUpdates call in flight when another
+// arrives is ended with 409 Conflict, as Telegram ends it when a second bot
+// instance polls; the later call is answered as usual.
+func TestServer_GetUpdatesConflict(t *testing.T) {
+	s := telegramtest.NewServer(t, "")
+	type answer struct {
+		code int
+		body map[string]any
+	}
+	first := make(chan answer, 1)
+	go func() {
+		resp, err := http.PostForm(s.URL+"/bot"+s.Token+"/getUpdates", url.Values{"timeout": {"10"}})
+		if err != nil {
+			first <- answer{}
+			return
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		first <- answer{resp.StatusCode, body}
+	}()
+	for !s.Polling() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, body := call(t, s, s.Token, "getUpdates", nil)
+	if code != 200 || body["ok"] != true {
+		t.Fatalf("second getUpdates: %d %v", code, body)
+	}
+	a := <-first
+	if a.code != 409 || a.body["description"] != "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running" {
+		t.Fatalf("first getUpdates: %d %v, want 409 terminated by other getUpdates request", a.code, a.body)
+	}
+	if s.Conflicts() != 1 || s.Polling() {
+		t.Errorf("conflicts %d, polling %v; want 1, false", s.Conflicts(), s.Polling())
+	}
+}
+
 func TestServer_SetWebhook(t *testing.T) {
 	s := telegramtest.NewServer(t, "")
 	code, body := call(t, s, s.Token, "setWebhook", url.Values{"url": {"http://example.com/hook"}})
