@@ -30,6 +30,10 @@ type env struct {
 	dir     string
 	backoff []time.Duration
 
+	// externalRedis is the -redis URL when the Redis is not ours, and prefix the
+	// run's key prefix in it, dropped at the end.
+	externalRedis, prefix string
+
 	procs  harness.Group
 	nats   *cluster
 	redis  *redisServer // nil when -redis names an external one
@@ -52,22 +56,9 @@ type env struct {
 	logPos  map[string]int64
 }
 
-// setUp builds the binaries and starts the deployment and its observers.
+// setUp builds the binaries and starts the deployment and its observers. Redis
+// comes first: a missing redis-server fails before minutes of building.
 func (e *env) setUp(ctx context.Context) error {
-	natsBin, bin := e.c.natsServer, e.c.omnigate
-	if natsBin == "" {
-		natsBin = filepath.Join(e.dir, "nats-server")
-		if err := harness.GoBuild(ctx, natsBin, "github.com/nats-io/nats-server/v2"); err != nil {
-			return fmt.Errorf("build nats-server from go.mod (run from the module, with its dependencies downloaded): %w", err)
-		}
-	}
-	if bin == "" {
-		bin = filepath.Join(e.dir, "omnigate")
-		if err := harness.GoBuild(ctx, bin, "./cmd/omnigate"); err != nil {
-			return fmt.Errorf("build omnigate (run from the module's root): %w", err)
-		}
-	}
-
 	redisURL := e.c.redisURL
 	if redisURL == "" {
 		r, err := newRedisServer(e.dir, &e.procs)
@@ -83,6 +74,23 @@ func (e *env) setUp(ctx context.Context) error {
 			return err
 		}
 	}
+	if e.redis == nil {
+		e.externalRedis = redisURL
+	}
+	natsBin, bin := e.c.natsServer, e.c.omnigate
+	if natsBin == "" {
+		natsBin = filepath.Join(e.dir, "nats-server")
+		if err := harness.GoBuild(ctx, natsBin, "github.com/nats-io/nats-server/v2"); err != nil {
+			return fmt.Errorf("build nats-server from go.mod (run from the module, with its dependencies downloaded): %w", err)
+		}
+	}
+	if bin == "" {
+		bin = filepath.Join(e.dir, "omnigate")
+		if err := harness.GoBuild(ctx, bin, "./cmd/omnigate"); err != nil {
+			return fmt.Errorf("build omnigate (run from the module's root): %w", err)
+		}
+	}
+
 	target, via, err := redisTarget(redisURL)
 	if err != nil {
 		return err
@@ -106,14 +114,14 @@ func (e *env) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prefix := fmt.Sprintf("faults%d:", time.Now().UnixNano())
+	e.prefix = fmt.Sprintf("faults%d:", time.Now().UnixNano())
 	for i, port := range ports {
 		name := "omnigate-" + strconv.Itoa(i+1)
 		s, err := harness.NewServe(name, bin, harness.ServeConfig{
 			Dir: filepath.Join(e.dir, name), Port: port,
 			NATSURL: e.nats.urls(), StreamReplicas: 3,
 			MaxDeliver: e.c.maxDeliver, Backoff: e.backoff,
-			RedisURL: via(e.proxy.Addr()), RedisPrefix: prefix,
+			RedisURL: via(e.proxy.Addr()), RedisPrefix: e.prefix,
 			TwilioURL: e.twilio.URL, LogLevel: e.c.logLvl,
 		})
 		if err != nil {
@@ -200,6 +208,17 @@ func (e *env) tearDown() {
 	}
 	if e.proxy != nil {
 		e.proxy.Close()
+	}
+}
+
+// dropRedisKeys removes the run's keys from an external Redis, once the
+// replicas are gone, also after Ctrl-C (ctx's cancellation is ignored).
+func (e *env) dropRedisKeys(ctx context.Context) {
+	if e.externalRedis == "" || e.prefix == "" {
+		return
+	}
+	if _, err := dropKeys(context.WithoutCancel(ctx), e.externalRedis, e.prefix); err != nil {
+		fmt.Fprintf(os.Stderr, "bench/faults: keys %s* left in %s: %v\n", e.prefix, e.externalRedis, err)
 	}
 }
 
@@ -364,14 +383,20 @@ func (e *env) sigtermAll(ctx context.Context, ph int) error {
 	}
 	t := time.Now()
 	e.note("SIGTERM to %d processes", len(all))
-	killed := stopAll(30*time.Second, all...)
+	took, killed := stopAll(30*time.Second, all...)
+	var exits []string
 	for _, p := range all {
-		if err := p.ExitErr(); err != nil && !slices.Contains(killed, p.Name) {
-			e.note("%s exited: %v", p.Name, err)
+		how := "exited"
+		if slices.Contains(killed, p.Name) {
+			how = "killed"
+		} else if err := p.ExitErr(); err != nil {
+			how = "exited (" + err.Error() + ")"
 		}
+		exits = append(exits, fmt.Sprintf("%s %s after %.1f s", p.Name, how, took[p.Name].Seconds()))
 	}
+	e.note("%s", strings.Join(exits, "; "))
 	if len(killed) > 0 {
-		e.note("killed after 30 s: %s", strings.Join(killed, ", "))
+		e.note("did not exit within 30 s of SIGTERM, killed: %s", strings.Join(killed, ", "))
 	}
 	e.note("all stopped in %.1f s", time.Since(t).Seconds())
 	t = time.Now()
@@ -452,8 +477,9 @@ func (e *env) drain(ctx context.Context, ph int) {
 // summarize prints the phase's row as it stands and notes why webhooks were
 // refused, what was dead-lettered, and the replicas' warnings and errors.
 func (e *env) summarize(ph int) {
-	if f := e.gen.failuresOf(ph); len(f) > 0 {
-		e.note("failed webhook attempts: %s", countString(f))
+	if f, w := e.gen.failuresOf(ph); len(f) > 0 {
+		e.note("failed webhook attempts: %s, from +%.1fs to +%.1fs", countString(f),
+			w[0].Sub(e.started[ph]).Seconds(), w[1].Sub(e.started[ph]).Seconds())
 	}
 	var dl map[string]int
 	samples := map[string]string{}

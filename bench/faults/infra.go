@@ -12,10 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/omnigate/omnigate/bench/internal/harness"
 )
@@ -306,23 +309,64 @@ func redisTarget(u string) (target string, via func(addr string) string, err err
 }
 
 // stopAll sends SIGTERM to every process at once and waits up to grace for
-// each; it returns the names of those that had to be killed.
-func stopAll(grace time.Duration, procs ...*harness.Proc) []string {
+// each. It returns how long each took to exit, by name, and the names of
+// those that had to be killed.
+func stopAll(grace time.Duration, procs ...*harness.Proc) (took map[string]time.Duration, killed []string) {
 	var mu sync.Mutex
-	var killed []string
+	took = map[string]time.Duration{}
 	var wg sync.WaitGroup
+	t0 := time.Now()
 	for _, p := range procs {
 		if p == nil {
 			continue
 		}
 		wg.Go(func() {
-			if !p.Stop(grace) {
-				mu.Lock()
+			ok := p.Stop(grace)
+			mu.Lock()
+			defer mu.Unlock()
+			took[p.Name] = time.Since(t0)
+			if !ok {
 				killed = append(killed, p.Name)
-				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	return killed
+	slices.Sort(killed)
+	return took, killed
+}
+
+// dropKeys deletes the keys under prefix from the Redis at u: a run on a
+// shared Redis leaves nothing behind.
+func dropKeys(ctx context.Context, u, prefix string) (int, error) {
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		return 0, err
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n := 0
+	it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := c.Del(ctx, batch...).Err()
+		n += len(batch)
+		batch = batch[:0]
+		return err
+	}
+	for it.Next(ctx) {
+		if batch = append(batch, it.Val()); len(batch) == 500 {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return n, err
+	}
+	return n, flush()
 }

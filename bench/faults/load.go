@@ -34,6 +34,7 @@ type generator struct {
 
 	mu       sync.Mutex
 	failures map[int]map[string]int // per phase, failed attempts by cause
+	window   map[int][2]time.Time   // per phase, the first and last failed attempt
 }
 
 // phone is customer s's number.
@@ -131,13 +132,23 @@ func (g *generator) failed(phase int, why string) {
 		g.failures[phase] = map[string]int{}
 	}
 	g.failures[phase][why]++
+	if g.window == nil {
+		g.window = map[int][2]time.Time{}
+	}
+	w, now := g.window[phase], time.Now()
+	if w[0].IsZero() {
+		w[0] = now
+	}
+	w[1] = now
+	g.window[phase] = w
 }
 
-// failuresOf returns phase's failed attempts by cause.
-func (g *generator) failuresOf(phase int) map[string]int {
+// failuresOf returns phase's failed attempts by cause, and when the first and
+// the last of them failed.
+func (g *generator) failuresOf(phase int) (map[string]int, [2]time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.failures[phase]
+	return g.failures[phase], g.window[phase]
 }
 
 // replies publishes agent replies at replyRate until stop is closed, to the

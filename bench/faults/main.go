@@ -98,8 +98,12 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	failed, err := run(ctx, c)
+	interrupted := ctx.Err() != nil
 	stop()
 	switch {
+	case err != nil && interrupted:
+		fmt.Fprintln(os.Stderr, "bench/faults: interrupted; every process it started is stopped")
+		os.Exit(130)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "bench/faults:", err)
 		os.Exit(2)
@@ -178,7 +182,9 @@ func run(ctx context.Context, c config) (failed bool, err error) {
 	}
 	e := &env{c: c, dir: dir, backoff: backoff}
 	// Registered after the directory's removal, so it runs first: nothing
-	// writes into the directory while it is removed.
+	// writes into the directory while it is removed, nor into Redis while the
+	// run's keys are dropped.
+	defer e.dropRedisKeys(ctx)
 	defer e.procs.KillAll()
 	if err := e.setUp(ctx); err != nil {
 		return false, err
