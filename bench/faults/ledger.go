@@ -174,9 +174,14 @@ type stats struct {
 	// p50 and max latency, from the first attempt to the first arrival, of the
 	// delivered messages.
 	p50, max time.Duration
-	// recovery: from the end of the fault to the arrival of the first message
-	// accepted after it, in the worst partition. recovered is false when one of
-	// those messages never arrived; measured is false for no fault.
+	// recovery: how long after the fault ended each inbound partition moved
+	// again, the worst of them: the later of when its last message accepted
+	// before the end arrived (what the fault held up; the lost ones are counted
+	// as lost instead) and the latency of its first message accepted after the
+	// end (timed from its sending, so that a partition that had no message to
+	// carry right after the end is not charged for waiting). recovered is false
+	// when a partition's messages accepted after the end all failed to arrive;
+	// measured is false for no fault.
 	recovery            time.Duration
 	recovered, measured bool
 }
@@ -228,12 +233,16 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 		}
 	}
 	lat := make([][]time.Duration, n)
-	// Per phase and partition, the first message accepted after the fault ended.
-	type firstAfter struct {
-		k  key
-		at time.Time
+	// Per phase and partition, for the recovery: how long after the fault's
+	// end the messages accepted before it kept arriving, and the latency of the
+	// first message accepted after it.
+	type part struct {
+		backlog      time.Duration
+		first        time.Time // sent
+		firstLatency time.Duration
+		after        bool // an accepted message was sent after the end
 	}
-	after := make([]map[int]firstAfter, n)
+	parts := make([]map[int]*part, n)
 	for k, o := range f.offered {
 		if k.phase >= n {
 			continue
@@ -248,7 +257,8 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 		if dead {
 			s.dlq++
 		}
-		if at, ok := first[k]; ok {
+		at, arrived := first[k]
+		if arrived {
 			s.delivered++
 			lat[k.phase] = append(lat[k.phase], at.Sub(o.at))
 		} else {
@@ -258,15 +268,27 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 			}
 		}
 		from := phases[k.phase].recoverFrom
-		if partition == nil || from.IsZero() || o.at.Before(from) {
+		if partition == nil || from.IsZero() {
 			continue
 		}
-		if after[k.phase] == nil {
-			after[k.phase] = map[int]firstAfter{}
+		if parts[k.phase] == nil {
+			parts[k.phase] = map[int]*part{}
 		}
-		p := partition(k.sender)
-		if cur, ok := after[k.phase][p]; !ok || o.at.Before(cur.at) {
-			after[k.phase][p] = firstAfter{k: k, at: o.at}
+		pp := parts[k.phase][partition(k.sender)]
+		if pp == nil {
+			pp = &part{}
+			parts[k.phase][partition(k.sender)] = pp
+		}
+		switch {
+		case o.at.Before(from):
+			if arrived { // a lost one counts as lost, not here
+				pp.backlog = max(pp.backlog, at.Sub(from))
+			}
+		default:
+			pp.after = true
+			if arrived && (pp.first.IsZero() || o.at.Before(pp.first)) {
+				pp.first, pp.firstLatency = o.at, at.Sub(o.at)
+			}
 		}
 	}
 	for i := range st {
@@ -279,14 +301,11 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 			continue
 		}
 		s.measured, s.recovered = true, true
-		from := phases[i].recoverFrom
-		for _, fa := range after[i] {
-			at, ok := first[fa.k]
-			if !ok {
-				s.recovered = false
-				continue
+		for _, pp := range parts[i] {
+			if pp.after && pp.first.IsZero() {
+				s.recovered = false // nothing sent after the end arrived
 			}
-			s.recovery = max(s.recovery, at.Sub(from))
+			s.recovery = max(s.recovery, pp.backlog, pp.firstLatency)
 		}
 	}
 	return st

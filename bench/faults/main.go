@@ -58,7 +58,7 @@ type config struct {
 // the default schedule (1 s, 5 s, 30 s, 2 min: about 2.5 minutes).
 var ciPreset = map[string]string{
 	"senders": "200", "rate": "50", "reply-rate": "5",
-	"before": "4s", "down": "4s", "redis-outage": "20s", "after": "8s", "drain": "40s",
+	"before": "3s", "down": "3s", "redis-outage": "20s", "after": "6s", "drain": "40s",
 	"max-deliver": "3", "backoff": "1s",
 }
 
