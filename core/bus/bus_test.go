@@ -295,28 +295,45 @@ func TestBus_ExternalServerRestartKeepsMessages(t *testing.T) {
 	}
 }
 
+// Slow handlers keep their messages, and so do the messages fetched behind
+// them that wait for a handler slot: with an ack wait of 200 ms and handlers
+// of 400 ms, two at a time, none of eight messages is delivered twice.
 func TestBus_SlowHandlerKeepsItsMessage(t *testing.T) {
 	b := openExternal(t, bustest.RunServer(t))
-	var attempts atomic.Int32
+	var mu sync.Mutex
+	attempts := map[string]int{}
 	done := make(chan struct{})
-	_, err := b.Consume(t.Context(), bus.ConsumerSpec{Stream: bus.StreamOut, Durable: "slow", AckWait: 200 * time.Millisecond, MaxDeliver: 2, Concurrency: 4},
+	const n = 8
+	_, err := b.Consume(t.Context(), bus.ConsumerSpec{Stream: bus.StreamOut, Durable: "slow", AckWait: 200 * time.Millisecond, MaxDeliver: 2, Concurrency: 2},
 		func(ctx context.Context, d *bus.Delivery) error {
-			if attempts.Add(1) == 1 {
-				time.Sleep(time.Second) // five ack waits: kept alive meanwhile
-				close(done)
+			time.Sleep(400 * time.Millisecond) // two ack waits: kept alive meanwhile
+			mu.Lock()
+			defer mu.Unlock()
+			if attempts[string(d.Data)]++; len(attempts) == n {
+				select {
+				case <-done:
+				default:
+					close(done)
+				}
 			}
 			return nil
 		})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Publish(t.Context(), bus.SubjectOut("email"), []byte("slow")); err != nil {
-		t.Fatal(err)
+	for i := range n {
+		if _, err := b.Publish(t.Context(), bus.SubjectOut("email"), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	<-done
 	time.Sleep(500 * time.Millisecond) // a redelivery would come now
-	if n := attempts.Load(); n != 1 {
-		t.Fatalf("handler started %d times, want 1: the server redelivered a message still being handled", n)
+	mu.Lock()
+	defer mu.Unlock()
+	for m, k := range attempts {
+		if k != 1 {
+			t.Errorf("message %s handled %d times, want 1: the server redelivered a message still held", m, k)
+		}
 	}
 }
 

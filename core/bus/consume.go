@@ -296,15 +296,13 @@ func (c *Consumer) loop() {
 		if c.laned() {
 			c.dispatchBursts(batch.Messages())
 		} else {
-			for msg := range batch.Messages() {
+			for d := range c.holdAll(batch.Messages(), batchSize) {
 				if c.pull.Err() != nil {
-					_ = msg.Nak()
+					c.release(d)
+					_ = d.msg.Nak()
 					continue
 				}
-				if d := c.delivery(msg); d != nil {
-					c.hold(d)
-					c.dispatch(d)
-				}
+				c.dispatch(d)
 			}
 		}
 		cancel()
@@ -481,6 +479,28 @@ func (c *Consumer) process(d *Delivery) {
 		return
 	}
 	c.settle(d, err)
+}
+
+// holdAll holds each message of msgs as it arrives, while the ones before it may
+// still wait for a handler slot, and passes it on: a delivery waiting its
+// turn is kept alive like one being handled, however short the ack wait.
+// Messages that arrive after Stop are nak'ed for another replica.
+func (c *Consumer) holdAll(msgs <-chan jetstream.Msg, n int) <-chan *Delivery {
+	out := make(chan *Delivery, n)
+	go func() {
+		defer close(out)
+		for msg := range msgs {
+			if c.pull.Err() != nil {
+				_ = msg.Nak()
+				continue
+			}
+			if d := c.delivery(msg); d != nil {
+				c.hold(d)
+				out <- d
+			}
+		}
+	}()
+	return out
 }
 
 // hold keeps d alive (keepAlive) until release.
