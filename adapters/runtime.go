@@ -320,6 +320,9 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("check sent %s: %w", m.ID, err)
 		}
+		// The reply as the pipeline wrote it, before rendering for this channel:
+		// what another channel gets if this one cannot reach the customer.
+		written := *m
 		if e.kind == Channel {
 			Render(m, e.format)
 			if rc, found, err := r.reconcile(ctx, e, intents, m, d.NumDelivered > 1, log); err != nil {
@@ -334,9 +337,12 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 		// send and the delivery event must happen all the same.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
 		defer cancel()
+		if reason, ok := UnreachableReason(err); ok && e.kind == Channel {
+			return r.unreachable(ctx, &written, reason, err, log)
+		}
 		if err != nil {
 			if e.kind == Channel && !bus.RetriedInPlace(err) && (bus.IsPermanent(err) || d.NumDelivered >= uint64(maxDeliver)) {
-				r.deliveryEvent(ctx, m, event.DeliveryFailed, Receipt{}, err)
+				r.deliveryEvent(ctx, m, event.DeliveryFailed, Receipt{}, err, "")
 			}
 			return fmt.Errorf("send %s: %w", m.ID, err)
 		}
@@ -385,6 +391,21 @@ func (r *Runtime) reconcile(ctx context.Context, e *running, intents *store.Reco
 	return rc, found, nil
 }
 
+// unreachable handles a reply whose channel says the recipient cannot be
+// reached there: the pipeline learns it (contact.unreachable, with the reply,
+// in order with the customer's messages) and sends the reply on the next
+// reachable channel; the desk gets delivery.failed with the reason. Nothing
+// is dead-lettered.
+func (r *Runtime) unreachable(ctx context.Context, m *core.Message, reason string, cause error, log *slog.Logger) error {
+	ev := rerouteEvent(m, reason, cause)
+	if _, err := r.bus.PublishMessage(ctx, bus.SubjectIn(m.Channel, string(m.To)), ev); err != nil {
+		return fmt.Errorf("send %s: tell the pipeline the recipient is unreachable: %w", m.ID, err)
+	}
+	r.deliveryEvent(ctx, m, event.DeliveryFailed, Receipt{}, cause, reason)
+	log.Info("recipient unreachable on this channel; the pipeline tries another", "msg_id", m.ID, "conversation", m.ConversationID, "reason", reason)
+	return nil
+}
+
 // recordSent remembers that m was sent, so that a redelivery does not send it
 // again, and tells the desk.
 func (r *Runtime) recordSent(ctx context.Context, e *running, sent *store.Records, m *core.Message, rc Receipt, log *slog.Logger) {
@@ -399,17 +420,20 @@ func (r *Runtime) recordSent(ctx context.Context, e *running, sent *store.Record
 		log.Warn("sent, but could not record it; a redelivery may send it twice", "msg_id", m.ID, "err", err)
 	}
 	if e.kind == Channel {
-		r.deliveryEvent(ctx, m, event.DeliverySent, rc, nil)
+		r.deliveryEvent(ctx, m, event.DeliverySent, rc, nil, "")
 	}
 }
 
 // deliveryEvent tells the desk what happened to m. A lost event is logged, not
 // retried: the send itself must not be repeated for it.
-func (r *Runtime) deliveryEvent(ctx context.Context, m *core.Message, typ string, rc Receipt, cause error) {
+func (r *Runtime) deliveryEvent(ctx context.Context, m *core.Message, typ string, rc Receipt, cause error, reason string) {
 	ev := DeliveryEvent(m, typ)
 	ev.External.Message = rc.ProviderID
 	if cause != nil {
 		ev.Meta = map[string]string{event.MetaError: core.Truncate(cause.Error(), 1024)}
+		if reason != "" {
+			ev.Meta[event.MetaReason] = reason
+		}
 	}
 	if _, err := r.bus.PublishMessage(ctx, bus.SubjectEvt(typ), ev, bus.WithMsgID("evt:"+typ+":"+m.ID)); err != nil {
 		r.log.Warn("delivery event not published", "type", typ, "msg_id", m.ID, "err", err)

@@ -206,8 +206,8 @@ func (d *desk) waitNote(ts, text string) {
 
 // TestDesk_EventsFromElsewhere shows what other components did: routing's
 // assignment (by its strategy) and a routing that moves the conversation to
-// a queue with its own channel (the thread follows), and a channel's
-// contact.blocked.
+// a queue with its own channel (the thread follows), a channel's
+// contact.unreachable and the pipeline's delivery.rerouted.
 func TestDesk_EventsFromElsewhere(t *testing.T) {
 	d := newDesk(t, nil)
 	d.customer(ann, "Hi", nil)
@@ -251,8 +251,16 @@ func TestDesk_EventsFromElsewhere(t *testing.T) {
 	d.waitNote(ts, "Routing transferred this conversation")
 	_, newTS := root(t, d.env.Store, d.conversation(conv.ID))
 
-	publish(bus.SubjectEvt(event.ContactBlocked), event.ContactBlocked, func(ev *core.Message) { ev.Channel, ev.To = "telegram", "telegram:42" })
+	publish(bus.SubjectEvt(event.ContactUnreachable), event.ContactUnreachable, func(ev *core.Message) {
+		ev.Channel, ev.From = "telegram", "telegram:42"
+		ev.Meta = map[string]string{event.MetaReason: event.ReasonBlocked}
+	})
 	d.waitNote(newTS, "The customer blocked us on Telegram")
+	publish(bus.SubjectEvt(event.DeliveryRerouted), event.DeliveryRerouted, func(ev *core.Message) {
+		ev.Channel = "sms"
+		ev.Meta = map[string]string{event.MetaCarriedBy: "sms", event.MetaUnreachable: "telegram:42 (blocked)"}
+	})
+	d.waitNote(newTS, "Sent by SMS instead: the customer cannot be reached at telegram:42 (blocked)")
 }
 
 // TestDesk_RoutedMovesThread: the first thread opened in the default channel

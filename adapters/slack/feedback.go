@@ -17,7 +17,8 @@ import (
 func (a *Adapter) EventTypes() []string {
 	return []string{
 		event.DeliverySent, event.DeliveryDelivered, event.DeliveryRead, event.DeliveryFailed,
-		event.ContactBlocked, event.ConversationClosed, event.ConversationReopened, event.TicketCreated,
+		event.ContactUnreachable, event.ContactReachable, event.DeliveryRerouted,
+		event.ConversationClosed, event.ConversationReopened, event.TicketCreated,
 	}
 }
 
@@ -26,7 +27,9 @@ func (a *Adapter) EventTypes() []string {
 //   - delivery.sent, .delivered and .read of a reply written in Slack put a
 //     reaction on the agent's message; delivery.failed one too, and a note
 //     in the thread with the channel's error;
-//   - contact.blocked is noted in the thread;
+//   - contact.unreachable and contact.reachable (a channel that can no longer,
+//     or again, reach the customer) and delivery.rerouted (a reply sent on
+//     another channel for it) are noted in the thread;
 //   - conversation.closed, conversation.reopened and ticket.created, the
 //     answers to what agents asked for here or elsewhere, update the card,
 //     with a note.
@@ -45,9 +48,16 @@ func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
 		return a.reactTo(ctx, ev, a.cfg.Reactions.Read)
 	case event.DeliveryFailed:
 		return a.failed(ctx, ev)
-	case event.ContactBlocked:
-		return a.eventNote(ctx, ev, ":no_entry: The customer blocked us on "+channelLabel(cmp.Or(ev.To.Channel(), ev.Channel))+
-			": replies there cannot reach them. Try another channel with `/omni reply-via`.", false)
+	case event.ContactUnreachable:
+		return a.eventNote(ctx, ev, ":no_entry: "+unreachableNote(cmp.Or(ev.From.Channel(), ev.Channel), ev.Meta[event.MetaReason], ev.Meta[event.MetaError]), false)
+	case event.ContactReachable:
+		return a.eventNote(ctx, ev, ":white_check_mark: The customer can be reached on "+channelLabel(cmp.Or(ev.From.Channel(), ev.Channel))+" again.", false)
+	case event.DeliveryRerouted:
+		note := ":twisted_rightwards_arrows: Sent by " + channelLabel(ev.Meta[event.MetaCarriedBy]) + " instead"
+		if u := ev.Meta[event.MetaUnreachable]; u != "" {
+			note += ": the customer cannot be reached at " + u
+		}
+		return a.eventNote(ctx, ev, note+".", false)
 	case event.ConversationClosed:
 		by := "The conversation was closed."
 		if u, ok := slackUser(ev.From); ok {
@@ -174,4 +184,26 @@ func (a *Adapter) onceNote(ctx context.Context, id string, th thread, text strin
 		a.log.Warn("note posted, but not recorded", "err", err)
 	}
 	return nil
+}
+
+// unreachableNote says in words why the customer cannot be reached on channel.
+func unreachableNote(channel, reason, detail string) string {
+	on := channelLabel(channel)
+	var s string
+	switch reason {
+	case event.ReasonBlocked:
+		s = "The customer blocked us on " + on
+	case event.ReasonBounced:
+		s = "Mail to the customer bounced"
+	case event.ReasonOptedOut:
+		s = "The customer opted out of " + on + " (they must opt in again, e.g. reply START)"
+	case event.ReasonOutsideWindow:
+		s = on + "'s 24-hour window is closed and no template is configured; the customer's next message opens it"
+	default:
+		s = "The customer cannot be reached on " + on
+		if detail != "" {
+			s += " (" + detail + ")"
+		}
+	}
+	return s + ": replies go by their next reachable channel, or `/omni reply-via` picks one."
 }

@@ -44,9 +44,10 @@ type part struct {
 // already sent by an earlier attempt of the same envelope are skipped.
 //
 // A 429 becomes adapters.RetryAfter with Telegram's retry_after; a 403 (the
-// user blocked the bot) adapters.Permanent wrapping ErrBlocked, and a
-// contact.blocked event is published; other 400s (chat not found, a bad file
-// URL) Permanent; 5xx and network errors plain errors.
+// user blocked the bot) adapters.Unreachable (Permanent) wrapping ErrBlocked,
+// which the runtime passes on as contact.unreachable, reason blocked; other
+// 400s (chat not found, a bad file URL) Permanent; 401 and 5xx Unavailable;
+// network errors plain errors.
 func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, error) {
 	chatID, err := recipient(m)
 	if err != nil {
@@ -83,7 +84,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		}
 		sent, err := a.sendPart(ctx, chatID, p, markdown)
 		if err != nil {
-			return adapters.Receipt{}, a.sendError(ctx, m, chatID, err)
+			return adapters.Receipt{}, sendError(err)
 		}
 		id := strconv.FormatInt(chatID, 10) + ":" + strconv.Itoa(sent.MessageID)
 		first = cmp.Or(first, id)
@@ -163,7 +164,7 @@ func cannotParse(err error) bool {
 }
 
 // sendError classifies a failed Bot API call for the runtime.
-func (a *Adapter) sendError(ctx context.Context, m *core.Message, chatID int64, err error) error {
+func sendError(err error) error {
 	var te *tgbotapi.Error
 	if !errors.As(err, &te) {
 		return err // network, or a body that is not the Bot API's: retry
@@ -176,8 +177,7 @@ func (a *Adapter) sendError(ctx context.Context, m *core.Message, chatID int64, 
 		}
 		return adapters.RetryAfter(err, d)
 	case te.Code == 403:
-		a.blocked(ctx, m, chatID, te.Message)
-		return adapters.Permanent(fmt.Errorf("telegram: send: %w (%s)", ErrBlocked, te.Message))
+		return adapters.Unreachable(fmt.Errorf("telegram: send: %w (%s)", ErrBlocked, te.Message), event.ReasonBlocked)
 	case te.Code == 400 && strings.Contains(strings.ToLower(te.Message), "chat not found"):
 		return adapters.Permanent(fmt.Errorf("telegram: send: %w (%s)", ErrChatNotFound, te.Message))
 	case te.Code == 400:
@@ -192,25 +192,6 @@ func (a *Adapter) sendError(ctx context.Context, m *core.Message, chatID int64, 
 		return adapters.Unavailable(err)
 	}
 	return err // 404, 409: retry, then dead-letter
-}
-
-// blocked publishes contact.blocked for the customer of m. A lost event is
-// logged: the send's own failure is what the runtime must record.
-func (a *Adapter) blocked(ctx context.Context, m *core.Message, chatID int64, reason string) {
-	ev := adapters.DeliveryEvent(m, event.ContactBlocked)
-	chat := strconv.FormatInt(chatID, 10)
-	if ev.To == "" {
-		ev.To = core.NewIdentity(Name, chat)
-	}
-	ev.External.Chat = chat
-	// One event per reply, however often the runtime tries it.
-	ev.External.Message = chat + ":blocked:" + m.ID
-	ev.Meta = map[string]string{event.MetaReason: core.Truncate(reason, core.MaxMetaValueBytes)}
-	if err := a.pub.Event(ctx, ev); err != nil {
-		a.log.Warn("contact.blocked event not published", "msg_id", m.ID, "err", err)
-		return
-	}
-	a.log.Info("customer blocked the bot", "msg_id", m.ID, "conversation", m.ConversationID)
 }
 
 // filePart chooses how to send att: by Telegram file id when its key is one

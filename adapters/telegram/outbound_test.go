@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/telegram"
 	"github.com/omnigate/omnigate/adapters/telegram/telegramtest"
@@ -203,22 +204,17 @@ func TestSend_RateLimitHonoured(t *testing.T) {
 	})
 }
 
-// TestSend_Blocked: a 403 is Permanent with the reason the agent reads, the
-// runtime publishes delivery.failed, and the adapter contact.blocked.
+// TestSend_Blocked: a 403 is Unreachable (Permanent) with the reason the agent
+// reads; through the runtime, the desk gets delivery.failed with reason
+// blocked, and the pipeline gets contact.unreachable on the customer's inbound
+// subject, carrying the reply to send on another channel.
 func TestSend_Blocked(t *testing.T) {
 	env, fake, a := sendEnv(t)
 	fake.Fail(telegramtest.Blocked())
 	m := reply("are you there?")
 	_, err := a.Send(t.Context(), m)
-	if !bus.IsPermanent(err) || !errors.Is(err, telegram.ErrBlocked) || !strings.Contains(err.Error(), "user blocked the bot") {
-		t.Fatalf("Send: %v; want Permanent ErrBlocked", err)
-	}
-	evs := env.Events(t, event.ContactBlocked, m.ID)
-	if len(evs) != 1 {
-		t.Fatalf("%d contact.blocked events, want 1", len(evs))
-	}
-	if ev := evs[0]; ev.To != "telegram:4242" || ev.ConversationID != "conv1" || ev.Kind != core.KindEvent || ev.Meta["reason"] != "Forbidden: bot was blocked by the user" {
-		t.Errorf("event %+v", ev)
+	if reason, _ := adapters.UnreachableReason(err); !bus.IsPermanent(err) || !errors.Is(err, telegram.ErrBlocked) || reason != event.ReasonBlocked || !strings.Contains(err.Error(), "user blocked the bot") {
+		t.Fatalf("Send: %v; want Permanent ErrBlocked, unreachable for reason blocked", err)
 	}
 
 	env.Start(t, a)
@@ -229,17 +225,29 @@ func TestSend_Blocked(t *testing.T) {
 		if len(evs) != 1 {
 			return fmt.Errorf("%d delivery.failed events", len(evs))
 		}
-		if !strings.Contains(evs[0].Meta["error"], "user blocked the bot") {
-			return fmt.Errorf("delivery.failed error %q does not say why", evs[0].Meta["error"])
+		if !strings.Contains(evs[0].Meta["error"], "user blocked the bot") || evs[0].Meta[event.MetaReason] != event.ReasonBlocked {
+			return fmt.Errorf("delivery.failed meta %v does not say why", evs[0].Meta)
 		}
 		return nil
 	})
 	bustest.Eventually(t, waitFor, func() error {
-		if n := len(env.Events(t, event.ContactBlocked, m2.ID)); n != 1 {
-			return fmt.Errorf("%d contact.blocked events for the runtime's send", n)
+		var got []*core.Message
+		for _, s := range env.Stored(t, bus.StreamIn) {
+			if s.Message != nil && s.Message.Type == event.ContactUnreachable && s.Message.ReplyTo == m2.ID {
+				got = append(got, s.Message)
+			}
+		}
+		if len(got) != 1 {
+			return fmt.Errorf("%d contact.unreachable events for the reply on omni.in", len(got))
+		}
+		if ev := got[0]; ev.From != "telegram:4242" || ev.Text != m2.Text || ev.Meta[event.MetaReason] != event.ReasonBlocked || ev.ConversationID != "conv1" {
+			return fmt.Errorf("contact.unreachable %+v", ev)
 		}
 		return nil
 	})
+	if dls, err := env.Bus.DeadLetters(t.Context(), "", 0); err != nil || len(dls) != 0 {
+		t.Errorf("%d dead letters (%v): an unreachable recipient is the pipeline's to handle", len(dls), err)
+	}
 }
 
 func TestSend_Errors(t *testing.T) {

@@ -70,9 +70,24 @@ const (
 	// ContactLinked says an identity was given to the conversation's contact at
 	// an agent's request (contact.link).
 	ContactLinked = "contact.linked"
-	// ContactBlocked says the customer blocked the channel (To); replies there
-	// cannot reach them.
-	ContactBlocked = "contact.blocked"
+	// ContactUnreachable says an identity of the customer (From) cannot be
+	// reached, as its channel's provider said: meta reason (ReasonBlocked,
+	// ReasonBounced, ReasonOptedOut, ReasonOutsideWindow, ReasonInvalid) and
+	// error (the provider's words). A channel publishes it on its inbound
+	// subject, in order with the customer's messages; when a reply failed for
+	// it, ReplyTo is that reply and Text, HTML and Attachments are its content,
+	// which the pipeline sends again on the contact's next reachable channel.
+	// The pipeline records it on the contact and tells the desks on
+	// omni.evt.contact.unreachable, with the conversation.
+	ContactUnreachable = "contact.unreachable"
+	// ContactReachable says an identity (From) can be reached again (the
+	// customer opted in, or wrote from it); published and passed on like
+	// ContactUnreachable.
+	ContactReachable = "contact.reachable"
+	// DeliveryRerouted says the pipeline sent reply ReplyTo on another channel
+	// than the one it would have used, which cannot reach the customer: meta
+	// carried_by is the channel used, reason why the other was passed over.
+	DeliveryRerouted = "delivery.rerouted"
 	// CommandRejected says a command could not be executed: meta command and
 	// reason say which and why, ReplyTo is the command's id. It goes to the
 	// desk the command came from.
@@ -247,6 +262,10 @@ const (
 	// MetaSource is the tracker bridge a ticket change came from.
 	MetaSource = "source"
 
+	// MetaUnreachable, on a DeliveryRerouted or a DeliveryFailed the pipeline
+	// raises, lists the identities passed over and why, as
+	// "sms:+15551234567 (opted_out), ...".
+	MetaUnreachable = "unreachable"
 	// MetaError is why a delivery failed, in the provider's words.
 	MetaError = "error"
 	// MetaUpTo, on a Read event, is the seq the agent read up to.
@@ -277,4 +296,19 @@ const (
 	ByRouting = "routing"
 	// ByTickets is the ticket service.
 	ByTickets = "tickets"
+)
+
+// Reasons an identity cannot be reached (MetaReason of ContactUnreachable).
+const (
+	// ReasonBlocked: the customer blocked the sender (Telegram's 403, kicked).
+	ReasonBlocked = "blocked"
+	// ReasonBounced: mail to the address bounced for good (DSN 5.x.x).
+	ReasonBounced = "bounced"
+	// ReasonOptedOut: the customer opted out (SMS STOP, Twilio 21610).
+	ReasonOptedOut = "opted_out"
+	// ReasonOutsideWindow: WhatsApp's 24-hour window is closed and no
+	// template is configured; the customer's next message opens it.
+	ReasonOutsideWindow = "outside_window"
+	// ReasonInvalid: the provider says the address does not exist.
+	ReasonInvalid = "invalid"
 )
