@@ -34,6 +34,10 @@ const (
 	MaxAttachments = 20
 	// MaxAttachmentNameBytes is the longest Attachment.Name.
 	MaxAttachmentNameBytes = 255
+	// MaxQuickReplies is the most QuickReplies one message may offer.
+	MaxQuickReplies = 10
+	// MaxQuickReplyBytes is the longest label in QuickReplies.
+	MaxQuickReplyBytes = 128
 	// MaxMetaEntries is the most entries Meta may hold.
 	MaxMetaEntries = 64
 	// MaxMetaKeyBytes is the longest key in Meta.
@@ -137,6 +141,13 @@ type Message struct {
 	HTML string `json:"html,omitempty"`
 	// Attachments are files sent with the message, at most MaxAttachments.
 	Attachments []Attachment `json:"attachments,omitempty"`
+	// QuickReplies are answers offered to the customer with an outbound
+	// message (an agent's reply, an auto-reply), to choose with one tap: at
+	// most MaxQuickReplies non-empty labels of at most MaxQuickReplyBytes. A
+	// channel that has buttons shows them (Telegram: an inline keyboard); the
+	// others send the message without them. The customer's choice comes back
+	// as an inbound message whose Text is the label chosen.
+	QuickReplies []string `json:"quick_replies,omitempty"`
 	// ReplyTo is the id of the envelope this one answers.
 	ReplyTo string `json:"reply_to,omitempty"`
 	// Language is a BCP 47 tag such as "en" or "pt-BR", when known.
@@ -236,6 +247,7 @@ func (m *Message) Clone() *Message {
 	}
 	c := *m
 	c.Attachments = slices.Clone(m.Attachments)
+	c.QuickReplies = slices.Clone(m.QuickReplies)
 	c.Meta = maps.Clone(m.Meta)
 	if m.unknown != nil {
 		c.unknown = make(map[string]json.RawMessage, len(m.unknown))
@@ -297,6 +309,8 @@ func (m *Message) decode(data []byte) (hasV bool, err error) {
 			d.check(k, decodeString(raw, &m.HTML), "a string")
 		case "attachments":
 			m.Attachments = d.attachments(raw)
+		case "quick_replies":
+			m.QuickReplies = d.quickReplies(raw)
 		case "reply_to":
 			d.check(k, decodeString(raw, &m.ReplyTo), "a string")
 		case "language":
@@ -403,6 +417,25 @@ func (d *decoder) attachments(raw json.RawMessage) []Attachment {
 	return as
 }
 
+// quickReplies decodes the quick_replies array; null and [] are nil.
+func (d *decoder) quickReplies(raw json.RawMessage) []string {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		d.check("quick_replies", false, "an array of strings")
+		return nil
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	labels := make([]string, len(items))
+	for i, raw := range items {
+		if !decodeString(raw, &labels[i]) {
+			d.check("quick_replies["+strconv.Itoa(i)+"]", false, "a string")
+		}
+	}
+	return labels
+}
+
 // meta decodes the meta object; null and {} are nil.
 func (d *decoder) meta(raw json.RawMessage) map[string]string {
 	var members map[string]json.RawMessage
@@ -484,6 +517,17 @@ func (m *Message) appendJSON(b []byte) ([]byte, error) {
 			x.str("url", a.URL, false)
 			x.str("key", a.Key, false)
 			w.b = append(x.b, '}')
+		}
+		w.b = append(w.b, ']')
+	}
+	if len(m.QuickReplies) > 0 {
+		w.key("quick_replies")
+		w.b = append(w.b, '[')
+		for i, label := range m.QuickReplies {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.b = appendString(w.b, label)
 		}
 		w.b = append(w.b, ']')
 	}

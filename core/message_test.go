@@ -26,6 +26,7 @@ func inboundSMS() *core.Message {
 		{Name: "box.jpg", ContentType: "image/jpeg", Size: 48213, URL: "https://api.twilio.com/media/ME1"},
 		{Name: "receipt.pdf", Key: "media/01/receipt.pdf"},
 	}
+	m.QuickReplies = []string{"Yes", "No, thanks"}
 	m.ReplyTo = core.NewID()
 	m.Language = "en"
 	m.SentAt = time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.FixedZone("", -5*3600))
@@ -371,6 +372,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(withField(`"text":"<b>\u2028</b>\n\t\u0001","html":"&amp;"`))
 	f.Add(withField(`"attachments":[{"name":"a","content_type":"image/png","size":1,"url":"u","extra":1},{"key":"k"}]`))
 	f.Add(withField(`"meta":{"a":"b","":"c"}`))
+	f.Add(withField(`"quick_replies":["Yes","caf\u00e9",""]`))
+	f.Add(withField(`"quick_replies":[]`))
 	f.Add(withField(`"sent_at":"2025-01-02T03:04:05.123456789+05:30","received_at":"0000-01-01T00:00:00Z"`))
 	f.Add(withField(`"text":"` + strings.Repeat("a", core.MaxTextBytes+1) + `"`))
 	f.Add(withField(`"pad":"` + strings.Repeat("a", core.MaxEnvelopeBytes) + `"`))

@@ -78,6 +78,9 @@ func TestSchema_AcceptsEncoded(t *testing.T) {
 					Size: 1 << 62, Key: fmt.Sprint("k", i),
 				})
 			}
+			for range core.MaxQuickReplies {
+				m.QuickReplies = append(m.QuickReplies, strings.Repeat("q", core.MaxQuickReplyBytes))
+			}
 			m.Meta = map[string]string{}
 			for i := range core.MaxMetaEntries {
 				m.Meta[fmt.Sprintf("%0128d", i)] = strings.Repeat("v", core.MaxMetaValueBytes)
@@ -153,6 +156,7 @@ func TestSchema_AgreesWithDecode(t *testing.T) {
 			d["contact"], d["conversation"] = "ct", "cv"
 			d["html"] = "<p>hi</p>"
 			d["attachments"] = []any{map[string]any{"name": "a.png", "content_type": "image/png; q=1", "size": 0, "url": "https://x/a.png"}}
+			d["quick_replies"] = []any{"Track my order", "Talk to an agent"}
 			d["reply_to"], d["language"] = "01HZY3K8Q2XJ4V6M9N0P1R2S3V", "pt-BR"
 			d["sent_at"], d["received_at"] = "2025-03-14T09:26:53.5-05:00", "2025-03-14T14:26:54Z"
 			d["meta"] = map[string]any{"k": "v"}
@@ -224,6 +228,15 @@ func TestSchema_AgreesWithDecode(t *testing.T) {
 		{name: "attachment content type with space", modify: func(d map[string]any) {
 			d["attachments"] = []any{map[string]any{"key": "k", "content_type": "image /png"}}
 		}},
+		{name: "too many quick replies", modify: func(d map[string]any) {
+			d["quick_replies"] = []any{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}
+		}},
+		{name: "empty quick reply", modify: func(d map[string]any) { d["quick_replies"] = []any{"Yes", ""} }},
+		{name: "quick reply too long", modify: func(d map[string]any) {
+			d["quick_replies"] = []any{strings.Repeat("q", core.MaxQuickReplyBytes+1)}
+		}},
+		{name: "quick reply not a string", modify: func(d map[string]any) { d["quick_replies"] = []any{1} }},
+		{name: "quick replies not an array", modify: func(d map[string]any) { d["quick_replies"] = "Yes" }},
 		{name: "too many meta entries", modify: func(d map[string]any) { d["meta"] = manyMeta(core.MaxMetaEntries + 1) }},
 		{name: "meta key too long", modify: func(d map[string]any) { d["meta"] = map[string]any{strings.Repeat("k", 129): "v"} }},
 		{name: "meta empty key", modify: func(d map[string]any) { d["meta"] = map[string]any{"": "v"} }},

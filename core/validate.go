@@ -94,6 +94,8 @@ const maxTypeBytes = 64
 //   - at most MaxAttachments attachments, each with a url or a key, a size of
 //     at least 0, a name of at most MaxAttachmentNameBytes and, when set, a
 //     content type that mime.ParseMediaType accepts and that has a subtype;
+//   - at most MaxQuickReplies quick replies, each non-empty and at most
+//     MaxQuickReplyBytes;
 //   - at most MaxMetaEntries meta entries with non-empty keys of at most
 //     MaxMetaKeyBytes and values of at most MaxMetaValueBytes;
 //   - every string is valid UTF-8 and both timestamps fit RFC 3339.
@@ -180,6 +182,18 @@ func (m *Message) Validate() error {
 	}
 	for i, a := range m.Attachments {
 		v.attachment(i, a)
+	}
+
+	if n := len(m.QuickReplies); n > MaxQuickReplies {
+		v.addf("quick_replies", "%d quick replies, at most %d", n, MaxQuickReplies)
+	}
+	for i, label := range m.QuickReplies {
+		field := "quick_replies[" + strconv.Itoa(i) + "]"
+		if label == "" {
+			v.add(field, "empty")
+			continue
+		}
+		v.str(field, label, MaxQuickReplyBytes)
 	}
 
 	v.str("reply_to", m.ReplyTo, 0)
