@@ -506,6 +506,9 @@ func (e *env) summarize(ph int) {
 		}
 	}
 	r := e.ledger.rows()[ph]
+	if slow := slowPartitions(r.in, e.c.maxRecovery); slow != "" {
+		e.note("%s", slow)
+	}
 	for _, f := range []struct {
 		what string
 		s    stats
@@ -521,6 +524,35 @@ func (e *env) summarize(ph int) {
 		r.in.offered, r.in.accepted, r.in.delivered, r.in.lost, r.in.dlq, r.in.duplicated, r.in.reordered,
 		r.in.max.Round(10*time.Millisecond), recoveryString(r.in), r.out.accepted, r.out.delivered, r.out.lost)
 	fmt.Println()
+}
+
+// slowPartitions names the inbound partitions (consumers pipeline-<n>) whose
+// messages still waited longer than limit after the fault, slowest first, at
+// most eight.
+func slowPartitions(s stats, limit time.Duration) string {
+	type pr struct {
+		p int
+		d time.Duration
+	}
+	var slow []pr
+	for p, d := range s.partitions {
+		if d > limit {
+			slow = append(slow, pr{p, d})
+		}
+	}
+	if len(slow) == 0 {
+		return ""
+	}
+	slices.SortFunc(slow, func(a, b pr) int { return cmp.Compare(b.d, a.d) })
+	var parts []string
+	for i, x := range slow {
+		if i == 8 {
+			parts = append(parts, "...")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d (%s)", x.p, dur(x.d)))
+	}
+	return fmt.Sprintf("%d of %d partitions recovered in more than %s: %s", len(slow), bus.Partitions, limit, strings.Join(parts, ", "))
 }
 
 // checkTails compares what the stream readers saw with what the streams hold,

@@ -174,16 +174,16 @@ type stats struct {
 	// p50 and max latency, from the first attempt to the first arrival, of the
 	// delivered messages.
 	p50, max time.Duration
-	// recovery: how long after the fault ended each inbound partition moved
-	// again, the worst of them: the later of when its last message accepted
-	// before the end arrived (what the fault held up; the lost ones are counted
-	// as lost instead) and the latency of its first message accepted after the
-	// end (timed from its sending, so that a partition that had no message to
-	// carry right after the end is not charged for waiting). recovered is false
-	// when a partition's messages accepted after the end all failed to arrive;
-	// measured is false for no fault.
-	recovery            time.Duration
-	recovered, measured bool
+	// recovery: how long after the fault ended messages still waited: the
+	// longest that a delivered message waited after the end, or after its
+	// sending when it was sent after the end. A message held up by the fault
+	// counts from the end, a message sent later from its sending, so a quiet
+	// partition is not charged for having had nothing to carry. measured is
+	// false for no fault.
+	recovery time.Duration
+	measured bool
+	// partitions is that per inbound partition, for the notes.
+	partitions map[int]time.Duration
 }
 
 // row is the report of one phase.
@@ -233,16 +233,9 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 		}
 	}
 	lat := make([][]time.Duration, n)
-	// Per phase and partition, for the recovery: how long after the fault's
-	// end the messages accepted before it kept arriving, and the latency of the
-	// first message accepted after it.
-	type part struct {
-		backlog      time.Duration
-		first        time.Time // sent
-		firstLatency time.Duration
-		after        bool // an accepted message was sent after the end
-	}
-	parts := make([]map[int]*part, n)
+	// Per phase and partition, for the recovery: the longest a message waited
+	// after the fault's end, or after its sending when that was later.
+	parts := make([]map[int]time.Duration, n)
 	for k, o := range f.offered {
 		if k.phase >= n {
 			continue
@@ -258,38 +251,27 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 			s.dlq++
 		}
 		at, arrived := first[k]
-		if arrived {
-			s.delivered++
-			lat[k.phase] = append(lat[k.phase], at.Sub(o.at))
-		} else {
+		if !arrived {
 			s.lost++
 			if dead {
 				s.dlqLost++
 			}
+			continue // counted as lost, not in the latencies or the recovery
 		}
+		s.delivered++
+		lat[k.phase] = append(lat[k.phase], at.Sub(o.at))
 		from := phases[k.phase].recoverFrom
 		if partition == nil || from.IsZero() {
 			continue
 		}
 		if parts[k.phase] == nil {
-			parts[k.phase] = map[int]*part{}
+			parts[k.phase] = map[int]time.Duration{}
 		}
-		pp := parts[k.phase][partition(k.sender)]
-		if pp == nil {
-			pp = &part{}
-			parts[k.phase][partition(k.sender)] = pp
+		if o.at.After(from) {
+			from = o.at
 		}
-		switch {
-		case o.at.Before(from):
-			if arrived { // a lost one counts as lost, not here
-				pp.backlog = max(pp.backlog, at.Sub(from))
-			}
-		default:
-			pp.after = true
-			if arrived && (pp.first.IsZero() || o.at.Before(pp.first)) {
-				pp.first, pp.firstLatency = o.at, at.Sub(o.at)
-			}
-		}
+		p := partition(k.sender)
+		parts[k.phase][p] = max(parts[k.phase][p], at.Sub(from))
 	}
 	for i := range st {
 		s := &st[i]
@@ -300,12 +282,10 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 		if partition == nil || phases[i].recoverFrom.IsZero() {
 			continue
 		}
-		s.measured, s.recovered = true, true
-		for _, pp := range parts[i] {
-			if pp.after && pp.first.IsZero() {
-				s.recovered = false // nothing sent after the end arrived
-			}
-			s.recovery = max(s.recovery, pp.backlog, pp.firstLatency)
+		s.measured = true
+		s.partitions = parts[i]
+		for _, r := range parts[i] {
+			s.recovery = max(s.recovery, r)
 		}
 	}
 	return st
