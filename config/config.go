@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnigate/omnigate/core"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -176,20 +177,29 @@ func (l *Log) Validate() error {
 
 // Conversation configures conversation lifecycle.
 type Conversation struct {
-	ReopenWindow time.Duration `yaml:"reopen_window" doc:"A customer message within this time after a conversation closed reopens it; later ones start a new conversation."`
+	ReopenWindow  time.Duration `yaml:"reopen_window" doc:"A customer message within this time after a conversation closed reopens it; later ones start a new conversation."`
+	ReplyFallback []string      `yaml:"reply_fallback" doc:"Channels to try, in order, when a reply's channel cannot reach the customer (blocked, opted out, bounced, WhatsApp window closed), e.g. [whatsapp, sms, email]. Empty: the contact's other identities, in the order they were added."`
 }
 
-// SetDefaults sets reopen_window 24h.
+// SetDefaults sets reopen_window 24h; an empty reply_fallback is none.
 func (c *Conversation) SetDefaults() {
 	if c.ReopenWindow == 0 {
 		c.ReopenWindow = 24 * time.Hour
 	}
+	if len(c.ReplyFallback) == 0 {
+		c.ReplyFallback = nil // [] and none mean the same
+	}
 }
 
-// Validate checks reopen_window.
+// Validate checks reopen_window and the reply_fallback channel names.
 func (c *Conversation) Validate() error {
 	var p Problems
 	checkPositive(&p, "reopen_window", c.ReopenWindow)
+	for i, ch := range c.ReplyFallback {
+		if !core.ValidChannel(ch) {
+			p.Add("reply_fallback["+strconv.Itoa(i)+"]", "%q is not a channel name (lower-case letters, digits, '_' or '-')", ch)
+		}
+	}
 	return p.Err()
 }
 

@@ -64,8 +64,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 42 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 42", len(keys))
+	if len(keys) != 43 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 43", len(keys))
 	}
 }
 

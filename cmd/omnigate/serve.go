@@ -209,6 +209,7 @@ func (s *gateway) build(file string) error {
 	s.pipeline, err = pipeline.New(pipeline.Config{
 		Desks:         s.desks,
 		ReopenWindow:  s.cfg.Conversation.ReopenWindow,
+		ReplyFallback: s.cfg.Conversation.ReplyFallback,
 		PhoneChannels: s.phoneChannels,
 	}, pipeline.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "pipeline")})
 	return err

@@ -55,6 +55,11 @@ func (p *Pipeline) inbound(ctx context.Context, m *core.Message, redelivered boo
 	if err != nil {
 		return err
 	}
+	if _, ok := contact.Unreachable[m.From]; ok {
+		if err := p.reachableAgain(ctx, m, contact, conv); err != nil {
+			return err
+		}
+	}
 	if err := p.recordThread(ctx, m, conv, threads); err != nil {
 		return err
 	}

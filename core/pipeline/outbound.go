@@ -101,33 +101,30 @@ func (p *Pipeline) reply(ctx context.Context, m *core.Message, pr *progress) err
 	if !p.customerChannel(target) {
 		return bus.Permanent(fmt.Errorf("reply via %w %q", errUnknownChannel, target))
 	}
-	to, err := recipient(target, conv, contact)
-	if err != nil {
-		return bus.Permanent(err)
+	if via := m.Meta[event.MetaReplyVia]; via != "" {
+		// The author chose the channel: one the customer is not on is a
+		// mistake to report, not a reason to pick another.
+		if _, err := recipient(via, conv, contact); err != nil {
+			return bus.Permanent(err)
+		}
 	}
-
 	source := m.Channel
-	m.Channel, m.To = target, to
-	// External held the author's references (a Slack channel and ts); the
-	// channel's adapter fills its own.
-	m.External = core.External{}
 	m.ContactID, m.ConversationID = contact.ID, conv.ID
 	if m.Meta == nil {
 		m.Meta = map[string]string{}
 	}
 	m.Meta[event.MetaDesk] = source
+	// External held the author's references (a Slack channel and ts); the
+	// channel's adapter fills its own.
+	rt := p.route(target, conv, contact)
+	rt.address(m)
 	// Before the adapter can send it: the customer's answer may cite it.
 	if err := p.recordReply(ctx, m, conv.ID, contact.ID); err != nil {
 		return err
 	}
 	if err := concurrently(
 		func() error { return p.appendTranscript(ctx, m) },
-		func() error {
-			if _, err := p.bus.PublishMessage(ctx, bus.SubjectOut(target), m, bus.WithMsgID("out:"+m.ID)); err != nil {
-				return fmt.Errorf("publish reply: %w", err)
-			}
-			return nil
-		},
+		func() error { return p.send(ctx, m, rt) },
 		func() error { return p.toDesks(ctx, m, source, nil) },
 	); err != nil {
 		return publishErr(err)
@@ -135,7 +132,7 @@ func (p *Pipeline) reply(ctx context.Context, m *core.Message, pr *progress) err
 	if err := p.markDone(ctx, pr, conv.ID); err != nil {
 		return err
 	}
-	p.log.Debug("reply", "msg_id", m.ID, "source", source, "channel", target, "contact", contact.ID, "conversation", conv.ID)
+	p.log.Debug("reply", "msg_id", m.ID, "source", source, "channel", m.Channel, "contact", contact.ID, "conversation", conv.ID)
 	return nil
 }
 

@@ -56,6 +56,10 @@ type Config struct {
 	// ThreadTTL is how long a thread key is remembered after its last message.
 	// Default 90 days.
 	ThreadTTL time.Duration
+	// ReplyFallback are the channels a reply tries, in order, when its channel
+	// cannot reach the customer (store.Contact.Unreachable). Empty: the
+	// contact's other identities, in the order they were added.
+	ReplyFallback []string
 }
 
 // Deps are what a Pipeline runs on.
@@ -218,6 +222,8 @@ func (p *Pipeline) handle(ctx context.Context, d *bus.Delivery) error {
 		err = bus.Permanent(fmt.Errorf("%w %q: reserved for verified account identities", errUnknownChannel, m.Channel))
 	case len(p.cfg.Channels) > 0 && !slices.Contains(p.cfg.Channels, m.Channel):
 		err = bus.Permanent(fmt.Errorf("%w %q", errUnknownChannel, m.Channel))
+	case reachEvent(m):
+		err = p.reachability(ctx, m, redelivered)
 	default:
 		err = p.inbound(ctx, m, redelivered)
 	}

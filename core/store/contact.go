@@ -22,6 +22,11 @@ type Contact struct {
 	Identities []core.Identity   `json:"identities,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Tags       []string          `json:"tags,omitempty"`
+	// Unreachable holds the identities that cannot be reached now, as their
+	// channels said (a block, an opt-out, a bounce): replies go to another
+	// identity of the contact. An identity leaves it when the customer writes
+	// from it or opts in again.
+	Unreachable map[core.Identity]Unreachability `json:"unreachable,omitempty"`
 	// MergedInto is the contact this one was merged into; Contact and
 	// UpdateContact follow it to the survivor.
 	MergedInto string `json:"merged_into,omitempty"`
@@ -32,6 +37,16 @@ type Contact struct {
 	UpdatedAt        time.Time `json:"updated_at,omitzero"`
 	// Revision is the stored revision this value was read at or written with.
 	Revision uint64 `json:"-"`
+}
+
+// Unreachability says why, and since when, an identity cannot be reached.
+type Unreachability struct {
+	// Reason is an event.Reason* value (blocked, bounced, opted_out, ...).
+	Reason string `json:"reason"`
+	// Detail is the provider's words.
+	Detail string `json:"detail,omitempty"`
+	// Since is when the channel said so.
+	Since time.Time `json:"since"`
 }
 
 // maxMergeChain bounds how many MergedInto links Contact follows.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/omnigate/omnigate/core"
 )
 
 // MergeResult says what Merge did, so the pipeline can tell the agent desks.
@@ -123,6 +125,14 @@ func (s *Store) merge(ctx context.Context, from, into string) (*MergeResult, err
 func mergeInto(c, f *Contact) error {
 	before, _ := json.Marshal(c)
 	c.Identities = uniqueIdentities(append(c.Identities, f.Identities...))
+	for id, u := range f.Unreachable {
+		if _, ok := c.Unreachable[id]; !ok {
+			if c.Unreachable == nil {
+				c.Unreachable = map[core.Identity]Unreachability{}
+			}
+			c.Unreachable[id] = u
+		}
+	}
 	for _, t := range f.Tags {
 		if !slices.Contains(c.Tags, t) {
 			c.Tags = append(c.Tags, t)
