@@ -82,6 +82,13 @@ type Attachment struct {
 	URL string `json:"url,omitempty"`
 	// Key names the bytes in the object store.
 	Key string `json:"key,omitempty"`
+	// ContentID is the attachment's id within its message, without angle
+	// brackets: an email part's Content-ID, which the HTML body refers to as
+	// "cid:<ContentID>" (RFC 2392).
+	ContentID string `json:"content_id,omitempty"`
+	// Inline is true for a part shown within the body (an inline image) rather
+	// than offered as a file (Content-Disposition: inline).
+	Inline bool `json:"inline,omitempty"`
 }
 
 // External holds the provider's own ids, so replies and receipts can be matched
@@ -411,6 +418,14 @@ func (d *decoder) attachments(raw json.RawMessage) []Attachment {
 				if !decodeString(raw, &a.Key) {
 					d.check(field(".key"), false, "a string")
 				}
+			case "content_id":
+				if !decodeString(raw, &a.ContentID) {
+					d.check(field(".content_id"), false, "a string")
+				}
+			case "inline":
+				if !decodeValue(raw, &a.Inline) {
+					d.check(field(".inline"), false, "a boolean")
+				}
 			}
 		}
 	}
@@ -516,6 +531,11 @@ func (m *Message) appendJSON(b []byte) ([]byte, error) {
 			}
 			x.str("url", a.URL, false)
 			x.str("key", a.Key, false)
+			x.str("content_id", a.ContentID, false)
+			if a.Inline {
+				x.key("inline")
+				x.b = append(x.b, "true"...)
+			}
 			w.b = append(x.b, '}')
 		}
 		w.b = append(w.b, ']')

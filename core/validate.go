@@ -279,6 +279,9 @@ func (v *validator) attachment(i int, a Attachment) {
 	if p := stringProblem(a.Key, 0); p != "" {
 		v.add(field(".key"), p)
 	}
+	if p := stringProblem(a.ContentID, 0); p != "" {
+		v.add(field(".content_id"), p)
+	}
 }
 
 func (v *validator) time(field string, t time.Time) {

@@ -108,6 +108,7 @@ func (a *Adapter) inbound(p *Parsed, raw []byte, truncated bool) (*core.Message,
 	setMeta(meta, event.MetaThreadKeys, threadKeys(p, token))
 	m.Meta = meta
 	a.attach(m, p)
+	resolveInline(m)
 	fit(m)
 	if len(m.Meta) == 0 {
 		m.Meta = nil
@@ -214,6 +215,7 @@ func (a *Adapter) attach(m *core.Message, p *Parsed) {
 			total += n
 			m.Attachments = append(m.Attachments, core.Attachment{
 				Name: at.Name, ContentType: at.ContentType, Size: at.Size, URL: dataURL(at.ContentType, at.Data),
+				ContentID: at.ContentID, Inline: at.Inline,
 			})
 			continue
 		}
@@ -228,7 +230,7 @@ func (a *Adapter) attach(m *core.Message, p *Parsed) {
 // omittedAttachment describes at without its bytes: they stay in the mail,
 // which its mid: URL names (with the part's Content-ID when it has one).
 func omittedAttachment(m *core.Message, at Attachment) core.Attachment {
-	c := core.Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size}
+	c := core.Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size, ContentID: at.ContentID, Inline: at.Inline}
 	if strings.HasPrefix(m.External.Message, "sha256:") {
 		c.Key = "email:" + m.External.Message + "/" + at.Part
 		return c
@@ -274,7 +276,7 @@ func fit(m *core.Message) {
 		}
 		if largest >= 0 {
 			at := m.Attachments[largest]
-			m.Attachments[largest] = omittedAttachment(m, Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size, Part: "?"})
+			m.Attachments[largest] = omittedAttachment(m, Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size, Part: "?", ContentID: at.ContentID, Inline: at.Inline})
 			entry := describe(Attachment{Name: at.Name, ContentType: at.ContentType, Size: at.Size, Part: "?"})
 			if prev := m.Meta[MetaAttachmentsOmitted]; prev != "" {
 				entry = prev + "; " + entry

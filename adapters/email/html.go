@@ -18,7 +18,8 @@ const maxHTMLDepth = 32
 // HTMLToText renders an HTML mail body as readable plain text: block elements
 // (p, div, li, tr, headings, ...) end lines, br breaks one, links become
 // "text (url)", list items start with "- ", blockquote content is prefixed with
-// "> " per level (so StripQuoted recognizes quoted history), and script, style,
+// "> " per level (so StripQuoted recognizes quoted history), an image of the
+// mail itself (src="cid:<id>") "[cid:<id>]" as Outlook writes it, and script, style,
 // head and the like are dropped. Runs of white space collapse to one space
 // except inside pre. The result has no trailing white space on any line and at
 // most one blank line in a row.
@@ -91,6 +92,12 @@ func htmlToText(r io.Reader) string {
 				w.newline(1)
 				if !end {
 					w.text("- ", true)
+				}
+			case atom.Img:
+				// An image of the mail itself: Outlook's placeholder, which
+				// Normalize names after the attachment.
+				if src := strings.TrimSpace(attr(z, hasAttr, "src")); len(src) > 4 && strings.EqualFold(src[:4], "cid:") {
+					w.text("[cid:"+src[4:]+"]", false)
 				}
 			case atom.Td, atom.Th:
 				if !end {

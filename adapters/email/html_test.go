@@ -24,6 +24,7 @@ func TestHTMLToText(t *testing.T) {
 		{"pre kept", "<pre>a  b\n  c</pre>", "a  b\n  c"},
 		{"table cells", "<table><tr><td>Order</td><td>4821</td></tr><tr><td>Total</td><td>$5</td></tr></table>", "Order 4821\nTotal $5"},
 		{"outlook paragraphs", `<p class="MsoNormal">Hi,<o:p></o:p></p><p class="MsoNormal"><o:p>&nbsp;</o:p></p><p class="MsoNormal">Line one<o:p></o:p></p><p class="MsoNormal">Line two<o:p></o:p></p>`, "Hi,\n\nLine one\nLine two"},
+		{"inline image", `<p>Look:</p><p><img src="cid:image001.png@01DB5F1A.2B3C4D50" alt="x"></p><p><img src="https://t.example/pixel.gif"></p>`, "Look:\n\n[cid:image001.png@01DB5F1A.2B3C4D50]"},
 		{"broken html", "<p>unclosed <b>bold <i>text", "unclosed bold text"},
 		{"empty", "", ""},
 	} {

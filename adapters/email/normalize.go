@@ -204,7 +204,7 @@ func Normalize(r io.Reader, lim Limits) (*Parsed, error) {
 	if strings.TrimSpace(p.FullText) == "" && p.HTML != "" {
 		p.FullText = HTMLToText(p.HTML)
 	}
-	p.FullText = clean(p.FullText)
+	p.FullText = inlinePlaceholders(clean(p.FullText), p.Attachments)
 	p.Text = StripQuoted(p.FullText)
 	if p.Kind == KindBounce {
 		n.bounceFallback()
