@@ -82,10 +82,17 @@ func rerouteEvent(m *core.Message, reason string, cause error) *core.Message {
 	ev.ReplyTo = m.ID
 	ev.ContactID, ev.ConversationID = m.ContactID, m.ConversationID
 	ev.Text, ev.HTML, ev.Attachments = m.Text, m.HTML, m.Attachments
-	if desk := m.Meta[event.MetaDesk]; desk != "" {
-		ev.Meta[event.MetaDesk] = desk
+	for _, k := range replyMeta {
+		if v := m.Meta[k]; v != "" {
+			ev.Meta[k] = v
+		}
 	}
 	// One event per failed reply, however often the runtime tries it.
 	ev.External.Message = "unreachable:" + m.ID
 	return ev
 }
+
+// replyMeta are the meta keys of a reply that another channel needs to send
+// it as it was written: its desk, how its text is written, and whether it was
+// automatic.
+var replyMeta = []string{event.MetaDesk, event.MetaFormat, event.MetaAuto, event.MetaTemplate}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -323,6 +324,7 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 		// The reply as the pipeline wrote it, before rendering for this channel:
 		// what another channel gets if this one cannot reach the customer.
 		written := *m
+		written.Meta = maps.Clone(m.Meta) // Render drops the format it rendered
 		if e.kind == Channel {
 			Render(m, e.format)
 			if rc, found, err := r.reconcile(ctx, e, intents, m, d.NumDelivered > 1, log); err != nil {

@@ -52,7 +52,7 @@ func TestReplyLoop(t *testing.T) {
 	for _, transport := range []string{"socket", "http"} {
 		for _, ch := range []string{"web", "app", "sms", "whatsapp", "email", "telegram"} {
 			t.Run(transport+"/"+ch, func(t *testing.T) {
-				g := startLoop(t, transport, ch)
+				g := startLoop(t, transport, []string{ch}, "")
 				cust := g.customer(t, ch)
 				cust.write(t, "Where is my order 7781?")
 
@@ -111,8 +111,10 @@ type loop struct {
 }
 
 // startLoop writes the config of a deployment with Slack on transport and
-// channel ch, and runs omnigate serve with it until the test ends.
-func startLoop(t *testing.T, transport, ch string) *loop {
+// the customer channels chs (sms and whatsapp share one fake Twilio), plus
+// the extra top-level YAML in extra, and runs omnigate serve with it until the
+// test ends.
+func startLoop(t *testing.T, transport string, chs []string, extra string) *loop {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,28 +134,33 @@ func startLoop(t *testing.T, transport, ch string) *loop {
 	} else {
 		fmt.Fprintf(&yml, "    signing_secret: %s\n", slackfake.SigningSecret)
 	}
-	switch ch {
-	case "web", "app":
-		fmt.Fprintf(&yml, "  %s:\n    sites:\n      shop:\n        origins: [\"*\"]\n", ch)
-	case "sms", "whatsapp":
-		g.twilio = twiliotest.NewServer(t)
-		from := twiliotest.From
-		if ch == "whatsapp" {
-			from = twiliotest.WhatsAppFrom
+	for _, ch := range chs {
+		switch ch {
+		case "web", "app":
+			fmt.Fprintf(&yml, "  %s:\n    sites:\n      shop:\n        origins: [\"*\"]\n", ch)
+		case "sms", "whatsapp":
+			if g.twilio == nil {
+				g.twilio = twiliotest.NewServer(t)
+			}
+			from := twiliotest.From
+			if ch == "whatsapp" {
+				from = twiliotest.WhatsAppFrom
+			}
+			fmt.Fprintf(&yml, "  %s:\n    account_sid: %s\n    auth_token: %s\n    from: \"%s\"\n    api_base_url: %s\n",
+				ch, twiliotest.AccountSID, twiliotest.AuthToken, from, g.twilio.URL)
+		case "email":
+			g.imap, g.smtp = mailtest.NewIMAP(t, nil), mailtest.NewSMTP(t)
+			fmt.Fprintf(&yml, "  email:\n    address: %s\n    imap:\n      host: %s\n      port: %d\n      security: none\n      password: %s\n      initial_scan: all\n",
+				mailtest.Address, g.imap.Host, g.imap.Port, mailtest.IMAPPassword)
+			fmt.Fprintf(&yml, "    smtp:\n      host: %s\n      port: %d\n      security: none\n      username: %s\n      password: %s\n",
+				g.smtp.Host, g.smtp.Port, mailtest.SMTPUser, mailtest.SMTPPassword)
+		case "telegram":
+			g.telegram = telegramtest.NewServer(t, "")
+			fmt.Fprintf(&yml, "  telegram:\n    token: \"%s\"\n    mode: webhook\n    webhook_secret: loop-secret\n    api_endpoint: %s\n",
+				telegramtest.Token, g.telegram.Endpoint())
 		}
-		fmt.Fprintf(&yml, "  %s:\n    account_sid: %s\n    auth_token: %s\n    from: \"%s\"\n    api_base_url: %s\n",
-			ch, twiliotest.AccountSID, twiliotest.AuthToken, from, g.twilio.URL)
-	case "email":
-		g.imap, g.smtp = mailtest.NewIMAP(t, nil), mailtest.NewSMTP(t)
-		fmt.Fprintf(&yml, "  email:\n    address: %s\n    imap:\n      host: %s\n      port: %d\n      security: none\n      password: %s\n      initial_scan: all\n",
-			mailtest.Address, g.imap.Host, g.imap.Port, mailtest.IMAPPassword)
-		fmt.Fprintf(&yml, "    smtp:\n      host: %s\n      port: %d\n      security: none\n      username: %s\n      password: %s\n",
-			g.smtp.Host, g.smtp.Port, mailtest.SMTPUser, mailtest.SMTPPassword)
-	case "telegram":
-		g.telegram = telegramtest.NewServer(t, "")
-		fmt.Fprintf(&yml, "  telegram:\n    token: \"%s\"\n    mode: webhook\n    webhook_secret: loop-secret\n    api_endpoint: %s\n",
-			telegramtest.Token, g.telegram.Endpoint())
 	}
+	yml.WriteString(extra)
 	file := filepath.Join(dir, "omnigate.yaml")
 	if err := os.WriteFile(file, []byte(yml.String()), 0o600); err != nil {
 		t.Fatal(err)

@@ -147,8 +147,10 @@ func (p *Pipeline) reroute(ctx context.Context, m *core.Message, conv *store.Con
 	r.ConversationID, r.ContactID = conv.ID, contact.ID
 	r.ReceivedAt = p.now()
 	r.Meta = map[string]string{}
-	if desk := m.Meta[event.MetaDesk]; desk != "" {
-		r.Meta[event.MetaDesk] = desk
+	for _, k := range []string{event.MetaDesk, event.MetaFormat, event.MetaAuto, event.MetaTemplate} {
+		if v := m.Meta[k]; v != "" {
+			r.Meta[k] = v // as the reply was written
+		}
 	}
 	rt := p.route(m.Channel, conv, contact)
 	rt.address(r)
