@@ -34,6 +34,7 @@ type Config struct {
 	From                string        `yaml:"from" doc:"Sender: your Twilio number in E.164 (+15551234567); for sms also a short code or an alphanumeric sender ID. Required unless messaging_service_sid is set."`
 	MessagingServiceSID string        `yaml:"messaging_service_sid" doc:"Messaging Service SID (MG followed by 32 hex digits) to send through the service's sender pool; with from set too, from is the sender within the pool."`
 	PublicURL           string        `yaml:"public_url" doc:"Base URL at which Twilio reaches omnigate, e.g. https://support.example.com; overrides http.public_url. Signatures are checked against this URL plus the request path, so behind a proxy it is the URL as Twilio calls it, not the Host header the proxy forwards."`
+	SignatureURL        string        `yaml:"signature_url" doc:"The exact URL Twilio calls for incoming messages, as written in the Twilio console (query included), when a proxy in front of omnigate rewrites the path, e.g. https://hooks.example.com/twilio/sms-in forwarded to /channels/<name>/webhook. Signatures of incoming messages are checked against it instead of public_url plus the path. Status callbacks still go to public_url/channels/<name>/status, which the proxy must pass unchanged."`
 	StatusCallback      *bool         `yaml:"status_callback" doc:"Ask Twilio for delivery status callbacks at <public_url>/channels/<name>/status on every message sent. Turn off when the Messaging Service already has that Status Callback URL."`
 	APIBaseURL          string        `yaml:"api_base_url" doc:"Base URL of Twilio's REST API; change it for a regional edge (https://api.dublin.ie1.twilio.com) or a test double."`
 	DefaultRegion       string        `yaml:"default_region" doc:"ISO 3166 region (US, GB, DE, ...) of phone numbers written without a country code."`
@@ -65,6 +66,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.APIBaseURL = strings.TrimRight(c.APIBaseURL, "/")
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	c.SignatureURL = strings.TrimSpace(c.SignatureURL)
 	if c.DefaultRegion == "" {
 		c.DefaultRegion = DefaultRegion
 	}
@@ -139,6 +141,9 @@ func (c *Config) validate(channel string) error {
 	if c.PublicURL != "" {
 		checkBaseURL(&p, "public_url", c.PublicURL)
 	}
+	if c.SignatureURL != "" {
+		checkSignatureURL(&p, "signature_url", c.SignatureURL)
+	}
 	checkBaseURL(&p, "api_base_url", c.APIBaseURL)
 	if !phonenumbers.GetSupportedRegions()[c.DefaultRegion] {
 		p.Add("default_region", "unknown region %q; want an ISO 3166 code like US or GB", c.DefaultRegion)
@@ -170,5 +175,20 @@ func checkBaseURL(p *config.Problems, path, raw string) {
 		p.Add(path, "must not hold credentials")
 	case u.RawQuery != "" || u.Fragment != "":
 		p.Add(path, "must not have a query or fragment")
+	}
+}
+
+// checkSignatureURL reports a signature_url that is not an absolute http(s)
+// URL Twilio could call: a query is allowed (Twilio signs it), credentials
+// and a fragment are not.
+func checkSignatureURL(p *config.Problems, path, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		p.Add(path, "must be an absolute http:// or https:// URL, got %q", raw)
+	case u.User != nil:
+		p.Add(path, "must not hold credentials")
+	case u.Fragment != "" || strings.HasSuffix(raw, "#"):
+		p.Add(path, "must not have a fragment: Twilio does not send it, so it cannot be signed")
 	}
 }

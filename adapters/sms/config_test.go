@@ -25,6 +25,7 @@ func TestConfig_ValidateListsEveryProblem(t *testing.T) {
 		"timeout: -1s",
 		"media_hosts: ['Bad Host']",
 		"max_media_bytes: -5",
+		"signature_url: /twilio/in",
 	}, "\n")
 	_, err := buildErr("sms", section, env.Deps)
 	var errs config.Errors
@@ -42,6 +43,7 @@ func TestConfig_ValidateListsEveryProblem(t *testing.T) {
 		"omnigate.yaml:7:1: channels.sms.timeout: must be a positive duration",
 		"channels.sms.media_hosts[0]: must be a lower-case host name",
 		"omnigate.yaml:9:1: channels.sms.max_media_bytes: must be positive",
+		"omnigate.yaml:10:1: channels.sms.signature_url: must be an absolute http",
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {
@@ -65,6 +67,8 @@ func TestConfig_Problems(t *testing.T) {
 		{"bad content sid", "whatsapp", sid + "from: '+14155238886'\ntemplate:\n  content_sid: HX1\n", "channels.whatsapp.template.content_sid: must be HX"},
 		{"variables without template", "whatsapp", sid + "from: '+14155238886'\ntemplate:\n  variables: {'1': x}\n", "channels.whatsapp.template.variables: set without template.content_sid"},
 		{"unknown key", "sms", sid + "from: '+15005550006'\nwebhook_path: /x\n", "channels.sms.webhook_path: unknown key"},
+		{"signature_url with credentials", "sms", sid + "from: '+15005550006'\nsignature_url: https://u:p@hooks.example.com/in\n", "channels.sms.signature_url: must not hold credentials"},
+		{"signature_url with a fragment", "sms", sid + "from: '+15005550006'\nsignature_url: https://hooks.example.com/in#x\n", "channels.sms.signature_url: must not have a fragment"},
 		{"help too long", "sms", sid + "from: '+15005550006'\nhelp_reply: " + strings.Repeat("h", 1601) + "\n", "channels.sms.help_reply: 1601 characters"},
 	}
 	for _, tt := range tests {

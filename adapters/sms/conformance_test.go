@@ -54,9 +54,12 @@ func harness(name string) adaptertest.Harness {
 					}
 					return &core.Message{To: core.NewIdentity(name, customer)}
 				},
-				Sent:         func(*testing.T) []string { return fake.SentTexts() },
-				RateLimited:  func(*testing.T) { fake.Fail(twiliotest.TooManyRequests(1)) },
-				BadRecipient: func(*testing.T) { fake.Fail(twiliotest.InvalidTo()) },
+				Sent:        func(*testing.T) []string { return fake.SentTexts() },
+				RateLimited: func(*testing.T) { fake.Fail(twiliotest.TooManyRequests(1)) },
+				// The kit wants a refusal that is dead-lettered: an invalid
+				// number (21211) no longer is, it is Unreachable and handed
+				// back to the pipeline for another channel (TestSend_Errors).
+				BadRecipient: func(*testing.T) { fake.Fail(twiliotest.GeoPermission()) },
 			}
 		},
 	}

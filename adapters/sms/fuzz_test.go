@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnigate/omnigate/core"
 )
@@ -89,6 +90,36 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if again, err := Normalize(out, "US"); err != nil || again != out {
 			t.Fatalf("Normalize(%q) = %q, %v; want it unchanged", out, again, err)
+		}
+	})
+}
+
+// FuzzParseStatus feeds status callback bodies through the form parser and
+// parseStatus on both channels: nothing panics; an accepted callback has a
+// SID and a lower-case status, and a carrier done date (RawDlrDoneDate) is
+// either unread or a UTC time on a whole minute. The seed corpus is in
+// testdata/fuzz/FuzzParseStatus: Twilio's documented callbacks.
+func FuzzParseStatus(f *testing.F) {
+	f.Add("MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=delivered&To=%2B14155550100&From=%2B15005550006&RawDlrDoneDate=2601051030")
+	f.Fuzz(func(t *testing.T, body string) {
+		form, err := parseForm(body)
+		if err != nil {
+			return
+		}
+		for _, channel := range []string{channelSMS, channelWhatsApp} {
+			s, err := parseStatus(channel, form, "US")
+			if err != nil {
+				continue
+			}
+			if !sidPattern.MatchString(s.sid) || s.status == "" || strings.ToLower(s.status) != s.status {
+				t.Fatalf("%s: accepted sid %q status %q", channel, s.sid, s.status)
+			}
+			if !s.doneAt.IsZero() && (s.doneAt.Location() != time.UTC || s.doneAt.Second() != 0 || s.doneAt.Format(dlrLayout) != form.Get("RawDlrDoneDate")) {
+				t.Fatalf("%s: RawDlrDoneDate %q read as %v", channel, form.Get("RawDlrDoneDate"), s.doneAt)
+			}
+			if s.errCode < 0 {
+				t.Fatalf("%s: error code %d", channel, s.errCode)
+			}
 		}
 	})
 }

@@ -122,8 +122,32 @@ func postNetwork(t *testing.T, env *adaptertest.Env, path string, form url.Value
 	return code
 }
 
-// inbound returns the envelopes on OMNI_IN.
+// inbound returns the messages on OMNI_IN, without the events.
 func inbound(t *testing.T, env *adaptertest.Env) []*core.Message {
+	t.Helper()
+	var out []*core.Message
+	for _, m := range stored(t, env) {
+		if m.Kind == core.KindMessage {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// inboundEvents returns the events of type typ on OMNI_IN, in order.
+func inboundEvents(t *testing.T, env *adaptertest.Env, typ string) []*core.Message {
+	t.Helper()
+	var out []*core.Message
+	for _, m := range stored(t, env) {
+		if m.Kind == core.KindEvent && m.Type == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// stored returns every envelope on OMNI_IN, in order.
+func stored(t *testing.T, env *adaptertest.Env) []*core.Message {
 	t.Helper()
 	var out []*core.Message
 	for _, s := range env.Stored(t, bus.StreamIn) {

@@ -61,7 +61,8 @@ func parseForm(body string) (url.Values, error) {
 
 // serveWebhook handles Twilio's incoming-message webhook: checks the
 // signature, parses and normalizes the message, records opt-outs, publishes it
-// and answers empty TwiML once JetStream holds it.
+// (an opt-out or opt-in keyword followed by contact.unreachable or
+// contact.reachable) and answers empty TwiML once JetStream holds it.
 func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	form, ok := a.accept(w, r)
 	if !ok {
@@ -74,6 +75,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	optIn := false
 	switch kw.kind {
 	case kwOptOut:
 		// Recorded before the answer: a failure makes Twilio see an error, not
@@ -93,7 +95,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		// YES is an answer more often than an opt-in: it counts only for a
 		// number that had opted out.
-		if had || kw.word != "YES" {
+		if optIn = had || kw.word != "YES"; optIn {
 			setMeta(m, "opt_in", "true")
 		}
 	case kwHelp:
@@ -108,6 +110,15 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		a.log.Error("webhook: not published, Twilio will see an error", "msg_sid", m.External.Message, "err", err)
 		http.Error(w, "not stored", http.StatusServiceUnavailable)
 		return
+	}
+	// After the keyword itself: the pipeline takes a customer's message as a
+	// sign that they can be reached, the STOP included.
+	if ev := a.reachEvent(m, kw, optIn); ev != nil {
+		if _, err := a.pub.Inbound(ctx, ev); err != nil {
+			a.log.Error("webhook: reachability not published, Twilio will see an error", "msg_sid", m.External.Message, "type", ev.Type, "err", err)
+			http.Error(w, "not stored", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	if a.name == channelWhatsApp {
 		if err := a.touchWindow(ctx, m.From); err != nil {

@@ -7,12 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
 
-// Sentinel errors of Send. They come wrapped, with adapters.Permanent; test
-// with errors.Is.
+// Sentinel errors of Send. They come wrapped in adapters.Unreachable (which
+// is Permanent), with event.ReasonOptedOut and event.ReasonOutsideWindow;
+// test with errors.Is.
 var (
 	// ErrOptedOut: the recipient opted out of this channel (replied STOP or a
 	// sibling, or Twilio answered 21610). They must text START to opt back in.
@@ -61,6 +64,32 @@ func matchKeyword(body string) (keyword, string) {
 // optOutTypes are the values of Twilio's OptOutType parameter, sent when
 // Advanced Opt-Out matched a keyword, including custom ones.
 var optOutTypes = map[string]keyword{"STOP": kwOptOut, "START": kwOptIn, "HELP": kwHelp}
+
+// reasonOptedIn is the reason of the contact.reachable an opt-in keyword
+// (START, UNSTOP, ...) publishes. It belongs in core/event beside
+// event.ReasonOptedOut; until it is there, it is spelled here.
+const reasonOptedIn = "opted_in"
+
+// reachEvent is what keyword message m (just published) says of whether
+// its sender can be reached on this channel: contact.unreachable for an
+// opt-out, contact.reachable for an opt-in that counts (optIn), nil for
+// anything else. External.Message is derived from m's MessageSid, so a
+// Twilio retry of the webhook publishes it once.
+func (a *Adapter) reachEvent(m *core.Message, kw matched, optIn bool) *core.Message {
+	var ev *core.Message
+	switch {
+	case kw.kind == kwOptOut:
+		ev = adapters.UnreachableEvent(a.name, m.From, event.ReasonOptedOut, "the customer replied "+kw.word+"; they must text START to receive messages again")
+		ev.External.Message = "optout:" + m.External.Message
+	case kw.kind == kwOptIn && optIn:
+		ev = adapters.ReachableEvent(a.name, m.From, reasonOptedIn)
+		ev.External.Message = "optin:" + m.External.Message
+	default:
+		return nil
+	}
+	ev.ReceivedAt = m.ReceivedAt
+	return ev
+}
 
 // optOutRecord is what bucketOptOut holds for an identity that opted out.
 type optOutRecord struct {

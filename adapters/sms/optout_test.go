@@ -10,6 +10,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/sms"
+	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/event"
@@ -33,9 +34,18 @@ func TestOptOut_Keywords(t *testing.T) {
 			if m.Text != w || m.Meta["opt_out"] != "true" {
 				t.Errorf("published text %q meta %v, want the keyword with opt_out=true", m.Text, m.Meta)
 			}
+			// After the keyword, in order: the customer cannot be reached here.
+			all := stored(t, env)
+			ev := all[len(all)-1]
+			if ev.Type != event.ContactUnreachable || ev.From != m.From || ev.Meta[event.MetaReason] != event.ReasonOptedOut || all[len(all)-2].ID != m.ID {
+				t.Errorf("after the keyword: %s from %s meta %v, want contact.unreachable from %s, reason opted_out", ev.Type, ev.From, ev.Meta, m.From)
+			}
 			_, err := a.Send(ctx(t), reply(env, number, "are you still there?"))
 			if !bus.IsPermanent(err) || !errors.Is(err, sms.ErrOptedOut) {
 				t.Fatalf("Send to an opted-out number: %v, want Permanent ErrOptedOut", err)
+			}
+			if reason, ok := adapters.UnreachableReason(err); !ok || reason != event.ReasonOptedOut {
+				t.Errorf("Send error %v: unreachable reason %q (%v), want opted_out", err, reason, ok)
 			}
 			if !strings.Contains(err.Error(), "opted out") {
 				t.Errorf("error %q does not name the opt-out", err)
@@ -56,8 +66,23 @@ func TestOptOut_Keywords(t *testing.T) {
 		if m := msgs[len(msgs)-1]; m.Meta["opt_in"] != "true" {
 			t.Errorf("meta %v, want opt_in=true", m.Meta)
 		}
+		evs := inboundEvents(t, env, event.ContactReachable)
+		if len(evs) != 1 || evs[0].From != core.Identity("sms:"+number) || evs[0].Meta[event.MetaReason] != "opted_in" {
+			t.Errorf("contact.reachable events %v, want one from sms:%s, reason opted_in", evs, number)
+		}
 		if _, err := a.Send(ctx(t), reply(env, number, "welcome back")); err != nil {
 			t.Fatalf("Send after START: %v", err)
+		}
+	})
+	t.Run("Twilio retries the STOP: published once", func(t *testing.T) {
+		before := len(inboundEvents(t, env, event.ContactUnreachable))
+		for range 2 {
+			if code, _ := post(t, env, "webhook", inboundForm("sms", sid("SM", 1), "+14155550000", "STOP")); code != http.StatusOK {
+				t.Fatalf("answered %d", code)
+			}
+		}
+		if n := len(inboundEvents(t, env, event.ContactUnreachable)) - before; n != 0 {
+			t.Errorf("%d more contact.unreachable for a retried STOP, want 0", n)
 		}
 	})
 	t.Run("YES without an opt-out is an answer", func(t *testing.T) {
@@ -65,6 +90,9 @@ func TestOptOut_Keywords(t *testing.T) {
 		msgs := inbound(t, env)
 		if m := msgs[len(msgs)-1]; m.Meta["opt_in"] != "" || m.Meta["opt_out"] != "" {
 			t.Errorf("meta %v, want no opt_in for a plain yes", m.Meta)
+		}
+		if all := stored(t, env); all[len(all)-1].Kind != core.KindMessage {
+			t.Errorf("a plain yes was followed by %s, want nothing", all[len(all)-1].Type)
 		}
 	})
 	t.Run("a sentence with stop is a message", func(t *testing.T) {
@@ -140,8 +168,10 @@ func TestOptOut_Help(t *testing.T) {
 }
 
 // TestOptOut_Runtime: a reply to an opted-out number, through the runtime,
-// becomes a delivery.failed event naming the opt-out and a dead letter at the
-// first attempt; Twilio never sees it.
+// never reaches Twilio and is not dead-lettered: the runtime tells the
+// pipeline the customer cannot be reached here (contact.unreachable with the
+// reply, reason opted_out, for another channel to carry it) and the desk
+// (delivery.failed naming the opt-out).
 func TestOptOut_Runtime(t *testing.T) {
 	env, a, fake := setup(t, "sms")
 	env.Start(t, a)
@@ -153,19 +183,23 @@ func TestOptOut_Runtime(t *testing.T) {
 		if len(evs) == 0 {
 			return errors.New("no delivery.failed event")
 		}
-		if !strings.Contains(evs[0].Meta["error"], "opted out") {
-			return fmt.Errorf("event error %q does not name the opt-out", evs[0].Meta["error"])
+		if !strings.Contains(evs[0].Meta["error"], "opted out") || evs[0].Meta[event.MetaReason] != event.ReasonOptedOut {
+			return fmt.Errorf("event meta %v does not name the opt-out", evs[0].Meta)
 		}
 		return nil
 	})
-	// The event is published just before the message is dead-lettered.
-	bustest.Eventually(t, 10*time.Second, func() error {
-		dls, err := env.Bus.DeadLetters(ctx(t), "", 0)
-		if err != nil || len(dls) != 1 || dls[0].Deliveries != 1 {
-			return fmt.Errorf("dead letters %+v (%v), want one after 1 delivery", dls, err)
+	var reroute *core.Message
+	for _, ev := range inboundEvents(t, env, event.ContactUnreachable) {
+		if ev.ReplyTo == m.ID {
+			reroute = ev
 		}
-		return nil
-	})
+	}
+	if reroute == nil || reroute.Text != m.Text || reroute.From != m.To || reroute.Meta[event.MetaReason] != event.ReasonOptedOut {
+		t.Fatalf("contact.unreachable for the reply: %+v, want one carrying it, reason opted_out", reroute)
+	}
+	if dls, err := env.Bus.DeadLetters(ctx(t), "", 0); err != nil || len(dls) != 0 {
+		t.Errorf("dead letters %+v (%v), want none", dls, err)
+	}
 	if n := len(fake.Attempts()); n != 0 {
 		t.Errorf("%d sends reached Twilio, want 0", n)
 	}

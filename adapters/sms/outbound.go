@@ -15,6 +15,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // Limits of the Messages API.
@@ -31,6 +32,20 @@ const (
 	codeUnsubscribed  = 21610
 	codeOutsideWindow = 63016
 )
+
+// unreachableCodes are Twilio errors saying the recipient cannot be reached
+// on this channel at all, with the event.Reason* the pipeline records: it
+// sends the reply on the contact's next reachable channel instead. 21610 is
+// handled apart, as the opt-out is also recorded.
+var unreachableCodes = map[int]string{
+	21211: event.ReasonInvalid,       // not a valid phone number
+	21214: event.ReasonInvalid,       // the number cannot be reached
+	21217: event.ReasonInvalid,       // not a valid phone number
+	21614: event.ReasonInvalid,       // not a mobile number: no SMS
+	63003: event.ReasonInvalid,       // no WhatsApp account
+	63024: event.ReasonInvalid,       // not a valid WhatsApp recipient
+	63016: event.ReasonOutsideWindow, // even the template was refused
+}
 
 // retryCodes are Twilio errors that pass: rate limits and full queues.
 var retryCodes = map[int]bool{
@@ -90,10 +105,16 @@ type sentRecord struct {
 // when the config says so. On whatsapp, outside the 24-hour window, it sends
 // the configured template instead, or fails with ErrOutsideWindow.
 //
-// Errors: a recipient who opted out (ErrOptedOut), an invalid recipient or
-// message, and Twilio's refusals are Permanent; a 429 or rate-limit code is
-// RetryAfter with Twilio's Retry-After (2s without one); 5xx, 401/403 and
-// network errors are plain, retried by the runtime.
+// Errors: what says the recipient cannot be reached on this channel is
+// adapters.Unreachable with its reason (the runtime tells the pipeline, which
+// tries the contact's next channel): an opt-out (ErrOptedOut, also Twilio's
+// 21610: event.ReasonOptedOut), the window closed without a template
+// (ErrOutsideWindow: event.ReasonOutsideWindow), a number that is not valid
+// or cannot take this channel (21211, 21214, 21217, 21614, 63003, 63024:
+// event.ReasonInvalid). A message that cannot be sent and Twilio's other
+// refusals are Permanent; a 429 or rate-limit code is RetryAfter with
+// Twilio's Retry-After (2s without one); 5xx, 401/403 and network errors are
+// retried by the runtime.
 func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, error) {
 	fail := func(err error) (adapters.Receipt, error) {
 		return adapters.Receipt{}, fmt.Errorf("%s: send %s: %w", a.name, m.ID, err)
@@ -103,14 +124,14 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	}
 	to, err := a.recipient(m.To)
 	if err != nil {
-		return permanent(err)
+		return fail(err)
 	}
 	id := core.NewIdentity(a.name, to)
 	switch out, err := a.optedOut(ctx, id); {
 	case err != nil:
 		return fail(err)
 	case out:
-		return permanent(fmt.Errorf("%w: they replied STOP and must text START to receive messages again", ErrOptedOut))
+		return fail(adapters.Unreachable(fmt.Errorf("%w: they replied STOP and must text START to receive messages again", ErrOptedOut), event.ReasonOptedOut))
 	}
 
 	p := new(openapi.CreateMessageParams)
@@ -134,7 +155,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	}
 	if useTemplate {
 		if err := a.setTemplate(p, m); err != nil {
-			return permanent(err)
+			return fail(err)
 		}
 	} else if err := a.setContent(p, m); err != nil {
 		return permanent(err)
@@ -148,7 +169,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 			a.log.Warn("send: stale window record not removed", "msg_id", m.ID, "err", derr)
 		}
 		if terr := a.setTemplate(p, m); terr != nil {
-			return permanent(terr)
+			return fail(terr)
 		}
 		msg, err = a.create(ctx, p)
 	}
@@ -197,7 +218,9 @@ func (a *Adapter) classify(ctx context.Context, id core.Identity, err error) err
 		if rerr := a.recordOptOut(ctx, id, "21610"); rerr != nil {
 			a.log.Warn("send: opt-out Twilio reported not recorded", "err", rerr)
 		}
-		return adapters.Permanent(fmt.Errorf("%w: they replied STOP and must text START to receive messages again (twilio error %d)", ErrOptedOut, ae.Code))
+		return adapters.Unreachable(fmt.Errorf("%w: they replied STOP and must text START to receive messages again (twilio error %d)", ErrOptedOut, ae.Code), event.ReasonOptedOut)
+	case unreachableCodes[ae.Code] != "":
+		return adapters.Unreachable(&reasonError{reason: fmt.Sprintf("%s (twilio error %d)", errorReason(ae.Code), ae.Code), err: ae}, unreachableCodes[ae.Code])
 	case ae.Code != 0 && reasons[ae.Code] != "":
 		return adapters.Permanent(&reasonError{reason: fmt.Sprintf("%s (twilio error %d)", reasons[ae.Code], ae.Code), err: ae})
 	case ae.HTTPStatus == 401 || ae.HTTPStatus == 403:
@@ -218,13 +241,15 @@ func (e *reasonError) Error() string { return e.reason }
 func (e *reasonError) Unwrap() error { return e.err }
 
 // recipient returns the phone number of to: an identity of either channel,
-// since core links sms and whatsapp identities of one phone.
+// since core links sms and whatsapp identities of one phone. Its errors are
+// Permanent, Unreachable (event.ReasonInvalid) for an address that is no
+// phone number.
 func (a *Adapter) recipient(to core.Identity) (string, error) {
 	if to == "" {
-		return "", errors.New("no recipient (To)")
+		return "", adapters.Permanent(errors.New("no recipient (To)"))
 	}
 	if c := to.Channel(); c != channelSMS && c != channelWhatsApp {
-		return "", fmt.Errorf("recipient of channel %s is not a phone number", quote(c))
+		return "", adapters.Permanent(fmt.Errorf("recipient of channel %s is not a phone number", quote(c)))
 	}
 	addr, _ := cutFold(to.Address(), whatsappPrefix)
 	if e164, err := Normalize(addr, a.cfg.DefaultRegion); err == nil {
@@ -233,7 +258,7 @@ func (a *Adapter) recipient(to core.Identity) (string, error) {
 	if a.name == channelSMS && shortCodePattern.MatchString(addr) {
 		return addr, nil
 	}
-	return "", errors.New("the recipient is not a valid phone number")
+	return "", adapters.Unreachable(errors.New("the recipient is not a valid phone number"), event.ReasonInvalid)
 }
 
 // wire is an address as Twilio wants it in To: with "whatsapp:" on whatsapp.
@@ -280,10 +305,11 @@ func (a *Adapter) setContent(p *openapi.CreateMessageParams, m *core.Message) er
 }
 
 // setTemplate replaces Body and media with the approved template, or fails
-// with ErrOutsideWindow when there is none.
+// with ErrOutsideWindow, Unreachable (event.ReasonOutsideWindow), when there
+// is none. Its errors are Permanent.
 func (a *Adapter) setTemplate(p *openapi.CreateMessageParams, m *core.Message) error {
 	if a.template.ContentSID == "" {
-		return fmt.Errorf("%w: the customer last wrote more than 24 hours ago, and no template is configured (channels.whatsapp.template.content_sid); the customer must write first", ErrOutsideWindow)
+		return adapters.Unreachable(fmt.Errorf("%w: the customer last wrote more than 24 hours ago, and no template is configured (channels.whatsapp.template.content_sid); the customer must write first", ErrOutsideWindow), event.ReasonOutsideWindow)
 	}
 	p.Body, p.MediaUrl = nil, nil
 	p.SetContentSid(a.template.ContentSID)
@@ -294,7 +320,7 @@ func (a *Adapter) setTemplate(p *openapi.CreateMessageParams, m *core.Message) e
 		}
 		data, err := json.Marshal(vars)
 		if err != nil {
-			return fmt.Errorf("template variables: %w", err)
+			return adapters.Permanent(fmt.Errorf("template variables: %w", err))
 		}
 		p.SetContentVariables(string(data))
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/sms"
 	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
@@ -83,6 +84,9 @@ func TestSend_Errors(t *testing.T) {
 		permanent  bool
 		delay      time.Duration // 0: no RetryAfter
 		reason     string        // substring of the error
+		// unreachable is the event.Reason* of an Unreachable error, "" for
+		// none.
+		unreachable string
 	}{
 		{name: "429 with Retry-After", status: 429, code: 20429, retryAfter: "7", delay: 7 * time.Second},
 		{name: "429 without Retry-After", status: 429, code: 20429, delay: 2 * time.Second},
@@ -97,10 +101,12 @@ func TestSend_Errors(t *testing.T) {
 		{name: "500", status: 500, code: 20500, reason: "http 500"},
 		{name: "503", status: 503, code: 20503, reason: "http 503"},
 		{name: "credentials", status: 401, code: 20003, reason: "credentials"},
-		{name: "invalid To", status: 400, code: 21211, permanent: true, reason: "not a valid phone number"},
-		{name: "not mobile", status: 400, code: 21614, permanent: true, reason: "not a mobile number"},
-		{name: "no WhatsApp", status: 400, code: 63003, permanent: true, reason: "no WhatsApp account"},
-		{name: "unsubscribed", status: 400, code: 21610, permanent: true, reason: "opted out"},
+		{name: "invalid To", status: 400, code: 21211, permanent: true, reason: "not a valid phone number", unreachable: event.ReasonInvalid},
+		{name: "not mobile", status: 400, code: 21614, permanent: true, reason: "not a mobile number", unreachable: event.ReasonInvalid},
+		{name: "cannot be reached", status: 400, code: 21214, permanent: true, reason: "cannot be reached", unreachable: event.ReasonInvalid},
+		{name: "no WhatsApp", status: 400, code: 63003, permanent: true, reason: "no WhatsApp account", unreachable: event.ReasonInvalid},
+		{name: "unsubscribed", status: 400, code: 21610, permanent: true, reason: "opted out", unreachable: event.ReasonOptedOut},
+		{name: "geo permissions", status: 400, code: 21408, permanent: true, reason: "geo permissions"},
 		{name: "other 4xx", status: 400, code: 21999, permanent: true, reason: "fake failure 21999"},
 	}
 	for _, tt := range tests {
@@ -125,6 +131,11 @@ func TestSend_Errors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("error %q does not contain %q", err, tt.reason)
+			}
+			// The recipient cannot be reached on this channel: the runtime
+			// hands the reply back to the pipeline for another one.
+			if reason, _ := adapters.UnreachableReason(err); reason != tt.unreachable {
+				t.Errorf("unreachable reason %q, want %q (%v)", reason, tt.unreachable, err)
 			}
 			var ae *sms.APIError
 			if !errors.As(err, &ae) && tt.code != 21610 {
@@ -183,8 +194,14 @@ func TestSend_Refused(t *testing.T) {
 		"too long": long, "empty": empty, "no recipient": noTo, "email recipient": email,
 		"invalid number": bad, "media not http": badMedia,
 	} {
-		if _, err := a.Send(ctx(t), m); !bus.IsPermanent(err) {
+		_, err := a.Send(ctx(t), m)
+		if !bus.IsPermanent(err) {
 			t.Errorf("%s: %v, want Permanent", name, err)
+		}
+		// Only an address that is no phone number says the customer cannot
+		// be reached here; the others are the message's fault.
+		if reason, ok := adapters.UnreachableReason(err); ok != (m == bad) || ok && reason != event.ReasonInvalid {
+			t.Errorf("%s: unreachable reason %q (%v)", name, reason, ok)
 		}
 	}
 	if n := len(fake.Attempts()); n != 0 {

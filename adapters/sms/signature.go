@@ -38,10 +38,15 @@ func Sign(authToken, fullURL string, params url.Values) string {
 	return base64.StdEncoding.EncodeToString(sign.SHA1([]byte(authToken), []byte(b.String())))
 }
 
-// signedURL is the URL Twilio called for r, the one its signature covers: the
-// public base URL plus the path and query r arrived with. The Host header and
-// X-Forwarded-* are not trusted: anyone can set them.
+// signedURL is the URL Twilio called for r, the one its signature covers:
+// signature_url for an incoming message when it is set (a proxy rewrote the
+// path Twilio called), else the public base URL plus the path and query r
+// arrived with. The Host header and X-Forwarded-* are not trusted: anyone can
+// set them.
 func (a *Adapter) signedURL(r *http.Request) string {
+	if a.cfg.SignatureURL != "" && r.URL.Path == a.routePath("webhook") {
+		return a.cfg.SignatureURL
+	}
 	u := a.public + r.URL.EscapedPath()
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery

@@ -110,3 +110,44 @@ func TestWebhook_BehindProxy(t *testing.T) {
 		t.Errorf("%d messages published, want 1", n)
 	}
 }
+
+// TestWebhook_SignatureURL: behind a proxy that rewrites the path Twilio
+// calls (https://hooks.example.com/twilio/sms-in?acct=7 arrives as
+// /channels/sms/webhook), signature_url declares the URL Twilio signed: a
+// request signed for it is taken, one signed for public_url plus the path it
+// arrived at is refused. Status callbacks, which go where omnigate asked, are
+// still checked against public_url.
+func TestWebhook_SignatureURL(t *testing.T) {
+	const declared = "https://hooks.example.com/twilio/sms-in?acct=7"
+	env, _, _ := setup(t, "sms", "public_url: https://support.example.com", "signature_url: "+declared)
+	form := inboundForm("sms", sid("SM", 1), customer, "via a rewriting proxy")
+
+	send := func(target, signedURL string, form url.Values) int {
+		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+		req.Host = "omnigate-1.internal:8080"
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(sms.SignatureHeader, sms.Sign(twiliotest.AuthToken, signedURL, form))
+		return env.Serve(t, req).StatusCode
+	}
+	if code := send("/channels/sms/webhook", "https://support.example.com/channels/sms/webhook", form); code != http.StatusForbidden {
+		t.Errorf("signed over public_url + path: answered %d, want 403", code)
+	}
+	if code := send("/channels/sms/webhook", "https://hooks.example.com/twilio/sms-in", form); code != http.StatusForbidden {
+		t.Errorf("signed without the declared query: answered %d, want 403", code)
+	}
+	if code := send("/channels/sms/webhook", declared, form); code != http.StatusOK {
+		t.Fatalf("signed over signature_url: answered %d, want 200", code)
+	}
+	msgs := inbound(t, env)
+	if len(msgs) != 1 || msgs[0].Text != "via a rewriting proxy" {
+		t.Fatalf("published %v, want the message", msgs)
+	}
+
+	status := url.Values{"AccountSid": {twiliotest.AccountSID}, "MessageSid": {sid("SM", 2)}, "MessageStatus": {"delivered"}, "To": {customer}}
+	if code := send("/channels/sms/status", declared, status); code != http.StatusForbidden {
+		t.Errorf("status callback signed over signature_url: answered %d, want 403", code)
+	}
+	if code := send("/channels/sms/status", "https://support.example.com/channels/sms/status", status); code != http.StatusOK {
+		t.Errorf("status callback signed over public_url + path: answered %d, want 200", code)
+	}
+}

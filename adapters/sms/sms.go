@@ -214,7 +214,12 @@ func (a *Adapter) Close(context.Context) error {
 
 // webhookURL is the public URL of one of the adapter's routes.
 func (a *Adapter) webhookURL(path string) string {
-	return a.public + "/channels/" + a.name + "/" + path
+	return a.public + a.routePath(path)
+}
+
+// routePath is the path of one of the adapter's routes on omnigate's server.
+func (a *Adapter) routePath(path string) string {
+	return "/channels/" + a.name + "/" + path
 }
 
 var (

@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
@@ -29,12 +31,20 @@ var eventTypes = map[string]string{
 	"canceled":    event.DeliveryFailed,
 }
 
+// dlrLayout is the layout of RawDlrDoneDate: YYMMDDhhmm, in UTC, the
+// carrier's "done date" of its delivery receipt as Twilio passes it on.
+const dlrLayout = "0601021504"
+
 // statusCallback is a parsed status callback.
 type statusCallback struct {
 	sid, status string
 	to          string // the customer's address, "" when unreadable
 	errCode     int
 	errMessage  string
+	// doneAt is when the carrier says the message reached its final state
+	// (RawDlrDoneDate, SMS delivered or undelivered only); zero when absent
+	// or unreadable.
+	doneAt time.Time
 }
 
 // parseStatus reads the parameters of Twilio's status callback.
@@ -59,12 +69,29 @@ func parseStatus(channel string, form url.Values, region string) (statusCallback
 		s.errCode = n
 	}
 	s.errMessage = firstOf(form, "ErrorMessage", "ChannelStatusMessage")
+	s.doneAt = parseDoneDate(form.Get("RawDlrDoneDate"))
 	return s, nil
+}
+
+// parseDoneDate reads a RawDlrDoneDate (YYMMDDhhmm, UTC). It returns zero
+// for a value that is not one: carriers fill it, and an unreadable date is no
+// reason to lose the status.
+func parseDoneDate(v string) time.Time {
+	if len(v) != len(dlrLayout) {
+		return time.Time{}
+	}
+	t, err := time.ParseInLocation(dlrLayout, v, time.UTC)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // serveStatus handles Twilio's status callbacks: each status of a sent message
 // becomes a delivery event, deduplicated on "<MessageSid>:<status>" so that
-// Twilio's retries publish it once.
+// Twilio's retries publish it once, with the carrier's RawDlrDoneDate as
+// SentAt. A failure with 21610 (the customer unsubscribed) also records the
+// opt-out and publishes contact.unreachable.
 func (a *Adapter) serveStatus(w http.ResponseWriter, r *http.Request) {
 	form, ok := a.accept(w, r)
 	if !ok {
@@ -86,6 +113,7 @@ func (a *Adapter) serveStatus(w http.ResponseWriter, r *http.Request) {
 	ev := core.NewMessage(core.KindEvent, core.Outbound, a.name)
 	ev.Type = typ
 	ev.External.Message = s.sid + ":" + s.status
+	ev.SentAt = s.doneAt // the provider's own time of this status, when it gives one
 	if s.to != "" {
 		ev.To = core.NewIdentity(a.name, s.to)
 	}
@@ -119,6 +147,13 @@ func (a *Adapter) serveStatus(w http.ResponseWriter, r *http.Request) {
 		if err := a.recordOptOut(ctx, ev.To, "21610"); err != nil {
 			a.log.Error("status: opt-out not recorded", "err", err)
 			http.Error(w, "opt-out not recorded", http.StatusServiceUnavailable)
+			return
+		}
+		un := adapters.UnreachableEvent(a.name, ev.To, event.ReasonOptedOut, "twilio error 21610: "+errorReason(codeUnsubscribed))
+		un.External.Message = "optout:" + s.sid
+		if _, err := a.pub.Inbound(ctx, un); err != nil {
+			a.log.Error("status: contact.unreachable not published, Twilio will see an error", "msg_sid", s.sid, "err", err)
+			http.Error(w, "not stored", http.StatusServiceUnavailable)
 			return
 		}
 	}

@@ -2,9 +2,10 @@ package sms_test
 
 import (
 	"errors"
-
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,16 +165,96 @@ func TestStatus_NoCallbackWhenOff(t *testing.T) {
 	}
 }
 
-// TestStatus_Unsubscribed: a callback failing with 21610 records the opt-out.
+// TestStatus_Unsubscribed: a callback failing with 21610 records the
+// opt-out and says, once however often Twilio retries it, that the customer
+// cannot be reached here.
 func TestStatus_Unsubscribed(t *testing.T) {
 	env, a, _ := setup(t, "sms")
 	form := statusForm("sms", sid("SM", 1), "failed")
 	form.Set("ErrorCode", "21610")
-	if code, _ := post(t, env, "status", form); code != http.StatusOK {
-		t.Fatalf("answered %d", code)
+	for range 2 {
+		if code, _ := post(t, env, "status", form); code != http.StatusOK {
+			t.Fatalf("answered %d", code)
+		}
 	}
 	if _, err := a.Send(ctx(t), reply(env, customer, "x")); !errors.Is(err, sms.ErrOptedOut) {
 		t.Errorf("Send after 21610: %v, want ErrOptedOut", err)
+	}
+	evs := inboundEvents(t, env, event.ContactUnreachable)
+	if len(evs) != 1 || evs[0].From != core.Identity("sms:"+customer) || evs[0].Meta[event.MetaReason] != event.ReasonOptedOut || !strings.Contains(evs[0].Meta[event.MetaError], "21610") {
+		t.Errorf("contact.unreachable events %v, want one from sms:%s, reason opted_out", evs, customer)
+	}
+	if failed := events(t, env, event.DeliveryFailed, sid("SM", 1)); len(failed) != 1 {
+		t.Errorf("%d delivery.failed events, want 1", len(failed))
+	}
+}
+
+// TestStatus_ProviderTime: the carrier's RawDlrDoneDate (YYMMDDhhmm, UTC)
+// is the event's provider time (SentAt); an unreadable one is dropped, not the
+// status.
+func TestStatus_ProviderTime(t *testing.T) {
+	env, _, _ := setup(t, "sms")
+	tests := []struct {
+		status, done string
+		want         time.Time
+	}{
+		{"delivered", "2601051030", time.Date(2026, 1, 5, 10, 30, 0, 0, time.UTC)},
+		{"undelivered", "2512312359", time.Date(2025, 12, 31, 23, 59, 0, 0, time.UTC)},
+		{"delivered", "26010510", time.Time{}},   // too short
+		{"delivered", "2613051030", time.Time{}}, // month 13
+		{"sent", "", time.Time{}},
+	}
+	for i, tt := range tests {
+		msgSID := sid("SM", 200+i)
+		form := statusForm("sms", msgSID, tt.status)
+		if tt.done != "" {
+			form.Set("RawDlrDoneDate", tt.done)
+		}
+		if tt.status == "undelivered" {
+			form.Set("ErrorCode", "30003")
+		}
+		if code, body := post(t, env, "status", form); code != http.StatusOK {
+			t.Fatalf("%s %q: answered %d %s", tt.status, tt.done, code, body)
+		}
+		typ := map[string]string{"delivered": event.DeliveryDelivered, "undelivered": event.DeliveryFailed, "sent": event.DeliverySent}[tt.status]
+		evs := events(t, env, typ, msgSID)
+		if len(evs) != 1 {
+			t.Fatalf("%s %q: %d events, want 1", tt.status, tt.done, len(evs))
+		}
+		if !evs[0].SentAt.Equal(tt.want) {
+			t.Errorf("%s %q: SentAt %v, want %v", tt.status, tt.done, evs[0].SentAt, tt.want)
+		}
+	}
+}
+
+// TestStatus_WhatsAppRead: a reply sent on whatsapp and read by the
+// customer: Twilio's callbacks with MessageStatus delivered, then read,
+// become delivery.delivered and delivery.read naming the reply.
+func TestStatus_WhatsAppRead(t *testing.T) {
+	env, a, fake := setup(t, "whatsapp")
+	env.Start(t, a)
+	postNetwork(t, env, "webhook", inboundForm("whatsapp", sid("SM", 1), customer, "hi"))
+	m := reply(env, customer, "seen?")
+	m.Channel, m.To = "whatsapp", "whatsapp:"+customer
+	env.WaitSent(t, env.PublishOutbound(t, m, ""))
+	msgSID := fake.Sent()[0].SID
+	for _, status := range []string{"sent", "delivered", "read"} {
+		if code := fake.StatusCallback(t, msgSID, status, url.Values{"ChannelPrefix": {"whatsapp"}}); code != http.StatusOK {
+			t.Fatalf("%s callback answered %d", status, code)
+		}
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		evs := env.Events(t, event.DeliveryRead, m.ID)
+		if len(evs) != 1 {
+			return fmt.Errorf("%d delivery.read events naming the reply, want 1", len(evs))
+		}
+		if ev := evs[0]; ev.Channel != "whatsapp" || ev.To != m.To || ev.ConversationID != m.ConversationID || ev.Meta["status"] != "read" {
+			return fmt.Errorf("delivery.read %+v", ev)
+		}
+		return nil
+	})
+	if n := len(env.Events(t, event.DeliveryDelivered, m.ID)); n != 1 {
+		t.Errorf("%d delivery.delivered events, want 1", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/sms"
 	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/core/bus"
@@ -98,13 +99,17 @@ func TestWindow_FreeFormWithin24h(t *testing.T) {
 }
 
 // TestWindow_NoTemplate: outside the window without a template the reply
-// fails Permanent with a reason the agent understands, through the runtime
-// too, and never reaches Twilio.
+// fails Unreachable (outside_window) with a reason the agent understands,
+// through the runtime too, and never reaches Twilio; the runtime hands it
+// back to the pipeline for another channel instead of dead-lettering it.
 func TestWindow_NoTemplate(t *testing.T) {
 	env, a, fake := setup(t, "whatsapp")
 	_, err := a.Send(ctx(t), reply(env, customer, "hello?"))
 	if !bus.IsPermanent(err) || !errors.Is(err, sms.ErrOutsideWindow) {
 		t.Fatalf("Send: %v, want Permanent ErrOutsideWindow", err)
+	}
+	if reason, ok := adapters.UnreachableReason(err); !ok || reason != event.ReasonOutsideWindow {
+		t.Errorf("unreachable reason %q (%v), want outside_window", reason, ok)
 	}
 	if !strings.Contains(err.Error(), "24-hour") || !strings.Contains(err.Error(), "template") {
 		t.Errorf("error %q should name the 24-hour window and the template", err)
@@ -115,11 +120,18 @@ func TestWindow_NoTemplate(t *testing.T) {
 	env.PublishOutbound(t, m, "")
 	bustest.Eventually(t, 10*time.Second, func() error {
 		evs := env.Events(t, event.DeliveryFailed, m.ID)
-		if len(evs) == 0 || !strings.Contains(evs[0].Meta["error"], "24-hour") {
+		if len(evs) == 0 || !strings.Contains(evs[0].Meta["error"], "24-hour") || evs[0].Meta[event.MetaReason] != event.ReasonOutsideWindow {
 			return errors.New("no delivery.failed event naming the window")
 		}
 		return nil
 	})
+	evs := inboundEvents(t, env, event.ContactUnreachable)
+	if len(evs) != 1 || evs[0].ReplyTo != m.ID || evs[0].Text != m.Text || evs[0].Meta[event.MetaReason] != event.ReasonOutsideWindow {
+		t.Errorf("contact.unreachable events %v, want one carrying the reply, reason outside_window", evs)
+	}
+	if dls, err := env.Bus.DeadLetters(ctx(t), "", 0); err != nil || len(dls) != 0 {
+		t.Errorf("dead letters %+v (%v), want none", dls, err)
+	}
 	if n := len(fake.Attempts()); n != 0 {
 		t.Errorf("%d requests reached Twilio, want 0", n)
 	}
@@ -140,5 +152,18 @@ func TestWindow_TwilioSaysClosed(t *testing.T) {
 	att := fake.Attempts()
 	if len(att) != 2 || att[0].Get("Body") != "late reply" || att[1].Get("ContentSid") != templateSID {
 		t.Errorf("attempts %v, want free form then the template", att)
+	}
+}
+
+// TestWindow_TwilioSaysClosedNoTemplate: WhatsApp refuses the free-form
+// reply (63016) although the record said the window was open, and there is no
+// template: Unreachable, outside_window.
+func TestWindow_TwilioSaysClosedNoTemplate(t *testing.T) {
+	env, a, fake := setup(t, "whatsapp")
+	post(t, env, "webhook", inboundForm("whatsapp", sid("SM", 1), customer, "hi"))
+	fake.Fail(twiliotest.OutsideWindow())
+	_, err := a.Send(ctx(t), reply(env, customer, "late reply"))
+	if reason, ok := adapters.UnreachableReason(err); !errors.Is(err, sms.ErrOutsideWindow) || reason != event.ReasonOutsideWindow {
+		t.Errorf("Send: %v (reason %q, %v), want ErrOutsideWindow, outside_window", err, reason, ok)
 	}
 }

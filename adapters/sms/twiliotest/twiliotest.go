@@ -146,6 +146,13 @@ func InvalidTo() Failure {
 	return Failure{Status: http.StatusBadRequest, Code: 21211, Message: "Invalid 'To' Phone Number"}
 }
 
+// GeoPermission is the answer to a send to a number in a country the
+// account's geographic permissions do not allow (21408): the recipient is
+// refused until an operator allows the country.
+func GeoPermission() Failure {
+	return Failure{Status: http.StatusBadRequest, Code: 21408, Message: "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"}
+}
+
 // Unsubscribed is the answer to a send to a number that replied STOP.
 func Unsubscribed() Failure {
 	return Failure{Status: http.StatusBadRequest, Code: 21610, Message: "Attempt to send to unsubscribed recipient"}
