@@ -35,11 +35,11 @@ func (a *Adapter) compose(ctx context.Context, m *core.Message, to, messageID st
 	h.SetDate(now())
 	h.SetAddressList("From", []*mail.Address{{Name: a.cfg.Name, Address: a.cfg.Address}})
 	h.SetAddressList("To", []*mail.Address{{Name: m.Meta[event.MetaName], Address: to}})
-	if a.cfg.ReplyToken && m.ConversationID != "" {
-		if token := strings.ToLower(m.ConversationID); tokenRE.MatchString(token) {
-			local, domain, _ := strings.Cut(a.cfg.Address, "@")
-			h.SetAddressList("Reply-To", []*mail.Address{{Name: a.cfg.Name, Address: local + "+" + token + "@" + domain}})
-		}
+	if a.cfg.ReplyToken {
+		// The token names this reply, which the pipeline recorded with its
+		// conversation before handing it over: an answer to the address
+		// carries it back even from a client that drops In-Reply-To.
+		h.SetAddressList("Reply-To", []*mail.Address{{Name: a.cfg.Name, Address: a.plusAddress(m.ID)}})
 	}
 	subject := collapse(clean(th.Subject))
 	if th.MessageID != "" {

@@ -60,8 +60,8 @@ const maxInlineTotal = 640 << 10
 type Config struct {
 	Address         string        `yaml:"address" doc:"The support address, e.g. support@example.com: the From of every reply and the recipient of inbound mail. Required."`
 	Name            string        `yaml:"name" doc:"Display name on replies, e.g. \"Example Support\"."`
-	Domain          string        `yaml:"domain" default:"the domain of address" doc:"Domain of the Message-IDs of replies (<envelope-id@domain>) and of the plus-addressed Reply-To. Default: the domain of address."`
-	ReplyToken      bool          `yaml:"reply_token" doc:"Set Reply-To on replies to <local>+<conversation token>@<domain> (e.g. support+01jh...@example.com), so a customer's answer carries its conversation even from another client. The mail server must deliver plus-addressed mail to the mailbox (Gmail, Microsoft 365 and Postfix with recipient_delimiter = + do)."`
+	Domain          string        `yaml:"domain" default:"the domain of address" doc:"Domain of the Message-IDs of replies (<envelope-id@domain>). Default: the domain of address."`
+	ReplyToken      bool          `yaml:"reply_token" doc:"Set Reply-To on replies to <local>+<token>@<domain of address> (e.g. support+01jh...@example.com), the token naming the reply, which the pipeline knows the conversation of: a customer's answer links to its conversation even from a client that drops In-Reply-To and References. The mail server must deliver plus-addressed mail to the mailbox (Gmail, Microsoft 365 and Postfix with recipient_delimiter = + do)."`
 	ListIDs         []string      `yaml:"list_ids" doc:"List-Id values whose mail is customer mail all the same, e.g. support.example.com when the address is a Google Group that forwards to the mailbox. Other mailing-list mail is dropped."`
 	IMAP            IMAPConfig    `yaml:"imap" doc:"Where inbound mail is read. Leave imap.host empty for an outbound-only channel."`
 	SMTP            SMTPConfig    `yaml:"smtp" doc:"Where replies are submitted. Leave smtp.host empty for an inbound-only channel."`

@@ -449,7 +449,7 @@ func TestDovecot_EndToEnd(t *testing.T) {
 				"",
 			}, "\r\n")),
 			id: id(2), text: "It arrived, thanks!", subject: "Re: Order 4821",
-			thread: id(1), threadKeys: token + "@example.com," + id(1) + "," + token, replyToken: token, senderName: "Ann Lee",
+			thread: id(1), threadKeys: strings.ToUpper(token) + "," + token + "@example.com," + id(1), replyToken: token, senderName: "Ann Lee",
 		},
 		{
 			// Encoded words and quoted-printable UTF-8, as most clients send.

@@ -7,8 +7,9 @@
 // message; then the mail is flagged \Seen and, if configured, moved. A mail is
 // normalized by Normalize: its text without quoted history and signature, its
 // attachments, its thread (External.Thread is the thread's root Message-ID,
-// meta "thread_keys" every Message-ID it refers to and the token of a
-// plus-addressed reply). Auto-replies, mailing lists and bounces are not
+// meta "thread_keys" the envelope ids of the replies it answers, found by
+// its plus-address token and its In-Reply-To and References, and every
+// Message-ID it refers to). Auto-replies, mailing lists and bounces are not
 // customer messages: they are not published, and a bounce of a reply becomes
 // a delivery.failed event.
 //

@@ -61,7 +61,9 @@ const (
 // and the latest ones, as mail clients trim long threads.
 const maxReferences = 20
 
-// tokenRE is a plus-address token omnigate writes: a lower-case conversation id.
+// tokenRE is what meta reply_token accepts of a plus address: omnigate
+// writes a lower-case envelope id (replyTokenOf); others (support+billing@)
+// are kept for routing rules.
 var tokenRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
 // inbound builds the envelope of a customer mail.
@@ -105,7 +107,7 @@ func (a *Adapter) inbound(p *Parsed, raw []byte, truncated bool) (*core.Message,
 	}
 	token := a.replyToken(p)
 	setMeta(meta, MetaReplyToken, token)
-	setMeta(meta, event.MetaThreadKeys, threadKeys(p, token))
+	setMeta(meta, event.MetaThreadKeys, a.threadKeys(p, token))
 	m.Meta = meta
 	a.attach(m, p)
 	resolveInline(m)
@@ -156,17 +158,25 @@ func threadRoot(p *Parsed) string {
 	return p.MessageID
 }
 
-// threadKeys lists, comma-separated, every Message-ID of In-Reply-To and
-// References and the reply token, within one meta value.
-func threadKeys(p *Parsed, token string) string {
+// threadKeys lists, comma-separated and within one meta value, the thread
+// keys of a mail: first the envelope ids of omnigate's replies it answers
+// (its reply token's, then those of its In-Reply-To and References ids that
+// omnigate made), which the pipeline recorded when it sent them, then every
+// Message-ID of In-Reply-To and References.
+func (a *Adapter) threadKeys(p *Parsed, token string) string {
 	var keys []string
-	for _, id := range slices.Concat(p.InReplyTo, p.References) {
-		if !slices.Contains(keys, id) {
-			keys = append(keys, id)
+	add := func(k string) {
+		if k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
 		}
 	}
-	if token != "" {
-		keys = append(keys, token)
+	add(tokenEnvelope(token))
+	ids := slices.Concat(p.InReplyTo, p.References)
+	for _, id := range ids {
+		add(a.ownEnvelope(id))
+	}
+	for _, id := range ids {
+		add(id)
 	}
 	var b strings.Builder
 	for _, k := range keys {
@@ -179,6 +189,37 @@ func threadKeys(p *Parsed, token string) string {
 		b.WriteString(k)
 	}
 	return b.String()
+}
+
+// replyTokenOf is the plus-address token of the reply with envelope id: its
+// id in lower case (ULIDs are case-insensitive), which tokenEnvelope reads
+// back. Replies use it for their Reply-To and their return path.
+func replyTokenOf(id string) string { return strings.ToLower(id) }
+
+// plusAddress is the support address with the reply token of envelope id:
+// <local>+<token>@<domain of address>, which the mailbox receives.
+func (a *Adapter) plusAddress(id string) string {
+	local, domain, _ := strings.Cut(a.cfg.Address, "@")
+	return local + "+" + replyTokenOf(id) + "@" + domain
+}
+
+// tokenEnvelope returns the envelope id a plus-address token names, or ""
+// for a token omnigate did not make (support+billing@...).
+func tokenEnvelope(token string) string {
+	if id := strings.ToUpper(token); core.ValidID(id) {
+		return id
+	}
+	return ""
+}
+
+// ownEnvelope returns the envelope id of a Message-ID omnigate made
+// (<envelope-id@domain>), or "".
+func (a *Adapter) ownEnvelope(messageID string) string {
+	local, domain, ok := strings.Cut(messageID, "@")
+	if id := strings.ToUpper(local); ok && strings.EqualFold(domain, a.cfg.Domain) && core.ValidID(id) {
+		return id
+	}
+	return ""
 }
 
 // replyToken returns the token of a plus address of the support address
@@ -397,9 +438,5 @@ func (a *Adapter) envelopeID(b *Bounce) string {
 	if core.ValidID(strings.ToUpper(b.OmnigateID)) {
 		return strings.ToUpper(b.OmnigateID)
 	}
-	local, domain, ok := strings.Cut(b.MessageID, "@")
-	if ok && strings.EqualFold(domain, a.cfg.Domain) && core.ValidID(strings.ToUpper(local)) {
-		return strings.ToUpper(local)
-	}
-	return ""
+	return a.ownEnvelope(b.MessageID)
 }

@@ -317,7 +317,9 @@ func TestAdapter_InboundEnvelope(t *testing.T) {
 		t.Errorf("external %+v", m.External)
 	}
 	wantMeta := map[string]string{
-		event.MetaThreadKeys: "01jh2x8k4m5n6p7q8r9s0t1v2w@example.com,CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com,01jh2x7a9b8c7d6e5f4g3h2j1k",
+		// The envelope ids of the token and of the reply it answers first:
+		// the pipeline recorded them when it sent those replies.
+		event.MetaThreadKeys: "01JH2X7A9B8C7D6E5F4G3H2J1K,01JH2X8K4M5N6P7Q8R9S0T1V2W,01jh2x8k4m5n6p7q8r9s0t1v2w@example.com,CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com",
 		email.MetaReplyToken: "01jh2x7a9b8c7d6e5f4g3h2j1k",
 		event.MetaSubject:    "Re: Refund for order #4821",
 		event.MetaName:       "Ann Lee",

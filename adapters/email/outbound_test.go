@@ -82,7 +82,7 @@ func TestSend_ThreadsUnderInbound(t *testing.T) {
 		"In-Reply-To":   "<CAJ7x9Qh3mWq_Lt8D+uRfT0bY5c1=fXkE7nQ2vZpA4sWz9oL6cQ@mail.gmail.com>",
 		"References":    "<CAJ7x9Qh1ZrFs2b3=kP0aYv@mail.gmail.com> <01jh2x8k4m5n6p7q8r9s0t1v2w@example.com> <CAJ7x9Qh3mWq_Lt8D+uRfT0bY5c1=fXkE7nQ2vZpA4sWz9oL6cQ@mail.gmail.com>",
 		"Subject":       "Re: Refund for order #4821",
-		"Reply-To":      `"Example Support" <support+01jh5conv0000000000000000a@example.com>`,
+		"Reply-To":      `"Example Support" <support+` + strings.ToLower(m.ID) + `@example.com>`,
 		"From":          `"Example Support" <support@example.com>`,
 		"X-Omnigate-Id": m.ID,
 	}
