@@ -117,13 +117,23 @@ func (a *Adapter) handleEvents(ctx context.Context, raw []byte, retry bool) (cha
 var replySubtypes = map[string]bool{"": true, "file_share": true, "thread_broadcast": true}
 
 // msgRecord is what "slack_messages" keeps of an agent's reply: under
-// "ts:<channel>:<ts>" its envelope id, under "env:<id>" where it is in Slack.
+// "ts:<channel>:<ts>" its envelope id, under "env:<id>" where it is in Slack
+// and how far it got to the customer.
 type msgRecord struct {
 	Envelope     string `json:"envelope,omitempty"`
 	Channel      string `json:"channel,omitempty"`
 	TS           string `json:"ts,omitempty"`
 	Thread       string `json:"thread,omitempty"`
 	Conversation string `json:"conversation,omitempty"`
+	// Delivery is the furthest delivery state of the reply on each customer
+	// channel that reported on it (advance): only forward, failed is final.
+	Delivery map[string]deliveryState `json:"delivery,omitempty"`
+	// Via is the customer channel that last reported a state other than
+	// failed: the one that carried the reply.
+	Via string `json:"via,omitempty"`
+	// EditOf, on the record of an agent's edit, is the envelope id of the
+	// reply it changes.
+	EditOf string `json:"edit_of,omitempty"`
 }
 
 // agentMessage publishes what a human wrote in a conversation's thread as a

@@ -26,7 +26,10 @@ func (a *Adapter) EventTypes() []string {
 //
 //   - delivery.sent, .delivered and .read of a reply written in Slack put a
 //     reaction on the agent's message; delivery.failed one too, and a note
-//     in the thread with the channel's error;
+//     in the thread with the channel's error. Delivery states only move
+//     forward (queued < sent < delivered < read; failed is final), per
+//     channel: a report behind the furthest one recorded, late or repeated,
+//     changes nothing;
 //   - contact.unreachable and contact.reachable (a channel that can no longer,
 //     or again, reach the customer) and delivery.rerouted (a reply sent on
 //     another channel for it) are noted in the thread;
@@ -107,47 +110,39 @@ func slackUser(id core.Identity) (string, bool) {
 	return id.Address(), true
 }
 
-// reply returns where the agent's reply ev reports on is in Slack; ok is
-// false for a reply not written in Slack.
-func (a *Adapter) reply(ctx context.Context, ev *core.Message) (msgRecord, bool, error) {
-	var rec msgRecord
-	if ev.ReplyTo == "" {
-		return rec, false, nil
-	}
-	if _, err := a.messages.Get(ctx, "env:"+ev.ReplyTo, &rec); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return rec, false, nil
-		}
-		return rec, false, err
-	}
-	return rec, rec.Channel != "" && rec.TS != "", nil
-}
-
-// reactTo puts reaction name on the agent's message ev reports on.
+// reactTo puts reaction name on the agent's message ev reports on, when
+// its delivery state moved forward (advance): a late delivery.sent after
+// delivery.delivered adds nothing.
 func (a *Adapter) reactTo(ctx context.Context, ev *core.Message, name string) error {
-	rec, ok, err := a.reply(ctx, ev)
-	if err != nil || !ok {
+	rec, show, ok, err := a.advance(ctx, ev)
+	if err != nil || !ok || !show || rec.EditOf != "" {
 		return err
 	}
 	return a.react(ctx, rec.Channel, rec.TS, name)
 }
 
 // failed marks the agent's message that could not be delivered and notes
-// why in its thread, once per event.
+// why in its thread, once per reply and channel however many failures the
+// channel reports.
 func (a *Adapter) failed(ctx context.Context, ev *core.Message) error {
-	rec, ok, err := a.reply(ctx, ev)
-	if err != nil || !ok {
-		return err
-	}
-	if err := a.react(ctx, rec.Channel, rec.TS, a.cfg.Reactions.Failed); err != nil {
+	rec, show, ok, err := a.advance(ctx, ev)
+	if err != nil || !ok || !show {
 		return err
 	}
 	why := strings.TrimSpace(ev.Meta[event.MetaError])
 	if why == "" {
 		why = "no reason given"
 	}
+	th := thread{channel: rec.Channel, ts: cmp.Or(rec.Thread, rec.TS)}
+	if rec.EditOf != "" {
+		// The original reply keeps its reactions: only the note tells.
+		return a.onceNote(ctx, "failed:"+ev.ReplyTo+":"+ev.Channel, th, ":warning: An edit of this reply could not be delivered via "+channelLabel(ev.Channel)+": "+escapeMrkdwn(core.Ellipsize(why, 500)))
+	}
+	if err := a.react(ctx, rec.Channel, rec.TS, a.cfg.Reactions.Failed); err != nil {
+		return err
+	}
 	note := ":warning: This reply could not be delivered via " + channelLabel(ev.Channel) + ": " + escapeMrkdwn(core.Ellipsize(why, 500))
-	return a.onceNote(ctx, ev.ID, thread{channel: rec.Channel, ts: cmp.Or(rec.Thread, rec.TS)}, note)
+	return a.onceNote(ctx, "failed:"+ev.ReplyTo+":"+ev.Channel, th, note)
 }
 
 // eventNote notes text in the thread of ev's conversation, once per event,
