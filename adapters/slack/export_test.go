@@ -5,7 +5,11 @@ var (
 	ParseEvents      = func(raw []byte) error { _, err := parseEvents(raw); return err }
 	ParseInteraction = func(raw []byte) error { _, err := parseInteraction(raw); return err }
 	ParseCommand     = func(raw []byte) error { _, err := parseCommand(raw); return err }
-	ErrMalformed     = errMalformed
-	SplitText        = splitText
-	ParsePermalink   = parsePermalink
+	ParseSocketFrame = func(raw []byte) (typ, reason string, err error) {
+		f, err := parseSocketFrame(raw)
+		return f.Type, f.Reason, err
+	}
+	ErrMalformed   = errMalformed
+	SplitText      = splitText
+	ParsePermalink = parsePermalink
 )

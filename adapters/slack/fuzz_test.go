@@ -71,6 +71,46 @@ func FuzzParseInteraction(f *testing.F) {
 	})
 }
 
+// FuzzParseSocketFrame: a Socket Mode message parses, with a type, or fails
+// with ErrMalformed; nothing panics. The seeds, in
+// testdata/fuzz/FuzzParseSocketFrame, are the messages Slack's Socket Mode
+// documentation shows: hello, the three disconnects and an events_api
+// envelope.
+func FuzzParseSocketFrame(f *testing.F) {
+	f.Add([]byte(`{"type":"disconnect","reason":"link_disabled","debug_info":{"host":"wss-parent.slack.com"}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		typ, _, err := slack.ParseSocketFrame(raw)
+		if err != nil && !errors.Is(err, slack.ErrMalformed) {
+			t.Fatalf("error %v does not match ErrMalformed", err)
+		}
+		if err == nil && typ == "" {
+			t.Fatal("a message without type accepted")
+		}
+	})
+}
+
+func TestParseSocketFrame(t *testing.T) {
+	tests := []struct {
+		raw, typ, reason string
+		bad              bool
+	}{
+		{`{"type":"hello","num_connections":1,"debug_info":{"host":"applink-7fc4fdbb64-4x5xq","build_number":10,"approximate_connection_time":18060},"connection_info":{"app_id":"A01K58AR4RF"}}`, "hello", "", false},
+		{`{"type":"disconnect","reason":"link_disabled","debug_info":{"host":"wss-parent.slack.com"}}`, "disconnect", "link_disabled", false},
+		{`{"type":"disconnect","reason":"refresh_requested","debug_info":{"host":"applink-1"}}`, "disconnect", "refresh_requested", false},
+		{`{"envelope_id":"dbdd0ef3-1543-4f94-bfb4-133d0e6c1545","payload":{"type":"event_callback"},"type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":""}`, "events_api", "", false},
+		{`{"payload":{},"type":"events_api"}`, "", "", true},
+		{`{"reason":"warning"}`, "", "", true},
+		{`[]`, "", "", true},
+		{`not json`, "", "", true},
+	}
+	for _, tt := range tests {
+		typ, reason, err := slack.ParseSocketFrame([]byte(tt.raw))
+		if (err != nil) != tt.bad || typ != tt.typ || reason != tt.reason {
+			t.Errorf("ParseSocketFrame(%.40s) = %q %q %v", tt.raw, typ, reason, err)
+		}
+	}
+}
+
 func TestParseSeeds(t *testing.T) {
 	for i, s := range eventSeeds {
 		err := slack.ParseEvents([]byte(s))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,6 +67,60 @@ func TestSocketMode(t *testing.T) {
 	}
 	if n := len(d.stored(bus.StreamIn, "omni.in.slack.")); n != 1 {
 		t.Errorf("%d replies published, want the redelivered event once", n)
+	}
+}
+
+// TestSocketMode_Disconnect: Slack's disconnect messages through the fake
+// Socket Mode. refresh_requested and warning get a new connection at once,
+// which works (an event over it is handled and acknowledged) and the desk
+// stays ready; link_disabled (Socket Mode turned off for the app) stops the
+// adapter reconnecting and turns its readiness red with that reason.
+func TestSocketMode_Disconnect(t *testing.T) {
+	d := newDesk(t, func(c *slack.Config) {
+		c.Mode = slack.ModeSocket
+		c.AppToken = testAppTok
+		c.SigningSecret = ""
+	})
+	connected := func(opens int) {
+		t.Helper()
+		bustest.Eventually(t, wait, func() error {
+			if n := d.fake.Opens(); n != opens || !d.fake.Connected() {
+				return fmt.Errorf("%d connections opened (connected %v), want %d", n, d.fake.Connected(), opens)
+			}
+			if err := d.a.Ready(t.Context()); err != nil {
+				return err
+			}
+			return nil
+		})
+	}
+	connected(1)
+	d.customer(ann, "Hi", nil)
+	d.posts(2)
+	conv := d.conversationOf(ann)
+	ch, ts := root(t, d.env.Store, conv)
+
+	for i, reason := range []string{slackfake.RefreshRequested, slackfake.Warning} {
+		d.fake.Disconnect(t, reason)
+		connected(i + 2)
+		env := fmt.Sprintf("env-after-%s", reason)
+		d.fake.PushEvent(t, env, slackfake.EventPayload("EvD"+strconv.Itoa(i), slackfake.AgentReply(agentUser, ch, ts, fmt.Sprintf("1700000009.00010%d", i), "after "+reason)), 0)
+		waitAck(t, d.fake, env)
+		d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), i+1)
+	}
+
+	d.fake.Disconnect(t, slackfake.LinkDisabled)
+	bustest.Eventually(t, wait, func() error {
+		err := d.a.Ready(t.Context())
+		if !errors.Is(err, slack.ErrLinkDisabled) {
+			return fmt.Errorf("ready: %v, want ErrLinkDisabled", err)
+		}
+		return nil
+	})
+	if err := d.a.Ready(t.Context()); !strings.Contains(err.Error(), "link_disabled") {
+		t.Errorf("readiness %q does not name link_disabled", err)
+	}
+	if n, up := d.fake.Opens(), d.fake.Connected(); n != 3 || up {
+		t.Errorf("after link_disabled: %d connections opened, connected %v; want no new one", n, up)
 	}
 }
 

@@ -110,9 +110,10 @@ type Server struct {
 	failPost   string // chat.postMessage answers this error
 	reactions  map[string]bool
 
-	sockMu sync.Mutex // guards sock and acks, and serialises writes to sock
+	sockMu sync.Mutex // guards sock, acks and opens, and serialises writes to sock
 	sock   *websocket.Conn
 	acks   []json.RawMessage
+	opens  int
 }
 
 // New starts a fake Slack, stopped when the test ends.

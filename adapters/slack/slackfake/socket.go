@@ -13,8 +13,9 @@ import (
 )
 
 // Socket Mode: apps.connections.open hands out ws://.../socket, where the
-// fake says hello, sends what Push gives it, pings, and records what the
-// adapter sends back (its acknowledgements).
+// fake says hello, sends what Push gives it, pings, records what the adapter
+// sends back (its acknowledgements), and asks it to disconnect (Disconnect)
+// with the reasons Slack gives.
 
 // Envelope types of Socket Mode requests, for Push.
 const (
@@ -35,7 +36,50 @@ func (s *Server) connectionsOpen(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]any{"ok": false, "error": "invalid_auth"})
 		return
 	}
+	s.sockMu.Lock()
+	s.opens++
+	s.sockMu.Unlock()
 	reply(w, map[string]any{"ok": true, "url": strings.Replace(s.URL(), "http://", "ws://", 1) + "socket"})
+}
+
+// Opens returns how many times apps.connections.open handed out a Socket
+// Mode URL: the adapter's connections, reconnections included.
+func (s *Server) Opens() int {
+	s.sockMu.Lock()
+	defer s.sockMu.Unlock()
+	return s.opens
+}
+
+// Disconnect reasons of Socket Mode's disconnect message, for Disconnect.
+const (
+	// RefreshRequested: Slack is about to refresh the connection; the client
+	// opens a new one.
+	RefreshRequested = "refresh_requested"
+	// Warning: the connection closes in a few seconds; the client opens a
+	// new one.
+	Warning = "warning"
+	// LinkDisabled: Socket Mode was turned off for the app; reconnecting is
+	// futile.
+	LinkDisabled = "link_disabled"
+)
+
+// Disconnect sends Socket Mode's disconnect message with reason
+// (RefreshRequested, Warning, LinkDisabled) on the newest connection, as
+// Slack does, then closes that connection; the test fails when none is open.
+func (s *Server) Disconnect(t testing.TB, reason string) {
+	t.Helper()
+	msg := map[string]any{"type": "disconnect", "reason": reason, "debug_info": map[string]any{"host": "applink-fake"}}
+	s.sockMu.Lock()
+	defer s.sockMu.Unlock()
+	if s.sock == nil {
+		t.Fatalf("slackfake: disconnect %s: %v", reason, errNoSocket)
+	}
+	if err := s.sock.WriteJSON(msg); err != nil {
+		t.Fatalf("slackfake: disconnect %s: %v", reason, err)
+	}
+	_ = s.sock.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason), time.Now().Add(time.Second))
+	_ = s.sock.Close()
+	s.sock = nil
 }
 
 // socket serves one Socket Mode connection; the newest one is where Push
