@@ -1,20 +1,29 @@
 package telegram
 
-import "github.com/omnigate/omnigate/core"
+import (
+	"context"
+	"log/slog"
+
+	"github.com/omnigate/omnigate/core"
+)
 
 // ErrMalformed is errMalformed, for tests.
 var ErrMalformed = errMalformed
 
-// Normalize parses a webhook body and normalizes it, as the webhook does
-// before publishing.
+// Normalize parses a webhook body and turns it into the envelope to publish,
+// as the webhook does, for an adapter without a store.
 func Normalize(body []byte, allowGroups bool) (*core.Message, error) {
 	u, err := parseUpdate(body)
 	if err != nil {
 		return nil, err
 	}
-	m, _, err := normalize(u, allowGroups)
+	a := &Adapter{cfg: Config{AllowGroups: allowGroups}, log: slog.New(slog.DiscardHandler)}
+	m, _, err := a.inbound(context.Background(), u)
 	return m, err
 }
+
+// ChoiceData is the callback_data of quick reply i of envelope id.
+func ChoiceData(id string, i int) string { return choiceData(id, i) }
 
 // RenderLimit is Render with another limit.
 func RenderLimit(text string, markdown bool, limit int) []string {

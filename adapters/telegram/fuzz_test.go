@@ -9,12 +9,16 @@ import (
 	"github.com/omnigate/omnigate/adapters/telegram"
 	"github.com/omnigate/omnigate/adapters/telegram/telegramtest"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/event"
 )
 
 // FuzzNormalize feeds webhook bodies to the update parser and normalizer: it
 // never panics, refuses only with ErrMalformed, and whatever it publishes is
 // a valid inbound envelope from a telegram: identity whose External.Message
-// deduplicates per chat and message.
+// deduplicates per chat and message: a message, an edit naming what it
+// edits, a quick-reply choice naming its reply, or a reachability event.
+// Seeds beyond these are in testdata/fuzz/FuzzNormalize (callback queries,
+// my_chat_member, live locations).
 func FuzzNormalize(f *testing.F) {
 	seeds := []string{
 		`{"update_id":10000,"message":{"date":1441645532,"chat":{"last_name":"Test Lastname","id":1111111,"first_name":"Test","username":"Test","type":"private"},"message_id":1365,"from":{"last_name":"Test Lastname","id":1111111,"first_name":"Test","username":"Test"},"text":"/start"}}`,
@@ -50,14 +54,31 @@ func FuzzNormalize(f *testing.F) {
 		if err := m.Validate(); err != nil {
 			t.Fatalf("invalid envelope: %v\n%+v", err, m)
 		}
-		if m.Kind != core.KindMessage || m.Direction != core.Inbound || m.Channel != "telegram" || m.From.Channel() != "telegram" {
-			t.Fatalf("not an inbound telegram message: %+v", m)
+		if m.Direction != core.Inbound || m.Channel != "telegram" || m.From.Channel() != "telegram" {
+			t.Fatalf("not inbound from telegram: %+v", m)
+		}
+		switch {
+		case m.Kind == core.KindEvent && (m.Type == event.ContactUnreachable || m.Type == event.ContactReachable):
+			if !strings.Contains(m.External.Message, ":my_chat_member:") || m.Meta[event.MetaReason] == "" {
+				t.Fatalf("reachability event %+v", m)
+			}
+		case m.Kind != core.KindMessage:
+			t.Fatalf("not a message: %+v", m)
 		}
 		if !strings.HasPrefix(m.External.Message, m.External.Chat+":") || m.External.Chat == "" {
 			t.Fatalf("external %+v", m.External)
 		}
 		if (m.Meta["edited"] == "true") != strings.Contains(m.External.Message, ":edit:") {
 			t.Fatalf("edit without its own id: %+v", m)
+		}
+		if of := m.Meta["edit_of"]; (of != "") != (m.Meta["edited"] == "true") || of != "" && !strings.HasPrefix(m.External.Message, of+":edit:") {
+			t.Fatalf("edit_of %q of %+v", of, m.External)
+		}
+		if m.Meta["quick_reply"] == "true" && (!core.ValidID(m.ReplyTo) || m.Text == "" || !strings.Contains(m.External.Message, ":callback:")) {
+			t.Fatalf("quick reply %+v", m)
+		}
+		if l := m.Meta["live_location"]; l != "" && l != "active" && l != "stopped" {
+			t.Fatalf("live_location %q", l)
 		}
 		if !groups && m.Meta["chat_type"] != "" {
 			t.Fatalf("a %s message with allow_groups off", m.Meta["chat_type"])

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"regexp"
@@ -71,10 +72,19 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// handle publishes what update u carries, if anything. Errors wrapping
-// errMalformed or core.ErrInvalid are the update's fault; others are worth a retry.
+// handle publishes what update u carries, if anything, and answers a
+// callback query whatever becomes of it, so that the customer's button stops
+// spinning. Errors wrapping errMalformed or core.ErrInvalid are the update's
+// fault; others are worth a retry.
 func (a *Adapter) handle(ctx context.Context, u *update) error {
-	m, why, err := normalize(u, a.cfg.AllowGroups)
+	m, why, err := a.inbound(ctx, u)
+	if cq := u.CallbackQuery; cq != nil && validCallbackID(cq.ID) {
+		notice := ""
+		if why == whyExpiredChoice {
+			notice = expiredChoiceNotice
+		}
+		defer a.answerCallback(ctx, cq.ID, notice)
+	}
 	if err != nil {
 		return err
 	}
@@ -86,18 +96,61 @@ func (a *Adapter) handle(ctx context.Context, u *update) error {
 	if err != nil {
 		return err
 	}
-	a.log.Debug("update stored", "update_id", u.UpdateID, "msg_id", m.ID, "duplicate", dup)
+	a.log.Debug("update stored", "update_id", u.UpdateID, "msg_id", m.ID, "type", m.Type, "duplicate", dup)
 	return nil
+}
+
+// inbound turns update u into the envelope to publish: a customer's message
+// or edit, a quick-reply choice, or a reachability event. It returns nil and
+// why for an update the adapter ignores, and an error wrapping errMalformed
+// for one Telegram would not send; other errors are the store's.
+func (a *Adapter) inbound(ctx context.Context, u *update) (*core.Message, string, error) {
+	switch {
+	case u.Message != nil || u.EditedMessage != nil:
+		m, why, err := normalize(u, a.cfg.AllowGroups)
+		if err != nil || m == nil || m.Meta[metaLiveLocation] == "" {
+			return m, why, err
+		}
+		return a.throttleLive(ctx, u, m)
+	case u.CallbackQuery != nil:
+		return a.choice(ctx, u.CallbackQuery, a.cfg.AllowGroups)
+	case u.MyChatMember != nil:
+		return memberEvent(u)
+	}
+	return nil, "update kind not handled", nil
 }
 
 // update is the part of Telegram's Update the adapter reads. Decoding only
 // these keeps an update kind this library version does not know from failing
 // the whole update.
 type update struct {
-	UpdateID      int               `json:"update_id"`
-	Message       *tgbotapi.Message `json:"message,omitempty"`
-	EditedMessage *tgbotapi.Message `json:"edited_message,omitempty"`
+	UpdateID      int                     `json:"update_id"`
+	Message       *tgbotapi.Message       `json:"message,omitempty"`
+	EditedMessage *tgbotapi.Message       `json:"edited_message,omitempty"`
+	CallbackQuery *tgbotapi.CallbackQuery `json:"callback_query,omitempty"`
+	MyChatMember  *chatMemberUpdated      `json:"my_chat_member,omitempty"`
 }
+
+// Meta keys of inbound envelopes that only Telegram sets; docs/channels/telegram.md
+// lists them with the others.
+const (
+	// metaEdited is "true" on an edit of a message the customer sent.
+	metaEdited = "edited"
+	// metaEditOf is the External.Message ("<chat id>:<message id>") of the
+	// message an edit replaces.
+	metaEditOf = "edit_of"
+	// metaReplyToExternal is the External.Message of the message this one
+	// answers: a reply's, or the message whose quick reply was chosen.
+	metaReplyToExternal = "reply_to_external"
+	// metaQuickReply is "true" on a customer's quick-reply choice.
+	metaQuickReply = "quick_reply"
+	// metaQuickReplyIndex is the position (from 0) of the choice among the
+	// QuickReplies of the message that offered it.
+	metaQuickReplyIndex = "quick_reply_index"
+	// metaLiveLocation is "active" on a live location (and each of its
+	// updates), "stopped" on the update that ends it.
+	metaLiveLocation = "live_location"
+)
 
 // parseUpdate decodes one update, as a webhook body or an element of
 // getUpdates' result. The error wraps errMalformed.
@@ -122,10 +175,13 @@ var deepLinkRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // languageRE accepts IETF language tags such as "en" or "pt-br".
 var languageRE = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
 
-// normalize turns update u into an inbound envelope. It returns nil and why
-// for an update the adapter ignores (other update kinds, groups unless
-// allowed, channels, bots, service messages, live location updates), and an
-// error wrapping errMalformed for one Telegram would not send.
+// normalize turns the message or edited_message of update u into an inbound
+// envelope. It returns nil and why for an update the adapter ignores (other
+// update kinds, groups unless allowed, channels, bots, service messages), and
+// an error wrapping errMalformed for one Telegram would not send. An edit is
+// a message of its own, External.Message "<chat>:<id>:edit:<edit_date>", with
+// meta edited and edit_of naming the message it replaces; a live location's
+// updates are such edits.
 func normalize(u *update, allowGroups bool) (m *core.Message, why string, err error) {
 	msg, edited := u.Message, false
 	if msg == nil {
@@ -137,14 +193,8 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 	if msg.Chat == nil || msg.Chat.ID == 0 || msg.MessageID <= 0 {
 		return nil, "", fmt.Errorf("%w: message without chat or message_id", errMalformed)
 	}
-	switch msg.Chat.Type {
-	case "private":
-	case "group", "supergroup":
-		if !allowGroups {
-			return nil, "group chat (allow_groups is off)", nil
-		}
-	default:
-		return nil, "chat type " + strconv.Quote(msg.Chat.Type), nil
+	if why := chatIgnored(msg.Chat, allowGroups); why != "" {
+		return nil, why, nil
 	}
 	if msg.From == nil {
 		return nil, "no sender (anonymous admin or channel)", nil
@@ -155,23 +205,20 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 	if msg.From.IsBot {
 		return nil, "sent by a bot", nil
 	}
-	if edited && (msg.Location != nil || msg.Venue != nil) {
-		// A live location is an edited message every few seconds.
-		return nil, "location update", nil
-	}
 
 	chat := strconv.FormatInt(msg.Chat.ID, 10)
 	m = core.NewMessage(core.KindMessage, core.Inbound, Name)
 	m.From = core.NewIdentity(Name, strconv.FormatInt(msg.From.ID, 10))
 	m.External.Chat = chat
 	m.External.Message = chat + ":" + strconv.Itoa(msg.MessageID)
-	meta := map[string]string{}
+	meta := senderMeta(msg.From, msg.Chat)
 	if msg.Date > 0 {
 		m.SentAt = time.Unix(int64(msg.Date), 0).UTC()
 	}
 	if edited {
+		meta[metaEdited] = "true"
+		meta[metaEditOf] = m.External.Message
 		m.External.Message += ":edit:" + strconv.Itoa(msg.EditDate)
-		meta["edited"] = "true"
 		if msg.EditDate > 0 {
 			m.SentAt = time.Unix(int64(msg.EditDate), 0).UTC()
 		}
@@ -179,17 +226,11 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 	if lc := msg.From.LanguageCode; languageRE.MatchString(lc) {
 		m.Language = lc
 	}
-	setMeta(meta, "username", msg.From.UserName)
-	setMeta(meta, event.MetaName, strings.TrimSpace(msg.From.FirstName+" "+msg.From.LastName))
-	if msg.Chat.Type != "private" {
-		meta["chat_type"] = msg.Chat.Type
-		setMeta(meta, "chat_title", msg.Chat.Title)
-	}
 	if msg.ForwardDate != 0 {
 		meta["forwarded"] = "true"
 	}
 	if r := msg.ReplyToMessage; r != nil && r.MessageID > 0 {
-		meta["reply_to_external"] = chat + ":" + strconv.Itoa(r.MessageID)
+		meta[metaReplyToExternal] = chat + ":" + strconv.Itoa(r.MessageID)
 	}
 	setMeta(meta, "media_group", msg.MediaGroupID)
 
@@ -216,17 +257,8 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 	if msg.Sticker != nil && text == "" && msg.Sticker.Emoji != "" {
 		lines = append(lines, msg.Sticker.Emoji)
 	}
-	if loc := location(msg); loc != nil {
-		lat := strconv.FormatFloat(loc.Latitude, 'f', -1, 64)
-		lon := strconv.FormatFloat(loc.Longitude, 'f', -1, 64)
-		meta["lat"], meta["lon"] = lat, lon
-		where := "Location: " + lat + ", " + lon
-		if v := msg.Venue; v != nil {
-			setMeta(meta, "venue_title", v.Title)
-			setMeta(meta, "venue_address", v.Address)
-			where = "Venue: " + strings.Trim(strings.TrimSpace(v.Title)+", "+strings.TrimSpace(v.Address), ", ") + " (" + lat + ", " + lon + ")"
-		}
-		lines = append(lines, where, "https://www.openstreetmap.org/?mlat="+lat+"&mlon="+lon)
+	if msg.Location != nil || msg.Venue != nil {
+		lines = append(lines, describeLocation(meta, msg, edited)...)
 		content = true
 	}
 	if c := msg.Contact; c != nil {
@@ -254,6 +286,79 @@ func normalize(u *update, allowGroups bool) (m *core.Message, why string, err er
 		m.Meta = meta
 	}
 	return m, "", nil
+}
+
+// chatIgnored says why messages of chat are ignored, "" when they are not:
+// private chats are served, groups and supergroups with allowGroups.
+func chatIgnored(chat *tgbotapi.Chat, allowGroups bool) string {
+	switch chat.Type {
+	case "private":
+	case "group", "supergroup":
+		if !allowGroups {
+			return "group chat (allow_groups is off)"
+		}
+	default:
+		return "chat type " + strconv.Quote(chat.Type)
+	}
+	return ""
+}
+
+// senderMeta returns the meta every customer envelope carries about its
+// sender and, in groups, its chat.
+func senderMeta(from *tgbotapi.User, chat *tgbotapi.Chat) map[string]string {
+	meta := map[string]string{}
+	setMeta(meta, "username", from.UserName)
+	setMeta(meta, event.MetaName, strings.TrimSpace(from.FirstName+" "+from.LastName))
+	if chat.Type != "private" {
+		meta["chat_type"] = chat.Type
+		setMeta(meta, "chat_title", chat.Title)
+	}
+	return meta
+}
+
+// indefinitely is the live_period of a live location shared until the
+// customer stops it.
+const indefinitely = 0x7FFFFFFF
+
+// describeLocation puts msg's location or venue in meta (lat, lon,
+// horizontal_accuracy, heading, and for a live location live_location,
+// live_period and live_until) and returns the lines of text that show it.
+// An edit of a location is an update of a live one; without live_period it is
+// the last, sent when the customer stopped sharing.
+func describeLocation(meta map[string]string, msg *tgbotapi.Message, edited bool) []string {
+	loc := location(msg)
+	lat := strconv.FormatFloat(loc.Latitude, 'f', -1, 64)
+	lon := strconv.FormatFloat(loc.Longitude, 'f', -1, 64)
+	meta["lat"], meta["lon"] = lat, lon
+	at := lat + ", " + lon
+	if acc := loc.HorizontalAccuracy; acc > 0 {
+		meta["horizontal_accuracy"] = strconv.FormatFloat(acc, 'f', -1, 64)
+		at += " (±" + strconv.FormatFloat(math.Round(acc), 'f', 0, 64) + " m)"
+	}
+	if loc.Heading > 0 {
+		meta["heading"] = strconv.Itoa(loc.Heading)
+	}
+	var where string
+	switch {
+	case msg.Venue != nil:
+		v := msg.Venue
+		setMeta(meta, "venue_title", v.Title)
+		setMeta(meta, "venue_address", v.Address)
+		where = "Venue: " + strings.Trim(strings.TrimSpace(v.Title)+", "+strings.TrimSpace(v.Address), ", ") + " (" + at + ")"
+	case loc.LivePeriod > 0:
+		meta[metaLiveLocation] = "active"
+		meta["live_period"] = strconv.Itoa(loc.LivePeriod)
+		if loc.LivePeriod != indefinitely && msg.Date > 0 {
+			meta["live_until"] = time.Unix(int64(msg.Date)+int64(loc.LivePeriod), 0).UTC().Format(time.RFC3339)
+		}
+		where = "Live location: " + at
+	case edited:
+		meta[metaLiveLocation] = "stopped"
+		where = "Live location (sharing ended): " + at
+	default:
+		where = "Location: " + at
+	}
+	return []string{where, "https://www.openstreetmap.org/?mlat=" + lat + "&mlon=" + lon}
 }
 
 // startCommand reads "/start", "/start <payload>" or "/start@bot <payload>".

@@ -97,6 +97,47 @@ func TestNormalize(t *testing.T) {
 				t.Errorf("meta %v text %q", m.Meta, m.Text)
 			}
 		}},
+		{name: "location keeps its accuracy", body: update("message", message(30, map[string]any{
+			"location": map[string]any{"latitude": 52.520008, "longitude": 13.404954, "horizontal_accuracy": 12.5},
+		})), check: func(t *testing.T, m *core.Message) {
+			wantMeta(t, m, map[string]string{"lat": "52.520008", "lon": "13.404954", "horizontal_accuracy": "12.5", "live_location": "", "edit_of": ""})
+			if !strings.HasPrefix(m.Text, "Location: 52.520008, 13.404954 (±13 m)\n") {
+				t.Errorf("text %q", m.Text)
+			}
+		}},
+		{name: "live location", body: update("message", message(31, map[string]any{
+			"location": map[string]any{"latitude": 52.52, "longitude": 13.4, "horizontal_accuracy": 8, "live_period": 900, "heading": 270},
+		})), check: func(t *testing.T, m *core.Message) {
+			wantMeta(t, m, map[string]string{"lat": "52.52", "lon": "13.4", "horizontal_accuracy": "8", "heading": "270",
+				"live_location": "active", "live_period": "900", "live_until": "2023-11-14T22:28:51Z", "edited": ""})
+			if m.External.Message != "4242:31" || !strings.HasPrefix(m.Text, "Live location: 52.52, 13.4 (±8 m)\n") {
+				t.Errorf("external %+v text %q", m.External, m.Text)
+			}
+		}},
+		{name: "live location shared until stopped", body: update("message", message(32, map[string]any{
+			"location": map[string]any{"latitude": 52.52, "longitude": 13.4, "live_period": 0x7FFFFFFF},
+		})), check: func(t *testing.T, m *core.Message) {
+			wantMeta(t, m, map[string]string{"live_location": "active", "live_period": "2147483647", "live_until": ""})
+		}},
+		{name: "live location update is an edit of it", body: update("edited_message", message(31, map[string]any{
+			"location":  map[string]any{"latitude": 52.53, "longitude": 13.41, "horizontal_accuracy": 5, "live_period": 900, "heading": 12},
+			"edit_date": 1700000120,
+		})), check: func(t *testing.T, m *core.Message) {
+			wantMeta(t, m, map[string]string{"edited": "true", "edit_of": "4242:31", "lat": "52.53", "lon": "13.41", "heading": "12",
+				"live_location": "active", "live_until": "2023-11-14T22:28:51Z"})
+			if m.External.Message != "4242:31:edit:1700000120" || !m.SentAt.Equal(time.Unix(1700000120, 0)) {
+				t.Errorf("external %+v sent_at %s", m.External, m.SentAt)
+			}
+		}},
+		{name: "live location stopped", body: update("edited_message", message(31, map[string]any{
+			"location":  map[string]any{"latitude": 52.54, "longitude": 13.42},
+			"edit_date": 1700000300,
+		})), check: func(t *testing.T, m *core.Message) {
+			wantMeta(t, m, map[string]string{"edit_of": "4242:31", "live_location": "stopped", "live_period": ""})
+			if !strings.HasPrefix(m.Text, "Live location (sharing ended): 52.54, 13.42\n") {
+				t.Errorf("text %q", m.Text)
+			}
+		}},
 		{name: "own contact: verified phone", body: update("message", message(14, map[string]any{
 			"contact": map[string]any{"phone_number": "15551234567", "first_name": "Ann", "last_name": "Lee", "user_id": customer},
 		})), check: func(t *testing.T, m *core.Message) {
@@ -152,7 +193,7 @@ func TestNormalize(t *testing.T) {
 			}
 		}},
 		{name: "edited message", body: update("edited_message", message(7, map[string]any{"text": "Hello, I need help!", "edit_date": 1700000100})), check: func(t *testing.T, m *core.Message) {
-			if m.External.Message != "4242:7:edit:1700000100" || m.Meta["edited"] != "true" || m.Text != "Hello, I need help!" {
+			if m.External.Message != "4242:7:edit:1700000100" || m.Meta["edited"] != "true" || m.Meta["edit_of"] != "4242:7" || m.Text != "Hello, I need help!" {
 				t.Errorf("external %+v meta %v text %q", m.External, m.Meta, m.Text)
 			}
 		}},
@@ -179,8 +220,12 @@ func TestNormalize(t *testing.T) {
 		{name: "channel chat ignored", groups: true, body: update("message", message(24, map[string]any{"text": "x", "chat": map[string]any{"id": -1001, "type": "channel"}}))},
 		{name: "bot sender ignored", body: update("message", message(25, map[string]any{"text": "x", "from": map[string]any{"id": 99, "is_bot": true, "first_name": "B"}}))},
 		{name: "anonymous sender ignored", body: update("message", map[string]any{"message_id": 26, "date": 1, "text": "x", "chat": map[string]any{"id": 4242, "type": "private"}})},
-		{name: "callback query ignored", body: []byte(`{"update_id":501,"callback_query":{"id":"1","from":{"id":4242,"is_bot":false,"first_name":"Ann"},"data":"x"}}`)},
-		{name: "live location update ignored", body: update("edited_message", message(27, map[string]any{"location": map[string]any{"latitude": 1.5, "longitude": 2.5}, "edit_date": 1700000200}))},
+		{name: "callback query of an inline message ignored", body: []byte(`{"update_id":501,"callback_query":{"id":"1","from":{"id":4242,"is_bot":false,"first_name":"Ann"},"inline_message_id":"AAA","chat_instance":"-1","data":"x"}}`)},
+		{name: "callback query that is no quick reply ignored", body: []byte(`{"update_id":502,"callback_query":{"id":"2","from":{"id":4242,"is_bot":false,"first_name":"Ann"},"chat_instance":"-1","data":"menu:3",` +
+			`"message":{"message_id":3,"date":1,"chat":{"id":4242,"type":"private"},"text":"Menu","reply_markup":{"inline_keyboard":[[{"text":"Three","callback_data":"menu:3"}]]}}}}`)},
+		{name: "bot added to a group ignored", body: []byte(`{"update_id":503,"my_chat_member":{"chat":{"id":-100,"type":"supergroup","title":"T"},"from":{"id":4242,"is_bot":false,"first_name":"Ann"},"date":1,` +
+			`"old_chat_member":{"user":{"id":123456789,"is_bot":true,"first_name":"B"},"status":"left"},"new_chat_member":{"user":{"id":123456789,"is_bot":true,"first_name":"B"},"status":"member"}}}`)},
+		{name: "chat_member update ignored", body: []byte(`{"update_id":504,"chat_member":{"chat":{"id":-100,"type":"supergroup"},"from":{"id":1,"first_name":"A"},"date":1,"old_chat_member":{"status":"left"},"new_chat_member":{"status":"member"}}}`)},
 		{name: "service message ignored", body: update("message", message(28, map[string]any{"new_chat_title": "x"}))},
 	}
 	for _, tt := range tests {
@@ -219,6 +264,17 @@ func TestNormalize_Malformed(t *testing.T) {
 	} {
 		if m, err := telegram.Normalize([]byte(body), false); !errors.Is(err, telegram.ErrMalformed) {
 			t.Errorf("Normalize(%s) = %v, %v; want ErrMalformed", body, m, err)
+		}
+	}
+}
+
+// wantMeta checks m's meta has want's values; "" means the key is absent.
+func wantMeta(t *testing.T, m *core.Message, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		got, found := m.Meta[k]
+		if got != v || (v == "" && found) {
+			t.Errorf("meta[%q] = %q, want %q (meta %v)", k, got, v, m.Meta)
 		}
 	}
 }
@@ -296,7 +352,8 @@ func TestWebhook_TelegramRetriesStoredOnce(t *testing.T) {
 	if got[0].MsgID != "telegram:4242:7" || got[1].MsgID != "telegram:4242:7:edit:1700000500" {
 		t.Errorf("Nats-Msg-Id %q, %q", got[0].MsgID, got[1].MsgID)
 	}
-	if m := got[1].Message; m == nil || m.Meta["edited"] != "true" || m.Text != "where is my order #12?" {
+	if m := got[1].Message; m == nil || m.Meta["edited"] != "true" || m.Meta["edit_of"] != "4242:7" || m.Text != "where is my order #12?" ||
+		!m.SentAt.Equal(time.Unix(1700000500, 0)) {
 		t.Errorf("edit stored as %+v", m)
 	}
 }
@@ -358,7 +415,7 @@ func TestRun_RegistersWebhook(t *testing.T) {
 	if hook.URL != publicURL+webhookPath || hook.SecretToken != secret {
 		t.Errorf("webhook %+v, want %s with the secret", hook, publicURL+webhookPath)
 	}
-	if fmt.Sprint(hook.AllowedUpdates) != "[message edited_message]" {
+	if fmt.Sprint(hook.AllowedUpdates) != "[message edited_message callback_query my_chat_member]" {
 		t.Errorf("allowed_updates %v", hook.AllowedUpdates)
 	}
 }

@@ -41,7 +41,9 @@ type part struct {
 // (telegram:<user id>, whose private chat has the same id): its text in
 // pieces of at most MaxMessageLength, then each attachment with sendPhoto or
 // sendDocument by URL (or by Telegram file id for keys from FileKey). Parts
-// already sent by an earlier attempt of the same envelope are skipped.
+// already sent by an earlier attempt of the same envelope are skipped. The
+// last part carries m.QuickReplies as an inline keyboard, one button per row,
+// whose presses come back as the customer's choice (see choice).
 //
 // A 429 becomes adapters.RetryAfter with Telegram's retry_after; a 403 (the
 // user blocked the bot) adapters.Unreachable (Permanent) wrapping ErrBlocked,
@@ -68,6 +70,10 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	if len(parts) == 0 {
 		return adapters.Receipt{}, adapters.Permanent(errors.New("telegram: nothing to send: no text and no attachments"))
 	}
+	kb, labels, err := keyboard(m)
+	if err != nil {
+		return adapters.Receipt{}, adapters.Permanent(fmt.Errorf("telegram: %w", err))
+	}
 	var first string
 	track := len(parts) > 1 && a.records != nil
 	for i, p := range parts {
@@ -82,7 +88,12 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 				continue
 			}
 		}
-		sent, err := a.sendPart(ctx, chatID, p, markdown)
+		var markup *tgbotapi.InlineKeyboardMarkup
+		if i == len(parts)-1 && kb != nil {
+			markup = kb
+			a.recordKeyboard(ctx, m.ID, chatID, labels)
+		}
+		sent, err := a.sendPart(ctx, chatID, p, markdown, markup)
 		if err != nil {
 			return adapters.Receipt{}, sendError(err)
 		}
@@ -129,28 +140,36 @@ func recipient(m *core.Message) (int64, error) {
 	return id, nil
 }
 
-// sendPart makes the Bot API call of p. A text Telegram cannot parse as
-// MarkdownV2 is sent again as the plain text it shows.
-func (a *Adapter) sendPart(ctx context.Context, chatID int64, p part, markdown bool) (tgbotapi.Message, error) {
+// sendPart makes the Bot API call of p, with the inline keyboard markup when
+// it is not nil. A text Telegram cannot parse as MarkdownV2 is sent again as
+// the plain text it shows.
+func (a *Adapter) sendPart(ctx context.Context, chatID int64, p part, markdown bool, markup *tgbotapi.InlineKeyboardMarkup) (tgbotapi.Message, error) {
 	bot := a.client(ctx)
 	var c tgbotapi.Chattable
 	op := "sendMessage"
 	switch {
 	case p.file != nil && p.photo:
-		c, op = tgbotapi.NewPhoto(chatID, p.file), "sendPhoto"
+		pc := tgbotapi.NewPhoto(chatID, p.file)
+		pc.ReplyMarkup = markup
+		c, op = pc, "sendPhoto"
 	case p.file != nil:
-		c, op = tgbotapi.NewDocument(chatID, p.file), "sendDocument"
+		dc := tgbotapi.NewDocument(chatID, p.file)
+		dc.ReplyMarkup = markup
+		c, op = dc, "sendDocument"
 	default:
 		mc := tgbotapi.NewMessage(chatID, p.chunk.text)
 		if markdown {
 			mc.ParseMode = tgbotapi.ModeMarkdownV2
 		}
+		mc.ReplyMarkup = markup
 		c = mc
 	}
 	sent, err := bot.Send(c)
 	if err != nil && markdown && p.file == nil && cannotParse(err) {
 		a.log.Warn("telegram refused the markdown; sending plain text", "err", err)
-		sent, err = bot.Send(tgbotapi.NewMessage(chatID, p.chunk.plain))
+		mc := tgbotapi.NewMessage(chatID, p.chunk.plain)
+		mc.ReplyMarkup = markup
+		sent, err = bot.Send(mc)
 	}
 	if err != nil {
 		return sent, a.errorf(op, err)

@@ -229,7 +229,7 @@ func TestPolling_Details(t *testing.T) {
 		t.Error("the old webhook was not deleted")
 	}
 	calls := fake.Requests("getUpdates")
-	if len(calls) == 0 || calls[0].Params["timeout"] != "1" || calls[0].Params["allowed_updates"] != `["message","edited_message"]` {
+	if len(calls) == 0 || calls[0].Params["timeout"] != "1" || calls[0].Params["allowed_updates"] != `["message","edited_message","callback_query","my_chat_member"]` {
 		t.Errorf("getUpdates %+v", calls)
 	}
 }

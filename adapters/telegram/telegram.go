@@ -5,7 +5,11 @@
 //
 // A customer is the identity telegram:<user id>; External.Chat is the chat id
 // and External.Message "<chat id>:<message id>", so Telegram's retries of an
-// update are stored once. See docs/channels/telegram.md for setup.
+// update are stored once. Edits of a customer's message (and live-location
+// updates) are messages marked as edits of it; a reply's quick replies are an
+// inline keyboard whose presses come back as the customer's choice; the
+// customer's blocking or unblocking the bot is a contact.unreachable or
+// contact.reachable event. See docs/channels/telegram.md for setup.
 package telegram
 
 import (
@@ -35,14 +39,16 @@ var (
 	ErrChatNotFound = errors.New("chat not found")
 )
 
-// allowedUpdates are the update kinds the adapter asks Telegram for.
-var allowedUpdates = []string{"message", "edited_message"}
+// allowedUpdates are the update kinds the adapter asks Telegram for, in
+// webhook and polling mode alike: messages and their edits, presses on
+// quick-reply buttons, and the customer's blocking or unblocking the bot.
+var allowedUpdates = []string{"message", "edited_message", "callback_query", "my_chat_member"}
 
 func init() {
 	adapters.Register(adapters.Info{
 		Name: Name, Kind: adapters.Channel, Title: "Telegram", Icon: ":airplane:",
 		Address: adapters.AddressChatID, Format: adapters.FormatMarkdownV2,
-		Doc: "Telegram bot: webhook or long polling, text, media, locations, contacts, deep links",
+		Doc: "Telegram bot: webhook or long polling, text, media, locations, contacts, deep links, quick replies, edits",
 	}, func(cfg Config, deps adapters.Deps) (adapters.Adapter, error) { return New(cfg, deps) })
 }
 

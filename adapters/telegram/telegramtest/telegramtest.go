@@ -1,16 +1,18 @@
 // Package telegramtest is a fake Telegram Bot API for tests: an httptest
 // server that answers getMe, setWebhook, deleteWebhook, getWebhookInfo,
-// getUpdates (with long polling, offset confirmation, and the 409 Conflict
-// Telegram answers a call that a second caller's call ended), sendMessage (with
-// MarkdownV2 checked as Telegram parses it, and the 4,096-character limit),
-// sendPhoto, sendDocument and getFile, and serves file downloads, all in the
-// Bot API's documented JSON shapes:
+// getUpdates (with long polling, offset confirmation, allowed_updates, and
+// the 409 Conflict Telegram answers a call that a second caller's call ended),
+// sendMessage (with MarkdownV2 checked as Telegram parses it, and the
+// 4,096-character limit), sendPhoto, sendDocument (each with an optional
+// inline keyboard), answerCallbackQuery and getFile, and serves file
+// downloads, all in the Bot API's documented JSON shapes:
 //
 //	{"ok":true,"result":...}
 //	{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}
 //
 // It records every request, and can be told to fail calls the way Telegram
-// does (Fail with TooManyRequests, Blocked, ChatNotFound, ...).
+// does (Fail with TooManyRequests, Blocked, ChatNotFound, ...). Press builds
+// the callback_query update of a customer pressing a button the bot sent.
 //
 // Point the adapter at it with api_endpoint: Server.Endpoint.
 package telegramtest
@@ -66,6 +68,9 @@ type Sent struct {
 	Raw, ParseMode string
 	// File is the photo or document parameter: a URL or a file id.
 	File string
+	// Keyboard is the inline keyboard of reply_markup, row by row; nil
+	// without one.
+	Keyboard [][]Button
 }
 
 // Failure makes matching calls fail as Telegram fails them.
@@ -125,10 +130,15 @@ type Server struct {
 	failures []*Failure
 	updates  []json.RawMessage // not yet confirmed, in update_id order
 	ids      []int             // update_id of updates[i]
+	kinds    []string          // the kind of updates[i], e.g. "message"
+	allowed  []string          // the last allowed_updates; nil for Telegram's default
 	nextUpd  int
 	nextMsg  int
 	webhook  Webhook
 	files    map[string]file
+	messages map[int]map[string]any // sent messages as Telegram returned them, by message_id
+	queries  map[string]bool        // callback query ids from Press: answered or not
+	answers  []Answer
 	wake     chan struct{} // closed and replaced when an update arrives
 
 	polling   chan struct{} // the getUpdates call in flight, closed to end it; nil when none
@@ -156,6 +166,8 @@ func NewServer(t testing.TB, token string) *Server {
 		nextUpd:     100000,
 		nextMsg:     1,
 		files:       map[string]file{},
+		messages:    map[int]map[string]any{},
+		queries:     map[string]bool{},
 		wake:        make(chan struct{}),
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -222,7 +234,12 @@ func (s *Server) Webhook() Webhook {
 
 // AddUpdate queues an update for getUpdates and returns its update_id. u is
 // an update as Telegram documents it, e.g. {"message": {...}}; without an
-// "update_id" the next id is used, and ids must increase.
+// "update_id" the next id is used, and ids must increase. As on Telegram, an
+// update of a kind the last allowed_updates (of getUpdates or setWebhook)
+// left out is never delivered; without one, chat_member, message_reaction
+// and message_reaction_count are left out. Telegram applies the setting as it
+// creates updates, the fake as it delivers them, so that updates queued
+// before the first getUpdates show what that call asked for.
 func (s *Server) AddUpdate(t testing.TB, u map[string]any) int {
 	t.Helper()
 	s.mu.Lock()
@@ -247,8 +264,15 @@ func (s *Server) AddUpdate(t testing.TB, u map[string]any) int {
 	if err != nil {
 		t.Fatalf("telegramtest: update: %v", err)
 	}
+	kind := ""
+	for k := range u {
+		if k != "update_id" {
+			kind = k
+		}
+	}
 	s.updates = append(s.updates, raw)
 	s.ids = append(s.ids, id)
+	s.kinds = append(s.kinds, kind)
 	s.nextUpd = id + 1
 	close(s.wake)
 	s.wake = make(chan struct{})
@@ -382,6 +406,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		res = s.getUpdates(r, params)
 	case "sendMessage", "sendPhoto", "sendDocument":
 		res = s.send(method, params)
+	case "answerCallbackQuery":
+		res = s.answerCallbackQuery(params)
 	case "getFile":
 		s.mu.Lock()
 		f, found := s.files[params["file_id"]]
@@ -449,6 +475,9 @@ func (s *Server) setWebhook(p map[string]string) result {
 	}
 	s.mu.Lock()
 	s.webhook = hook
+	if p["allowed_updates"] != "" {
+		s.allowed = hook.AllowedUpdates
+	}
 	s.mu.Unlock()
 	return okDesc(true, "Webhook was set")
 }
@@ -463,6 +492,12 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) result {
 	if limit <= 0 || limit > 100 {
 		limit = 100
 	}
+	var allowed []string
+	if a := p["allowed_updates"]; a != "" {
+		if err := json.Unmarshal([]byte(a), &allowed); err != nil {
+			return fail(400, "Bad Request: can't parse allowed updates JSON object")
+		}
+	}
 	deadline := time.NewTimer(time.Duration(timeout) * time.Second)
 	defer deadline.Stop()
 	ended := make(chan struct{})
@@ -472,6 +507,9 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) result {
 		s.conflicts++
 	}
 	s.polling = ended
+	if p["allowed_updates"] != "" {
+		s.allowed = allowed
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -497,8 +535,9 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) result {
 			for n < len(s.ids) && s.ids[n] < offset {
 				n++
 			}
-			s.ids, s.updates = s.ids[n:], s.updates[n:]
+			s.ids, s.updates, s.kinds = s.ids[n:], s.updates[n:], s.kinds[n:]
 		}
+		s.dropNotAllowed()
 		var out []json.RawMessage
 		for i := range s.updates {
 			if len(out) == limit {
@@ -537,6 +576,16 @@ func (s *Server) send(method string, p map[string]string) result {
 	}
 	sent := Sent{Method: method, ChatID: chatID, ParseMode: p["parse_mode"]}
 	msg := map[string]any{}
+	if rm := p["reply_markup"]; rm != "" {
+		kb, markup, res, bad := parseReplyMarkup(rm)
+		if bad {
+			return res
+		}
+		sent.Keyboard = kb
+		if markup != nil {
+			msg["reply_markup"] = markup
+		}
+	}
 	switch method {
 	case "sendMessage":
 		sent.Raw = p["text"]
@@ -599,6 +648,9 @@ func (s *Server) send(method string, p map[string]string) result {
 	msg["from"] = map[string]any{"id": s.BotID, "is_bot": true, "first_name": "Omnigate Test", "username": s.BotUserName}
 	msg["chat"] = map[string]any{"id": chatID, "type": chatType}
 	msg["date"] = time.Now().Unix()
+	s.mu.Lock()
+	s.messages[sent.MessageID] = msg
+	s.mu.Unlock()
 	return ok(msg)
 }
 
