@@ -202,6 +202,27 @@ func TestPolling_QuickReplyChoice(t *testing.T) {
 	}
 }
 
+// TestWebhook_ChoiceNotStoredStillAnswered: when the choice cannot be stored
+// the webhook answers 5xx, so that Telegram sends it again, and the query is
+// answered all the same: the customer's button stops spinning now.
+func TestWebhook_ChoiceNotStoredStillAnswered(t *testing.T) {
+	env, fake, a := webhookEnv(t)
+	if _, err := a.Send(t.Context(), offer("Pick one", "A", "B")); err != nil {
+		t.Fatal(err)
+	}
+	u := fake.Press(t, fake.Sent()[0], "B", ann)
+	u["update_id"] = 302
+	if err := env.Bus.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if resp := env.Serve(t, telegramtest.WebhookRequest(t, webhookPath, secret, u)); resp.StatusCode < 500 {
+		t.Fatalf("%d with the bus down, want 5xx", resp.StatusCode)
+	}
+	if n := len(fake.Answers()); n != 1 {
+		t.Errorf("%d answers, want 1", n)
+	}
+}
+
 // TestWebhook_ForeignCallbackAnswered: a press on a button that is not a
 // quick reply (another bot's, an old menu) is answered, so the spinner
 // stops, and stored nowhere.
