@@ -81,7 +81,7 @@ func rerouteEvent(m *core.Message, reason string, cause error) *core.Message {
 	ev := UnreachableEvent(m.Channel, m.To, reason, fmt.Sprint(cause))
 	ev.ReplyTo = m.ID
 	ev.ContactID, ev.ConversationID = m.ContactID, m.ConversationID
-	ev.Text, ev.HTML, ev.Attachments = m.Text, m.HTML, m.Attachments
+	ev.Text, ev.HTML, ev.Attachments, ev.QuickReplies = m.Text, m.HTML, m.Attachments, m.QuickReplies
 	for _, k := range replyMeta {
 		if v := m.Meta[k]; v != "" {
 			ev.Meta[k] = v

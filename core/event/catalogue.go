@@ -83,7 +83,7 @@ var catalogue = []Spec{
 	{Type: ContactUnreachable, Kind: KindEvent, Subjects: []string{"omni.in.<channel>.<partition>", evt(ContactUnreachable)},
 		Producers: []string{"adapter runtime", "sms", "whatsapp", "email", "telegram", "pipeline"}, Consumers: []string{"pipeline", "slack"}, Meta: []string{MetaReason, MetaError, MetaDesk}},
 	{Type: ContactReachable, Kind: KindEvent, Subjects: []string{"omni.in.<channel>.<partition>", evt(ContactReachable)},
-		Producers: []string{"sms", "whatsapp", "pipeline"}, Consumers: []string{"pipeline", "slack"}, Meta: []string{MetaReason}},
+		Producers: []string{"sms", "whatsapp", "telegram", "pipeline"}, Consumers: []string{"pipeline", "slack"}, Meta: []string{MetaReason}},
 	{Type: CommandRejected, Kind: KindEvent, Subjects: []string{subjDesk},
 		Producers: []string{"pipeline", "routing"}, Consumers: []string{"slack"}, Meta: []string{MetaCommand, MetaReason}},
 	{Type: TicketCreated, Kind: KindEvent, Subjects: []string{evt(TicketCreated)},

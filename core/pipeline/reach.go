@@ -143,7 +143,7 @@ func (p *Pipeline) reachNotice(ctx context.Context, m *core.Message, contact *st
 func (p *Pipeline) reroute(ctx context.Context, m *core.Message, conv *store.Conversation, contact *store.Contact) error {
 	r := core.NewMessage(core.KindMessage, core.Outbound, m.Channel)
 	r.ID = m.ReplyTo
-	r.Text, r.HTML, r.Attachments = m.Text, m.HTML, m.Attachments
+	r.Text, r.HTML, r.Attachments, r.QuickReplies = m.Text, m.HTML, m.Attachments, m.QuickReplies
 	r.ConversationID, r.ContactID = conv.ID, contact.ID
 	r.ReceivedAt = p.now()
 	r.Meta = map[string]string{}
