@@ -27,14 +27,15 @@ type Config struct {
 	SigningSecret  config.Secret `yaml:"signing_secret" doc:"Signing Secret from Basic Information > App Credentials; every HTTP request from Slack is checked against it. Required in http mode."`
 	DefaultChannel string        `yaml:"default_channel" doc:"Channel id (C... or G..., not the name) where a conversation gets its thread when its queue has no channel of its own (routing.queues.<name>.channel). Invite the bot there. Required."`
 	// Queues moved: each queue's channel is configured once, under routing.
-	Queues       struct{}      `yaml:"queues" moved:"set each queue's Slack channel as routing.queues.<name>.channel (desk: slack); the Transfer menu lists routing's queues"`
-	NotePrefix   string        `yaml:"note_prefix" doc:"A thread reply starting with this is an internal note between agents and is not sent to the customer."`
-	ChannelRate  float64       `yaml:"channel_rate" doc:"Messages per second the adapter posts or updates in one Slack channel (Slack allows about 1 chat.postMessage per second per channel)."`
-	ChannelBurst int           `yaml:"channel_burst" doc:"How many messages may go to one channel at once before channel_rate applies."`
-	Reactions    Reactions     `yaml:"reactions" doc:"Emoji names (without colons) put on an agent's reply as the customer's channel reports on it; none turns one off."`
-	TicketURL    string        `yaml:"ticket_url" doc:"Link of a ticket on the card, with {id} replaced by the ticket id, e.g. https://tracker.example.com/t/{id}. Empty shows the ids without links."`
-	FileLinkTTL  time.Duration `yaml:"file_link_ttl" doc:"How long the signed links to files agents attach stay valid for the customer's channel to fetch them (needs http.public_url)."`
-	APIURL       string        `yaml:"api_url" doc:"Slack Web API base URL ending in /; change it only for a test fake."`
+	Queues         struct{}      `yaml:"queues" moved:"set each queue's Slack channel as routing.queues.<name>.channel (desk: slack); the Transfer menu lists routing's queues"`
+	NotePrefix     string        `yaml:"note_prefix" doc:"A thread reply starting with this is an internal note between agents and is not sent to the customer."`
+	ChannelRate    float64       `yaml:"channel_rate" doc:"Messages per second the adapter posts or updates in one Slack channel (Slack allows about 1 chat.postMessage per second per channel)."`
+	ChannelBurst   int           `yaml:"channel_burst" doc:"How many messages may go to one channel at once before channel_rate applies."`
+	Reactions      Reactions     `yaml:"reactions" doc:"Emoji names (without colons) put on an agent's reply as the customer's channel reports on it; none turns one off."`
+	TicketURL      string        `yaml:"ticket_url" doc:"Link of a ticket on the card, with {id} replaced by the ticket id, e.g. https://tracker.example.com/t/{id}. Empty shows the ids without links."`
+	MaxUploadBytes int64         `yaml:"max_upload_bytes" doc:"Largest customer attachment, in bytes, uploaded into the thread (files upload v2, needs the files:write scope); a larger one, one that cannot be fetched or whose upload fails is shown as a link with a note saying why. -1 uploads none."`
+	FileLinkTTL    time.Duration `yaml:"file_link_ttl" doc:"How long the signed links to files agents attach stay valid for the customer's channel to fetch them (needs http.public_url)."`
+	APIURL         string        `yaml:"api_url" doc:"Slack Web API base URL ending in /; change it only for a test fake."`
 }
 
 // Reactions are the emoji of delivery feedback.
@@ -55,11 +56,14 @@ const (
 	defaultChannelRate  = 1
 	defaultChannelBurst = 3
 	defaultFileLinkTTL  = 7 * 24 * time.Hour
+	// defaultMaxUploadBytes is the largest attachment most mail services
+	// take, above MMS's and WhatsApp's media limits.
+	defaultMaxUploadBytes = 25 << 20
 )
 
 // SetDefaults sets mode socket, note_prefix "//", channel_rate 1, channel_burst
-// 3, the reactions (outbox_tray, white_check_mark, eyes, x), file_link_ttl 7
-// days and Slack's API URL.
+// 3, the reactions (outbox_tray, white_check_mark, eyes, x), max_upload_bytes
+// 25 MiB, file_link_ttl 7 days and Slack's API URL.
 func (c *Config) SetDefaults() {
 	if c.Mode == "" {
 		c.Mode = ModeSocket
@@ -84,6 +88,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.FileLinkTTL == 0 {
 		c.FileLinkTTL = defaultFileLinkTTL
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = defaultMaxUploadBytes
 	}
 	if c.APIURL == "" {
 		c.APIURL = defaultAPIURL
@@ -147,6 +154,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(strings.ReplaceAll(c.TicketURL, "{id}", "1")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.Add("ticket_url", "must be an absolute http(s) URL with {id}, got %q", c.TicketURL)
 		}
+	}
+	if c.MaxUploadBytes < -1 {
+		p.Add("max_upload_bytes", "must be a number of bytes, or -1 to upload none; got %d", c.MaxUploadBytes)
 	}
 	if c.FileLinkTTL < time.Minute {
 		p.Add("file_link_ttl", "must be at least 1m, got %s", c.FileLinkTTL)

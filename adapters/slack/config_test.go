@@ -34,6 +34,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"reaction off", func(c *slack.Config) { c.Reactions.Read = "none" }, nil},
 		{"ticket url", func(c *slack.Config) { c.TicketURL = "tracker/{id}" }, []string{"ticket_url"}},
 		{"api url", func(c *slack.Config) { c.APIURL = "https://slack.com/api" }, []string{"api_url"}},
+		{"uploads off", func(c *slack.Config) { c.MaxUploadBytes = -1 }, nil},
+		{"upload limit", func(c *slack.Config) { c.MaxUploadBytes = -2 }, []string{"max_upload_bytes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,8 +20,9 @@ import (
 //
 //   - a customer's message goes into its conversation's thread, opening the
 //     thread with the card first (in the channel of the conversation's queue),
-//     posted under the customer's name and channel; a message that reopened
-//     the conversation also updates the card;
+//     posted under the customer's name and channel, its attachments uploaded
+//     into the thread (or, when they cannot be, shown as links with a note
+//     why); a message that reopened the conversation also updates the card;
 //   - a reply written on another desk is shown in the thread;
 //   - a "contact.merged" event is noted in the threads it concerns and their
 //     cards updated.
@@ -84,7 +85,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		return adapters.Receipt{}, fmt.Errorf("slack: send %s: %w", m.ID, err)
 	}
 	a.log.Debug("posted", "msg_id", m.ID, "conversation", conv.ID, "parts", len(parts))
-	return adapters.Receipt{ProviderID: th.channel + ":" + ts}, nil
+	return adapters.Receipt{ProviderID: th.channel + ":" + cmp.Or(ts, th.ts)}, nil
 }
 
 // part is one Slack message a desk message is posted as, in its thread.
@@ -92,39 +93,51 @@ type part struct {
 	// key names the part among those of its message, for idempotency.
 	key  string
 	text string
+	// file, instead of text, is a customer's attachment, uploaded into the
+	// thread (postFile).
+	file *core.Attachment
 	// username and icon post it under the customer's name; empty posts it as
 	// the bot.
 	username, icon string
 }
 
-// postParts posts parts in thread th and returns the ts of the first. When
-// there are several, each one posted is recorded, so that a retry after a
-// later one failed does not post it again.
+// postParts posts parts in thread th and returns the ts of the first
+// message posted ("" when there are only uploads). When there are several,
+// or an upload, each one posted is recorded, so that a retry after a later
+// one failed does not post it again.
 func (a *Adapter) postParts(ctx context.Context, id string, th thread, parts []part) (first string, err error) {
 	track := len(parts) > 1
+	for _, p := range parts {
+		track = track || p.file != nil
+	}
 	for _, p := range parts {
 		key := "part:" + id + ":" + p.key
 		if track {
 			var ts string
 			_, err := a.messages.Get(ctx, key, &ts)
 			if err == nil {
-				first = cmp.Or(first, ts)
+				first = cmp.Or(first, postedTS(ts))
 				continue
 			}
 			if !errors.Is(err, store.ErrNotFound) {
 				return "", err
 			}
 		}
-		opts := []slack.MsgOption{
-			slack.MsgOptionTS(th.ts),
-			slack.MsgOptionText(p.text, false),
-			slack.MsgOptionDisableLinkUnfurl(),
-			slack.MsgOptionDisableMediaUnfurl(),
+		var ts string
+		if p.file != nil {
+			ts, err = a.postFile(ctx, th, p)
+		} else {
+			opts := []slack.MsgOption{
+				slack.MsgOptionTS(th.ts),
+				slack.MsgOptionText(p.text, false),
+				slack.MsgOptionDisableLinkUnfurl(),
+				slack.MsgOptionDisableMediaUnfurl(),
+			}
+			if p.username != "" {
+				opts = append(opts, slack.MsgOptionUsername(p.username), slack.MsgOptionIconEmoji(p.icon))
+			}
+			ts, err = a.post(ctx, th.channel, opts...)
 		}
-		if p.username != "" {
-			opts = append(opts, slack.MsgOptionUsername(p.username), slack.MsgOptionIconEmoji(p.icon))
-		}
-		ts, err := a.post(ctx, th.channel, opts...)
 		if err != nil {
 			return "", err
 		}
@@ -133,14 +146,23 @@ func (a *Adapter) postParts(ctx context.Context, id string, th thread, parts []p
 				a.log.Warn("posted, but not recorded; a retry may post it again", "msg_id", id, "err", err)
 			}
 		}
-		first = cmp.Or(first, ts)
+		first = cmp.Or(first, postedTS(ts))
 	}
 	return first, nil
 }
 
+// postedTS is the ts of what a part was recorded as, "" for an upload
+// ("file:<id>").
+func postedTS(rec string) string {
+	if strings.HasPrefix(rec, "file:") {
+		return ""
+	}
+	return rec
+}
+
 // customerParts are the Slack messages of a customer's message: its text in
-// pieces, then its attachments as links, under the customer's name and
-// channel.
+// pieces, then each attachment (uploaded into the thread, or a link), under
+// the customer's name and channel.
 func customerParts(m *core.Message, contact *store.Contact) []part {
 	username := core.Ellipsize(customerName(contact, senderName(m), m.From)+" ("+channelLabel(m.Channel)+")", 80)
 	icon := channelIcon(m.Channel)
@@ -148,8 +170,8 @@ func customerParts(m *core.Message, contact *store.Contact) []part {
 	for i, t := range splitText(escapeMrkdwn(m.Text), maxPartRunes) {
 		parts = append(parts, part{key: "text-" + strconv.Itoa(i), text: t, username: username, icon: icon})
 	}
-	if files := attachmentLines(m.Attachments); files != "" {
-		parts = append(parts, part{key: "files", text: files, username: username, icon: icon})
+	for i := range m.Attachments {
+		parts = append(parts, part{key: "file-" + strconv.Itoa(i), file: &m.Attachments[i], username: username, icon: icon})
 	}
 	if len(parts) == 0 {
 		parts = append(parts, part{key: "empty", text: "_(a message without text)_", username: username, icon: icon})

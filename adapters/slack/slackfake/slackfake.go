@@ -2,9 +2,11 @@
 // slack-go's slacktest server with the Web API methods the desk calls
 // answered the way Slack documents them (auth.test, chat.postMessage,
 // chat.update, chat.delete, chat.postEphemeral, chat.getPermalink,
-// reactions.add, users.info, apps.connections.open, and files at
-// url_private), every call recorded, and a Socket Mode WebSocket that says
-// hello, sends what Push gives it and records the acknowledgements.
+// reactions.add, users.info, apps.connections.open, files at url_private,
+// and files upload v2: files.getUploadURLExternal, the upload URL it hands
+// out and files.completeUploadExternal), every call recorded, and a Socket
+// Mode WebSocket that says hello, sends what Push gives it, records the
+// acknowledgements and can ask the adapter to disconnect.
 //
 // It also builds what Slack sends the adapter: Events API payloads
 // (EventPayload, AgentReply), block_actions interactions (Click), slash
@@ -20,6 +22,9 @@ package slackfake
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"slices"
 	"strconv"
@@ -93,7 +98,8 @@ type Call struct {
 	Username, Icon string
 	// User is chat.postEphemeral's user.
 	User string
-	// Name is reactions.add's emoji name.
+	// Name is reactions.add's emoji name, files.getUploadURLExternal's
+	// filename, and files.completeUploadExternal's (first) file id.
 	Name string
 }
 
@@ -108,7 +114,9 @@ type Server struct {
 	throttle   int // answer this many more calls with 429
 	retryAfter int
 	failPost   string // chat.postMessage answers this error
+	failUpload string // files.completeUploadExternal answers this error
 	reactions  map[string]bool
+	uploads    []*Upload
 
 	sockMu sync.Mutex // guards sock, acks and opens, and serialises writes to sock
 	sock   *websocket.Conn
@@ -136,6 +144,9 @@ func New(t testing.TB) *Server {
 		c.Handle("/apps.connections.open", s.connectionsOpen)
 		c.Handle("/socket", s.socket)
 		c.Handle("/files-pri/", s.file)
+		c.Handle("/files.getUploadURLExternal", s.getUploadURL)
+		c.Handle("/upload/v1/", s.uploadFile)
+		c.Handle("/files.completeUploadExternal", s.completeUpload)
 	})
 	s.srv.Start()
 	t.Cleanup(s.srv.Stop)
@@ -347,4 +358,154 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte("file contents of " + r.URL.Path))
+}
+
+// Upload is a file uploaded with files upload v2: files.getUploadURLExternal
+// gave it an id and an upload URL, the bytes were POSTed there, and
+// files.completeUploadExternal shared it.
+type Upload struct {
+	// ID is the file id the fake gave it (F...).
+	ID string
+	// Name and Length are getUploadURLExternal's filename and length.
+	Name   string
+	Length int
+	// Data is what was POSTed to the upload URL (the file part of a
+	// multipart form, or the raw body).
+	Data []byte
+	// Title, Channel, ThreadTS and Comment are completeUploadExternal's
+	// title of the file, channel_id, thread_ts and initial_comment; Shared
+	// says it was called.
+	Title, Channel, ThreadTS, Comment string
+	Shared                            bool
+}
+
+// Uploads returns the files uploaded so far, shared or not, in the order
+// their upload URLs were asked for.
+func (s *Server) Uploads() []Upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Upload, 0, len(s.uploads))
+	for _, u := range s.uploads {
+		u.Data = slices.Clone(u.Data)
+		out = append(out, *u)
+	}
+	return out
+}
+
+// FailUploads makes files.completeUploadExternal answer ok:false with error
+// code, e.g. "file_uploads_disabled", until FailUploads("").
+func (s *Server) FailUploads(code string) {
+	s.mu.Lock()
+	s.failUpload = code
+	s.mu.Unlock()
+}
+
+// getUploadURL answers files.getUploadURLExternal: filename and a positive
+// length are required (invalid_arguments otherwise, as Slack answers); the
+// upload URL is under the fake's API URL.
+func (s *Server) getUploadURL(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	name := r.Form.Get("filename")
+	length, err := strconv.Atoi(r.Form.Get("length"))
+	if name == "" || err != nil || length <= 0 {
+		reply(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+		return
+	}
+	s.mu.Lock()
+	s.seq++
+	id := fmt.Sprintf("F0UPLOAD%04d", s.seq)
+	s.uploads = append(s.uploads, &Upload{ID: id, Name: name, Length: length})
+	s.mu.Unlock()
+	s.record(Call{Method: "files.getUploadURLExternal", Name: name})
+	reply(w, map[string]any{"ok": true, "upload_url": s.URL() + "upload/v1/" + id, "file_id": id})
+}
+
+// uploadFile takes the bytes of a file at its upload URL, raw or as the
+// file part of a multipart form, and answers "OK - <length>" as Slack does.
+func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, "/upload/v1/")
+	var data []byte
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		var f multipart.File
+		if f, _, err = r.FormFile("file"); err == nil {
+			data, err = io.ReadAll(f)
+			_ = f.Close()
+		}
+	} else {
+		data, err = io.ReadAll(r.Body)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	u := s.upload(id)
+	if u != nil {
+		u.Data = data
+	}
+	s.mu.Unlock()
+	if u == nil {
+		http.Error(w, "unknown upload", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = fmt.Fprintf(w, "OK - %d", len(data))
+}
+
+// completeUpload answers files.completeUploadExternal: every file must have
+// been uploaded (file_not_found otherwise); it is shared in channel_id, in
+// the thread thread_ts, with initial_comment.
+func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	var files []struct {
+		ID    string `json:"id"`
+		Title string `json:"title"`
+	}
+	if err := json.Unmarshal([]byte(r.Form.Get("files")), &files); err != nil || len(files) == 0 {
+		reply(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+		return
+	}
+	ch, thread, comment := r.Form.Get("channel_id"), r.Form.Get("thread_ts"), r.Form.Get("initial_comment")
+	s.mu.Lock()
+	fail := s.failUpload
+	var out []map[string]any
+	for _, f := range files {
+		u := s.upload(f.ID)
+		if u == nil || u.Data == nil {
+			s.mu.Unlock()
+			reply(w, map[string]any{"ok": false, "error": "file_not_found"})
+			return
+		}
+		if fail == "" {
+			u.Title, u.Channel, u.ThreadTS, u.Comment, u.Shared = f.Title, ch, thread, comment, true
+		}
+		out = append(out, map[string]any{"id": f.ID, "title": f.Title})
+	}
+	s.mu.Unlock()
+	if fail != "" {
+		reply(w, map[string]any{"ok": false, "error": fail})
+		return
+	}
+	s.record(Call{Method: "files.completeUploadExternal", Channel: ch, ThreadTS: thread, Text: comment, Name: files[0].ID})
+	reply(w, map[string]any{"ok": true, "files": out})
+}
+
+// upload returns the upload of file id, nil if there is none. s.mu must be
+// held.
+func (s *Server) upload(id string) *Upload {
+	for _, u := range s.uploads {
+		if u.ID == id {
+			return u
+		}
+	}
+	return nil
 }

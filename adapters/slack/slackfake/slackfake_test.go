@@ -299,3 +299,72 @@ func TestServer_SocketMode(t *testing.T) {
 		t.Error("Ack of an envelope never sent")
 	}
 }
+
+// TestServer_UploadV2: slack-go's files upload v2 (UploadFileContext: the
+// upload URL, the bytes, the completion in a thread) works against the fake,
+// which keeps the file; the documented errors come back as Slack's.
+func TestServer_UploadV2(t *testing.T) {
+	s := slackfake.New(t)
+	api := slack.New(slackfake.BotToken, slack.OptionAPIURL(s.URL()))
+	ctx := t.Context()
+	f, err := api.UploadFileContext(ctx, slack.UploadFileParameters{
+		Reader: strings.NewReader("hello file"), FileSize: 10, Filename: "a.txt", Title: "A",
+		Channel: slackfake.ChannelSupport, ThreadTimestamp: "1.000001", InitialComment: "from Ann",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := s.Uploads()
+	if len(ups) != 1 || ups[0].ID != f.ID || string(ups[0].Data) != "hello file" || ups[0].Length != 10 || ups[0].Name != "a.txt" {
+		t.Fatalf("uploads %+v, want a.txt with its bytes, id %s", ups, f.ID)
+	}
+	if u := ups[0]; !u.Shared || u.Title != "A" || u.Channel != slackfake.ChannelSupport || u.ThreadTS != "1.000001" || u.Comment != "from Ann" {
+		t.Errorf("shared as %+v", u)
+	}
+	if c := s.Calls("files.completeUploadExternal"); len(c) != 1 || c[0].ThreadTS != "1.000001" || c[0].Name != f.ID {
+		t.Errorf("completeUploadExternal calls %+v", c)
+	}
+
+	// A completion of a file never uploaded, and one Slack refuses.
+	if _, err := api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{Files: []slack.FileSummary{{ID: "F0NOPE"}}, Channel: slackfake.ChannelSupport}); err == nil || !strings.Contains(err.Error(), "file_not_found") {
+		t.Errorf("completing an unknown file: %v, want file_not_found", err)
+	}
+	s.FailUploads("file_uploads_disabled")
+	_, err = api.UploadFileContext(ctx, slack.UploadFileParameters{Reader: strings.NewReader("x"), FileSize: 1, Filename: "b.txt", Channel: slackfake.ChannelSupport})
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); !ok || se.Err != "file_uploads_disabled" {
+		t.Errorf("refused upload: %v, want file_uploads_disabled", err)
+	}
+}
+
+// TestServer_Disconnect: slack-go's socketmode client, told to disconnect
+// (refresh_requested), connects again: Opens counts both.
+func TestServer_Disconnect(t *testing.T) {
+	s := slackfake.New(t)
+	api := slack.New(slackfake.BotToken, slack.OptionAPIURL(s.URL()), slack.OptionAppLevelToken(slackfake.AppToken))
+	smc := socketmode.New(api)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = smc.RunContext(ctx) }()
+	go func() {
+		for {
+			select {
+			case <-smc.Events:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	eventually(t, func() error {
+		if !s.Connected() {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	s.Disconnect(t, slackfake.RefreshRequested)
+	eventually(t, func() error {
+		if n := s.Opens(); n != 2 || !s.Connected() {
+			return fmt.Errorf("%d connections opened, connected %v; want a second one", n, s.Connected())
+		}
+		return nil
+	})
+}
