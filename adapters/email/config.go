@@ -62,6 +62,7 @@ type Config struct {
 	Name            string        `yaml:"name" doc:"Display name on replies, e.g. \"Example Support\"."`
 	Domain          string        `yaml:"domain" default:"the domain of address" doc:"Domain of the Message-IDs of replies (<envelope-id@domain>). Default: the domain of address."`
 	ReplyToken      bool          `yaml:"reply_token" doc:"Set Reply-To on replies to <local>+<token>@<domain of address> (e.g. support+01jh...@example.com), the token naming the reply, which the pipeline knows the conversation of: a customer's answer links to its conversation even from a client that drops In-Reply-To and References. The mail server must deliver plus-addressed mail to the mailbox (Gmail, Microsoft 365 and Postfix with recipient_delimiter = + do)."`
+	VERP            *bool         `yaml:"verp" default:"reply_token" doc:"Send each reply with the return path (MAIL FROM, where bounces go) <local>+<token>@<domain of address>, the token naming the reply (VERP), so that a bounce finds its reply even when it returns nothing of it. The mail server must deliver plus-addressed mail to the mailbox, or bounces are lost: hence the default, reply_token. A submission server that refuses the plus address gets address instead (logged once)."`
 	ListIDs         []string      `yaml:"list_ids" doc:"List-Id values whose mail is customer mail all the same, e.g. support.example.com when the address is a Google Group that forwards to the mailbox. Other mailing-list mail is dropped."`
 	IMAP            IMAPConfig    `yaml:"imap" doc:"Where inbound mail is read. Leave imap.host empty for an outbound-only channel."`
 	SMTP            SMTPConfig    `yaml:"smtp" doc:"Where replies are submitted. Leave smtp.host empty for an inbound-only channel."`
@@ -121,6 +122,10 @@ func (c *Config) SetDefaults() {
 		}
 	}
 	c.Domain = strings.ToLower(c.Domain)
+	if c.VERP == nil {
+		verp := c.ReplyToken
+		c.VERP = &verp
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}

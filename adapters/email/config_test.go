@@ -35,8 +35,22 @@ func TestConfig_Defaults(t *testing.T) {
 	if c.Domain != "example.com" || c.IMAP.Port != 993 || c.IMAP.Security != "tls" || c.IMAP.Username != "support@example.com" ||
 		c.IMAP.Mailbox != "INBOX" || !*c.IMAP.Idle || c.IMAP.InitialScan != "unseen" ||
 		c.SMTP.Port != 587 || c.SMTP.Security != "starttls" || c.SMTP.Username != "support@example.com" || c.SMTP.Password.Value() != "p" ||
-		c.SMTP.HeloName != "example.com" || c.Limits.InlineAttachmentBytes != email.DefaultInlineAttachmentBytes {
+		c.SMTP.HeloName != "example.com" || c.Limits.InlineAttachmentBytes != email.DefaultInlineAttachmentBytes || *c.VERP {
 		t.Errorf("defaults: %+v", c)
+	}
+	// The return path is plus-addressed by default only where the operator
+	// said plus addresses reach the mailbox.
+	for _, tc := range []struct {
+		extra string
+		want  bool
+	}{{"reply_token: true\n", true}, {"reply_token: true\nverp: false\n", false}, {"verp: true\n", true}} {
+		c, err := decode(t, "address: support@example.com\nsmtp:\n  host: smtp.example.com\n  username: u\n  password: p\n"+tc.extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *c.VERP != tc.want {
+			t.Errorf("%q: verp %v, want %v", tc.extra, *c.VERP, tc.want)
+		}
 	}
 }
 

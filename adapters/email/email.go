@@ -11,12 +11,14 @@
 // its plus-address token and its In-Reply-To and References, and every
 // Message-ID it refers to). Auto-replies, mailing lists and bounces are not
 // customer messages: they are not published, and a bounce of a reply becomes
-// a delivery.failed event.
+// a delivery.failed event and, for a hard bounce, a contact.unreachable for
+// the address (bounce.go).
 //
 // Outbound, a reply is a multipart/alternative mail (text and HTML, plus
 // attachments) with Message-ID <envelope-id@domain>, In-Reply-To and
-// References of the conversation's last mail, a "Re:" subject, and optionally
-// a plus-addressed Reply-To and a DKIM signature.
+// References of the conversation's last mail, a "Re:" subject, ENVID and
+// RET=HDRS for the DSN it may cause, and optionally a plus-addressed Reply-To
+// and return path naming the reply, and a DKIM signature.
 package email
 
 import (
@@ -27,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/omnigate/omnigate/adapters"
@@ -64,6 +67,10 @@ type Adapter struct {
 	threads *store.Records
 	signer  crypto.Signer
 	http    *http.Client
+
+	// verpRefused is set once the submission server refused a
+	// plus-addressed MAIL FROM: later replies use the address at once.
+	verpRefused atomic.Bool
 
 	mu      sync.Mutex
 	imapErr error // why the IMAP session is not up; nil while it is

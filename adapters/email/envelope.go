@@ -16,7 +16,6 @@ import (
 
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/event"
-	"github.com/omnigate/omnigate/core/store"
 )
 
 // Meta keys of inbound envelopes (and, for in_reply_to, references and
@@ -388,55 +387,4 @@ func (a *Adapter) rememberInbound(ctx context.Context, p *Parsed, log *slog.Logg
 	}); err != nil {
 		log.Warn("could not remember the mail for threading replies", "err", err)
 	}
-}
-
-// bounce publishes a delivery.failed event for a bounce of a reply omnigate
-// sent. Bounces of other mail, and delay or success reports, are logged.
-func (a *Adapter) bounce(ctx context.Context, p *Parsed, raw []byte, log *slog.Logger) error {
-	b := p.Bounce
-	if !b.Failed() {
-		log.Info("delivery report skipped", "action", b.Action, "status", b.Status)
-		return nil
-	}
-	id := a.envelopeID(b)
-	if id == "" {
-		log.Info("bounce of a mail omnigate did not send skipped", "returned_message_id", b.MessageID, "status", b.Status)
-		return nil
-	}
-	ev := core.NewMessage(core.KindEvent, core.Outbound, Name)
-	ev.Type = event.DeliveryFailed
-	ev.ReplyTo = id
-	ev.External.Message = externalID(p, raw) + ":failed"
-	var sent sentInfo
-	if _, err := a.threads.Get(ctx, sentKey(id), &sent); err == nil {
-		ev.ConversationID, ev.ContactID, ev.To = sent.Conversation, sent.Contact, sent.To
-	} else if !errors.Is(err, store.ErrNotFound) {
-		log.Warn("could not look up the bounced reply", "err", err)
-	}
-	if b.Recipient != "" {
-		if to, err := core.ParseIdentity(string(identity(b.Recipient))); err == nil {
-			ev.To = to
-		}
-	}
-	ev.Meta = map[string]string{event.MetaError: core.Truncate(b.Error(), 1024)}
-	setMeta(ev.Meta, MetaDSNStatus, b.Status)
-	if err := a.pub.Event(ctx, ev); err != nil {
-		if errors.Is(err, core.ErrInvalid) {
-			log.Warn("bounce event not valid, skipped", "err", err)
-			return nil
-		}
-		return err
-	}
-	log.Info("bounce: reply not delivered", "reply", id, "status", b.Status)
-	return nil
-}
-
-// envelopeID recovers the envelope id of the reply a bounce returns: its
-// X-Omnigate-Id, else the local part of a Message-ID omnigate made
-// (<envelope-id@domain>).
-func (a *Adapter) envelopeID(b *Bounce) string {
-	if core.ValidID(strings.ToUpper(b.OmnigateID)) {
-		return strings.ToUpper(b.OmnigateID)
-	}
-	return a.ownEnvelope(b.MessageID)
 }

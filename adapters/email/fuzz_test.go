@@ -2,7 +2,9 @@ package email_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -45,6 +47,60 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if len(p.Text) > len(p.FullText) {
 			t.Errorf("text (%d bytes) longer than the full text (%d bytes)", len(p.Text), len(p.FullText))
+		}
+	})
+}
+
+// bounceFrames are the two shapes a bounce arrives in: a DSN whose
+// delivery-status part is %[1]s and whose text is %[2]s, and a bounce from
+// MAILER-DAEMON that is only the text.
+const (
+	dsnFrame = "From: MAILER-DAEMON@mx.example.com\r\nTo: support+01jh31abcdefghjkmnpqrstvwx@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\n%[2]s\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n%[1]s\r\n--b--\r\n"
+	textFrame = "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: support@example.com\r\nSubject: Mail delivery failed\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n%[2]s"
+)
+
+// FuzzBounce feeds the bounce parsers (the DSN's fields, a bounce's text)
+// arbitrary content inside real bounce frames, from the seeds of
+// testdata/fuzz/FuzzBounce: they must never panic, and what they find must
+// be safe to put in an envelope and consistent.
+func FuzzBounce(f *testing.F) {
+	f.Add([]byte("Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; a@b.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"), []byte("550 5.1.1 no"))
+	statusRE := regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)
+	f.Fuzz(func(t *testing.T, status, text []byte) {
+		for i, frame := range []string{dsnFrame, textFrame} {
+			raw := fmt.Sprintf(frame, status, text)
+			p, err := email.Normalize(strings.NewReader(raw), email.Limits{})
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			b := p.Bounce
+			if p.Kind != email.KindBounce || b == nil {
+				t.Fatalf("frame %d: kind %s, want a bounce", i, p.Kind)
+			}
+			for name, s := range map[string]string{"recipient": b.Recipient, "original recipient": b.OriginalRecipient, "action": b.Action,
+				"status": b.Status, "diagnostic": b.Diagnostic, "envelope id": b.EnvelopeID, "message id": b.MessageID, "omnigate id": b.OmnigateID} {
+				if !utf8.ValidString(s) || strings.ContainsAny(s, "\r\x00") {
+					t.Errorf("frame %d: %s %q is not clean UTF-8", i, name, s)
+				}
+			}
+			if len(b.Diagnostic) > 1000 || len(b.Recipient) > 254 || len(b.Status) > 20 || len(b.EnvelopeID) > 100 {
+				t.Errorf("frame %d: fields too long: %+v", i, b)
+			}
+			if b.Recipient != "" && !strings.Contains(b.Recipient, "@") {
+				t.Errorf("frame %d: recipient %q is no address", i, b.Recipient)
+			}
+			if b.Permanent() && (!b.Failed() || !statusRE.MatchString(b.Status)) {
+				t.Errorf("frame %d: permanent with action %q status %q", i, b.Action, b.Status)
+			}
+			if i == 1 && b.Action != "failed" && b.Action != "delayed" {
+				t.Errorf("text bounce: action %q, want failed or delayed", b.Action)
+			}
+			if i == 1 && b.Status != "" && !statusRE.MatchString(b.Status) {
+				t.Errorf("text bounce: status %q", b.Status)
+			}
 		}
 	})
 }

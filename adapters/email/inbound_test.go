@@ -338,8 +338,9 @@ func TestAdapter_InboundEnvelope(t *testing.T) {
 }
 
 // TestAdapter_NotCustomerMail: out-of-office, mailing-list mail and bounces
-// are filed but not published as messages; a bounce of a reply becomes a
-// delivery.failed event for that reply.
+// are filed but not published as messages; a hard bounce of a reply becomes
+// a delivery.failed event for that reply and a contact.unreachable for the
+// address (TestAdapter_Bounces has the details).
 func TestAdapter_NotCustomerMail(t *testing.T) {
 	w := newWorld(t, mailtest.WithIdle)
 	for _, name := range []string{"out_of_office", "mailing_list", "dsn_bounce", "pdf_attachment"} {
@@ -350,9 +351,11 @@ func TestAdapter_NotCustomerMail(t *testing.T) {
 		"Subject: Re: x\r\nMessage-ID: <01jh40000000000000000000aa@example.com>\r\nX-Omnigate-Id: 01JH40000000000000000000AA\r\n\r\nour reply\r\n"))
 	run(t, w.adapter(t, cfg{}))
 	w.processed(t, "INBOX", 5)
-	got := w.inbound(t, 1)
-	if got[0].Meta[event.MetaName] != "O'Brien, Siobhan" {
-		t.Errorf("published %s, want only the customer's mail", got[0].External.Message)
+	got := w.inbound(t, 2)
+	if got[0].Type != event.ContactUnreachable || got[0].From != "email:no.such.user@customer.example" ||
+		got[1].Kind != core.KindMessage || got[1].Meta[event.MetaName] != "O'Brien, Siobhan" {
+		t.Errorf("published %s %s and %s %s, want the bounce's contact.unreachable and the customer's mail",
+			got[0].Kind, got[0].Type, got[1].Kind, got[1].External.Message)
 	}
 	var evs []*core.Message
 	bustest.Eventually(t, wait, func() error {

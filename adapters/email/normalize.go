@@ -1,7 +1,6 @@
 package email
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"errors"
@@ -20,7 +19,6 @@ import (
 	// Windows-125x, KOI8, Shift_JIS, EUC-KR, ...
 	_ "github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 )
 
 // Kind classifies a mail: only KindCustomer is published as a message.
@@ -121,45 +119,6 @@ type Attachment struct {
 	Data []byte
 	// Part is the IMAP part number, e.g. "2" or "1.2".
 	Part string
-}
-
-// Bounce is what a delivery status notification says about the message it
-// returns.
-type Bounce struct {
-	// Recipient is the address that failed (Final-Recipient), lower-cased.
-	Recipient string
-	// Action is "failed", "delayed", "delivered", "relayed" or "expanded"; ""
-	// when the bounce is not a DSN.
-	Action string
-	// Status is the enhanced status code, e.g. "5.1.1".
-	Status string
-	// Diagnostic is the remote server's answer (Diagnostic-Code), e.g.
-	// "smtp; 550 5.1.1 user unknown".
-	Diagnostic string
-	// MessageID and OmnigateID are the returned message's Message-ID and
-	// X-Omnigate-Id.
-	MessageID, OmnigateID string
-}
-
-// Failed reports whether the bounce says the message was not delivered (as
-// opposed to a delay or a success report).
-func (b *Bounce) Failed() bool {
-	return b.Action == "" || b.Action == "failed"
-}
-
-// Error is the reason of a failed delivery, for meta "error".
-func (b *Bounce) Error() string {
-	parts := make([]string, 0, 3)
-	if b.Status != "" {
-		parts = append(parts, b.Status)
-	}
-	if b.Diagnostic != "" {
-		parts = append(parts, b.Diagnostic)
-	}
-	if len(parts) == 0 {
-		return "bounced"
-	}
-	return strings.Join(parts, " ")
 }
 
 // HeaderOmnigateID is the header carrying the envelope id on mail omnigate sends.
@@ -329,8 +288,10 @@ func (p *Parsed) classify(h mail.Header) {
 		set(KindBounce, "delivery status notification")
 	case mt == "multipart/report":
 		set(KindAutoReply, "report "+strings.ToLower(params["report-type"]))
-	case strings.EqualFold(local, "mailer-daemon"):
-		set(KindBounce, "from MAILER-DAEMON")
+	default:
+		if ok, reason := bounceByHeader(local, p.Subject, strings.TrimSpace(h.Get("Return-Path"))); ok {
+			set(KindBounce, reason)
+		}
 	}
 	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
 		set(KindAutoReply, "Auto-Submitted: "+v)
@@ -376,7 +337,9 @@ type normalizer struct {
 	text, html       strings.Builder
 	// bounceText is the human-readable part of a bounce.
 	bounceText strings.Builder
-	inReport   bool
+	// dsn is set once a delivery-status part named a recipient.
+	dsn      bool
+	inReport bool
 }
 
 // part handles one part of the walk.
@@ -496,116 +459,6 @@ func (n *normalizer) attachment(path []int, e *message.Entity, mt, disp, name st
 		}
 	}
 	n.p.Attachments = append(n.p.Attachments, a)
-}
-
-// deliveryStatus reads a message/delivery-status part (RFC 3464): the
-// per-message fields, then one block per recipient; the first failed
-// recipient (or the first recipient) is the one reported.
-func (n *normalizer) deliveryStatus(r io.Reader) {
-	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
-	blocks := dsnBlocks(string(b))
-	var chosen map[string]string
-	for i, f := range blocks {
-		if i == 0 && f["final-recipient"] == "" && f["action"] == "" {
-			continue // the per-message fields
-		}
-		if chosen == nil || (strings.EqualFold(f["action"], "failed") && !strings.EqualFold(chosen["action"], "failed")) {
-			chosen = f
-		}
-	}
-	if chosen == nil {
-		return
-	}
-	bo := n.p.Bounce
-	rcpt := cmp.Or(chosen["final-recipient"], chosen["original-recipient"])
-	if _, addr, ok := strings.Cut(rcpt, ";"); ok {
-		rcpt = addr
-	}
-	bo.Recipient = strings.ToLower(strings.Trim(strings.TrimSpace(rcpt), "<>"))
-	bo.Action = strings.ToLower(strings.TrimSpace(chosen["action"]))
-	bo.Status = strings.TrimSpace(chosen["status"])
-	bo.Diagnostic = core.Truncate(collapse(chosen["diagnostic-code"]), 1000)
-}
-
-// dsnBlocks splits delivery-status text into blocks of header fields, keys
-// lower-cased, continuation lines joined.
-func dsnBlocks(s string) []map[string]string {
-	var blocks []map[string]string
-	cur := map[string]string{}
-	last := ""
-	for _, l := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
-		if strings.TrimSpace(l) == "" {
-			if len(cur) > 0 {
-				blocks = append(blocks, cur)
-				cur = map[string]string{}
-			}
-			last = ""
-			continue
-		}
-		if (l[0] == ' ' || l[0] == '\t') && last != "" {
-			cur[last] += " " + strings.TrimSpace(l)
-			continue
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		last = strings.ToLower(strings.TrimSpace(k))
-		if _, dup := cur[last]; !dup {
-			cur[last] = strings.TrimSpace(v)
-		}
-	}
-	if len(cur) > 0 {
-		blocks = append(blocks, cur)
-	}
-	return blocks
-}
-
-// returned reads the header of the message a bounce returns.
-func (n *normalizer) returned(r io.Reader) {
-	h, err := textproto.ReadHeader(bufio.NewReader(io.LimitReader(r, 256<<10)))
-	if err != nil && h.Len() == 0 {
-		return
-	}
-	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
-		n.p.Bounce.MessageID = ids[0]
-	}
-	n.p.Bounce.OmnigateID = strings.TrimSpace(h.Get(HeaderOmnigateID))
-}
-
-var (
-	// omnigateIDLineRE finds an X-Omnigate-Id header quoted in a bounce's text.
-	omnigateIDLineRE = regexp.MustCompile(`(?im)^\s*X-Omnigate-Id:\s*([0-9A-Za-z]{26})\s*$`)
-	// messageIDLineRE finds a Message-ID header quoted in a bounce's text.
-	messageIDLineRE = regexp.MustCompile(`(?im)^\s*Message-Id:\s*<([^<>\s]+)>`)
-	// statusRE finds an SMTP answer in a bounce's text, e.g. "550 5.1.1 ...".
-	statusRE = regexp.MustCompile(`(?m)\b([45][0-9][0-9])[ -]([245]\.[0-9]{1,3}\.[0-9]{1,3})\b(.*)$`)
-)
-
-// bounceFallback fills what a bounce without a (complete) DSN says in its text:
-// the returned message's ids and the server's answer.
-func (n *normalizer) bounceFallback() {
-	bo := n.p.Bounce
-	text := n.bounceText.String()
-	if text == "" {
-		text = n.p.FullText
-	}
-	if bo.OmnigateID == "" {
-		if m := omnigateIDLineRE.FindStringSubmatch(text); m != nil {
-			bo.OmnigateID = m[1]
-		}
-	}
-	if bo.MessageID == "" {
-		if m := messageIDLineRE.FindStringSubmatch(text); m != nil {
-			bo.MessageID = m[1]
-		}
-	}
-	if bo.Status == "" && bo.Diagnostic == "" {
-		if m := statusRE.FindStringSubmatch(text); m != nil {
-			bo.Status = m[2]
-			bo.Diagnostic = core.Truncate(collapse(m[1]+" "+m[2]+m[3]), 1000)
-		}
-	}
 }
 
 // pathKey is a map key for a walk path.

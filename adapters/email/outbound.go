@@ -61,7 +61,7 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 			return adapters.Receipt{}, fmt.Errorf("email: send %s: dkim: %w", m.ID, err)
 		}
 	}
-	if err := a.submit(ctx, to.Address, raw); err != nil {
+	if err := a.submit(ctx, a.envelopeOf(m.ID, to.Address), raw, log); err != nil {
 		return adapters.Receipt{}, fmt.Errorf("email: send %s: %w", m.ID, err)
 	}
 	a.rememberSent(ctx, m, messageID, th, log)
@@ -172,8 +172,28 @@ func (a *Adapter) sign(raw []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// submit delivers raw to rcpt through the submission server.
-func (a *Adapter) submit(ctx context.Context, rcpt string, raw []byte) error {
+// envelope is the SMTP envelope of one reply.
+type envelope struct {
+	// from is the return path, where bounces go: the reply's plus address
+	// with verp, else the support address.
+	from, rcpt string
+	// id is the reply's envelope id, given as ENVID (RFC 3461) so that a
+	// DSN names it in Original-Envelope-Id.
+	id string
+}
+
+// envelopeOf is the envelope of the reply with envelope id to rcpt.
+func (a *Adapter) envelopeOf(id, rcpt string) envelope {
+	e := envelope{from: a.cfg.Address, rcpt: rcpt, id: id}
+	if *a.cfg.VERP && !a.verpRefused.Load() {
+		e.from = a.plusAddress(id)
+	}
+	return e
+}
+
+// submit delivers raw to env.rcpt through the submission server.
+func (a *Adapter) submit(ctx context.Context, env envelope, raw []byte, log *slog.Logger) error {
+	rcpt := env.rcpt
 	cfg := a.cfg.SMTP
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
@@ -225,11 +245,22 @@ func (a *Adapter) submit(ctx context.Context, rcpt string, raw []byte) error {
 			return classify(ctx, "auth", err)
 		}
 	}
-	var opts *smtp.MailOptions
-	if !isASCII(rcpt) {
-		opts = &smtp.MailOptions{UTF8: true}
+	// ENVID and RET go out only to a server that offers DSN: a bounce then
+	// names the reply and returns only its headers.
+	opts := &smtp.MailOptions{EnvelopeID: env.id, Return: smtp.DSNReturnHeaders, UTF8: !isASCII(rcpt)}
+	err = c.Mail(env.from, opts)
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code/100 == 5 && env.from != a.cfg.Address {
+		// A server that lets the account send only as itself: bounces then
+		// come to the address, and are matched by what they return.
+		if a.verpRefused.CompareAndSwap(false, true) {
+			log.Warn("the submission server refuses the plus-addressed return path; replies go out from address (set verp: false to stop trying)", "err", err)
+		}
+		if err = c.Reset(); err == nil {
+			err = c.Mail(a.cfg.Address, opts)
+		}
 	}
-	if err := c.Mail(a.cfg.Address, opts); err != nil {
+	if err != nil {
 		return classify(ctx, "mail from", err)
 	}
 	if err := c.Rcpt(rcpt, nil); err != nil {

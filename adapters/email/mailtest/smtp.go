@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ var (
 type Mail struct {
 	// From is the envelope sender (MAIL FROM).
 	From string
+	// EnvelopeID and Return are the DSN parameters of MAIL FROM (RFC 3461):
+	// ENVID and RET ("FULL" or "HDRS"), "" when not given.
+	EnvelopeID, Return string
 	// To are the envelope recipients (RCPT TO), in order.
 	To []string
 	// Data is the mail as sent (DATA), headers and body.
@@ -37,8 +41,9 @@ type Mail struct {
 }
 
 // SMTPServer is a submission server on a loopback port: go-smtp with AUTH
-// PLAIN and LOGIN for SMTPUser only, recording every mail it accepts. MAIL
-// before AUTH is refused. Its methods are safe for concurrent use.
+// PLAIN and LOGIN for SMTPUser only and the DSN extension (RFC 3461),
+// recording every mail it accepts. MAIL before AUTH is refused. Its methods
+// are safe for concurrent use.
 type SMTPServer struct {
 	// Host and Port are where it listens: Host is 127.0.0.1.
 	Host string
@@ -55,6 +60,7 @@ type SMTPServer struct {
 
 	mu    sync.Mutex
 	rcpt  *smtp.SMTPError // answer to every RCPT, nil to accept
+	plus  *smtp.SMTPError // answer to a MAIL FROM with a plus address, nil to accept
 	mech  []string        // mechanisms offered
 	mails []Mail
 	auth  []string // "<mechanism>:<user>" of every successful AUTH
@@ -76,6 +82,7 @@ func NewSMTPSecurity(t testing.TB, security string) *SMTPServer {
 	s := &SMTPServer{Host: host, Security: security, User: SMTPUser, Password: SMTPPassword, mech: []string{sasl.Plain, sasl.Login}}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s}, nil }))
 	srv.Domain = "mx.test"
+	srv.EnableDSN = true
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	srv.ErrorLog = discardLogger{}
@@ -103,6 +110,16 @@ func (s *SMTPServer) Close() {
 func (s *SMTPServer) FailRcpt(e *smtp.SMTPError) {
 	s.mu.Lock()
 	s.rcpt = e
+	s.mu.Unlock()
+}
+
+// RefusePlusSender makes the server answer a MAIL FROM whose address is
+// plus-addressed (support+x@...) with e from now on, as a submission server
+// does that lets an account send only as itself (Exchange Online:
+// SendAsDenied); nil accepts them again.
+func (s *SMTPServer) RefusePlusSender(e *smtp.SMTPError) {
+	s.mu.Lock()
+	s.plus = e
 	s.mu.Unlock()
 }
 
@@ -151,6 +168,7 @@ type smtpSession struct {
 	s      *SMTPServer
 	authed bool
 	from   string
+	opts   smtp.MailOptions
 	to     []string
 }
 
@@ -203,11 +221,20 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 	return nil, true, l.check(l.user, string(resp))
 }
 
-func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 	if !ss.authed {
 		return smtp.ErrAuthRequired
 	}
+	ss.s.mu.Lock()
+	e := ss.s.plus
+	ss.s.mu.Unlock()
+	if local, _, _ := strings.Cut(from, "@"); e != nil && strings.Contains(local, "+") {
+		return e
+	}
 	ss.from = from
+	if opts != nil {
+		ss.opts = *opts
+	}
 	return nil
 }
 
@@ -228,10 +255,10 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		return err
 	}
 	ss.s.mu.Lock()
-	ss.s.mails = append(ss.s.mails, Mail{From: ss.from, To: slices.Clone(ss.to), Data: b})
+	ss.s.mails = append(ss.s.mails, Mail{From: ss.from, EnvelopeID: ss.opts.EnvelopeID, Return: string(ss.opts.Return), To: slices.Clone(ss.to), Data: b})
 	ss.s.mu.Unlock()
 	return nil
 }
 
-func (ss *smtpSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *smtpSession) Reset()        { ss.from, ss.opts, ss.to = "", smtp.MailOptions{}, nil }
 func (ss *smtpSession) Logout() error { return nil }
