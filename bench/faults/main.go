@@ -22,7 +22,7 @@
 // reports without failing).
 //
 //	go run ./bench/faults                # production retry schedule, 5 minute Redis outage
-//	go run ./bench/faults -ci            # about 3 minutes: shorter phases, 20 s outage, compressed retries
+//	go run ./bench/faults -ci            # about 2 minutes after the builds: shorter phases, 20 s outage, compressed retries
 //
 // See docs/faults.md for the method, the flags and the results.
 package main
