@@ -84,8 +84,10 @@ func parseEvents(raw []byte) (parsedEvent, error) {
 	return p, nil
 }
 
-// handleEvents handles one Events API payload; retry is true when Slack says
-// it delivers it again. It returns the url_verification challenge, if any.
+// handleEvents handles one Events API payload: an agent's message in a
+// thread, or their edit or deletion of a reply (message_changed,
+// message_deleted); retry is true when Slack says it delivers it again. It
+// returns the url_verification challenge, if any.
 // An error matching errMalformed is the payload's fault; any other asks Slack
 // to deliver it again.
 func (a *Adapter) handleEvents(ctx context.Context, raw []byte, retry bool) (challenge string, err error) {
@@ -100,7 +102,15 @@ func (a *Adapter) handleEvents(ctx context.Context, raw []byte, retry bool) (cha
 			return "", nil
 		}
 	}
-	published, err := a.agentMessage(ctx, p.eventID, p.message)
+	var published bool
+	switch p.message.SubType {
+	case "message_changed":
+		published, err = a.agentEdit(ctx, p.eventID, p.message)
+	case "message_deleted":
+		published, err = a.agentDelete(ctx, p.eventID, p.message)
+	default:
+		published, err = a.agentMessage(ctx, p.eventID, p.message)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -138,8 +148,8 @@ type msgRecord struct {
 
 // agentMessage publishes what a human wrote in a conversation's thread as a
 // reply for the pipeline, unless it is a note. Other messages (outside the
-// desk's threads, by bots, edits, deletions) are ignored. published reports
-// whether it was a reply.
+// desk's threads, by bots) are ignored; edits and deletions are agentEdit's
+// and agentDelete's. published reports whether it was a reply.
 func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackevents.MessageEvent) (published bool, err error) {
 	msg := ev.Message
 	if msg == nil {

@@ -96,6 +96,38 @@ func AgentReply(user, channel, threadTS, ts, text string) map[string]any {
 	}
 }
 
+// AgentEdit is the message_changed event of user editing their message ts
+// in the thread threadTS of channel from oldText to newText, at editTS (the
+// event's own ts and the message's edited.ts), as Slack sends it: the new
+// message under "message", the old under "previous_message".
+func AgentEdit(user, channel, threadTS, ts, editTS, oldText, newText string) map[string]any {
+	return map[string]any{
+		"type": "message", "subtype": "message_changed", "hidden": true, "channel": channel, "channel_type": "channel",
+		"ts": editTS, "event_ts": editTS,
+		"message": map[string]any{
+			"type": "message", "user": user, "text": newText, "ts": ts, "thread_ts": threadTS, "client_msg_id": "c-" + ts,
+			"edited": map[string]any{"user": user, "ts": editTS},
+		},
+		"previous_message": map[string]any{
+			"type": "message", "user": user, "text": oldText, "ts": ts, "thread_ts": threadTS, "client_msg_id": "c-" + ts,
+		},
+	}
+}
+
+// AgentDelete is the message_deleted event of the message ts by user in the
+// thread threadTS of channel, which said text, deleted at deleteTS (the
+// event's ts), as Slack sends it: deleted_ts, and the message under
+// "previous_message".
+func AgentDelete(user, channel, threadTS, ts, deleteTS, text string) map[string]any {
+	return map[string]any{
+		"type": "message", "subtype": "message_deleted", "hidden": true, "channel": channel, "channel_type": "channel",
+		"ts": deleteTS, "event_ts": deleteTS, "deleted_ts": ts,
+		"previous_message": map[string]any{
+			"type": "message", "user": user, "text": text, "ts": ts, "thread_ts": threadTS, "client_msg_id": "c-" + ts,
+		},
+	}
+}
+
 // Click is the block_actions payload of user clicking actionID with value
 // on the card at channel/ts; for "omni_transfer", a static_select, value is
 // the selected option. Send it with InteractionForm over HTTP or

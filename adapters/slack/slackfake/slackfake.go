@@ -9,10 +9,10 @@
 // acknowledgements and can ask the adapter to disconnect.
 //
 // It also builds what Slack sends the adapter: Events API payloads
-// (EventPayload, AgentReply), block_actions interactions (Click), slash
-// commands (Command), signed the way Slack signs them (Signed, Sign, Post)
-// for http mode, or pushed over the socket (PushEvent, PushInteraction,
-// PushCommand) for socket mode.
+// (EventPayload, AgentReply, AgentEdit, AgentDelete), block_actions
+// interactions (Click), slash commands (Command), signed the way Slack signs
+// them (Signed, Sign, Post) for http mode, or pushed over the socket
+// (PushEvent, PushInteraction, PushCommand) for socket mode.
 //
 // Point the adapter at it with api_url: Server.URL, bot_token: BotToken and
 // either mode: socket with app_token: AppToken, or mode: http with
