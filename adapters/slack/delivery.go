@@ -36,6 +36,9 @@ type deliveryState struct {
 	// At is the provider's time of that state when it gave one (the event's
 	// SentAt: Twilio's RawDlrDoneDate, say), else when the event was received.
 	At time.Time `json:"at,omitzero"`
+	// Shown is set once Slack shows State (its reaction, its note): a report
+	// of the same state again then costs no call to Slack.
+	Shown bool `json:"shown,omitempty"`
 }
 
 // stateOf is the delivery state a delivery event reports, "" for another
@@ -60,11 +63,11 @@ func stateOf(ev *core.Message) string {
 // advance records the state delivery event ev reports for its reply on
 // ev.Channel, if it is a step forward from what the record holds, and returns
 // the record. show is true when the desk must show the state: it moved
-// forward, or it is the state recorded already, which a redelivery of an
-// event whose reaction failed must show again (Slack answers already_reacted
-// when it is there). A state behind the recorded one, or anything after
-// failed, changes nothing and show is false. ok is false for a reply not
-// written in Slack.
+// forward, or it is the state recorded already but not yet shown (the
+// reaction of an earlier report of it failed); the caller calls shown once
+// it is. A state behind the recorded one, the recorded one shown already, or
+// anything after failed changes nothing and show is false. ok is false for a
+// reply not written in Slack.
 //
 // Each channel keeps its own state: a reply that failed on whatsapp and was
 // sent again by sms (delivery.rerouted) moves on, on sms.
@@ -82,12 +85,12 @@ func (a *Adapter) advance(ctx context.Context, ev *core.Message) (rec msgRecord,
 		if !ok {
 			return store.ErrSkip
 		}
-		cur := rec.Delivery[ev.Channel].State
+		cur := rec.Delivery[ev.Channel]
 		switch {
-		case cur == stateFailed || stateRank[state] < stateRank[cur]:
+		case state == cur.State:
+			show = !cur.Shown
 			return store.ErrSkip
-		case state == cur:
-			show = true
+		case cur.State == stateFailed || stateRank[state] < stateRank[cur.State]:
 			return store.ErrSkip
 		}
 		show = true
@@ -107,4 +110,23 @@ func (a *Adapter) advance(ctx context.Context, ev *core.Message) (rec msgRecord,
 		a.log.Debug("delivery state behind the one shown, ignored", "msg_id", ev.ReplyTo, "state", state, "shown", rec.Delivery[ev.Channel].State, "channel", ev.Channel)
 	}
 	return rec, show, ok, nil
+}
+
+// shown records that Slack shows the delivery state ev reported for its
+// reply, unless the reply moved on meanwhile. A failure is logged: the next
+// report of the same state shows it again, which Slack takes as a no-op.
+func (a *Adapter) shown(ctx context.Context, ev *core.Message) {
+	state := stateOf(ev)
+	var rec msgRecord
+	if _, err := a.messages.Update(ctx, "env:"+ev.ReplyTo, &rec, messageTTL, func(exists bool) error {
+		cur, ok := rec.Delivery[ev.Channel]
+		if !exists || !ok || cur.State != state || cur.Shown {
+			return store.ErrSkip
+		}
+		cur.Shown = true
+		rec.Delivery[ev.Channel] = cur
+		return nil
+	}); err != nil {
+		a.log.Debug("delivery state shown, not recorded", "msg_id", ev.ReplyTo, "err", err)
+	}
 }

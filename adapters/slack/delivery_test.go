@@ -76,7 +76,8 @@ func (d *desk) replyRecord(id string) replyRecord {
 // TestDesk_DeliveryStatesMoveForward publishes the delivery reports of three
 // replies out of order and duplicated, as providers send them: what the
 // thread shows and the store keeps only moves forward (queued < sent <
-// delivered < read; failed is final), per customer channel.
+// delivered < read; failed is final), per customer channel, and a stale or
+// repeated report does not even call Slack.
 func TestDesk_DeliveryStatesMoveForward(t *testing.T) {
 	d := newDesk(t, nil)
 	d.customer(ann, "Hello", nil)
@@ -130,6 +131,10 @@ func TestDesk_DeliveryStatesMoveForward(t *testing.T) {
 		if got := d.reactions(tt.ts); strings.Join(got, " ") != strings.Join(tt.want, " ") {
 			t.Errorf("reactions on %s: %v, want %v", tt.ts, got, tt.want)
 		}
+	}
+	// A report behind the state shown, or of it again, costs no call.
+	if n := d.fake.Requests("reactions.add"); n != 8 {
+		t.Errorf("%d reactions.add requests, want the 8 reactions shown", n)
 	}
 	notes := 0
 	for _, p := range inThread(d.fake.Calls("chat.postMessage"), ts) {

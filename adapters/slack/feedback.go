@@ -118,7 +118,11 @@ func (a *Adapter) reactTo(ctx context.Context, ev *core.Message, name string) er
 	if err != nil || !ok || !show || rec.EditOf != "" {
 		return err
 	}
-	return a.react(ctx, rec.Channel, rec.TS, name)
+	if err := a.react(ctx, rec.Channel, rec.TS, name); err != nil {
+		return err
+	}
+	a.shown(ctx, ev)
+	return nil
 }
 
 // failed marks the agent's message that could not be delivered and notes
@@ -134,15 +138,18 @@ func (a *Adapter) failed(ctx context.Context, ev *core.Message) error {
 		why = "no reason given"
 	}
 	th := thread{channel: rec.Channel, ts: cmp.Or(rec.Thread, rec.TS)}
+	note := ":warning: This reply could not be delivered via " + channelLabel(ev.Channel) + ": " + escapeMrkdwn(core.Ellipsize(why, 500))
 	if rec.EditOf != "" {
 		// The original reply keeps its reactions: only the note tells.
-		return a.onceNote(ctx, "failed:"+ev.ReplyTo+":"+ev.Channel, th, ":warning: An edit of this reply could not be delivered via "+channelLabel(ev.Channel)+": "+escapeMrkdwn(core.Ellipsize(why, 500)))
-	}
-	if err := a.react(ctx, rec.Channel, rec.TS, a.cfg.Reactions.Failed); err != nil {
+		note = ":warning: An edit of this reply could not be delivered via " + channelLabel(ev.Channel) + ": " + escapeMrkdwn(core.Ellipsize(why, 500))
+	} else if err := a.react(ctx, rec.Channel, rec.TS, a.cfg.Reactions.Failed); err != nil {
 		return err
 	}
-	note := ":warning: This reply could not be delivered via " + channelLabel(ev.Channel) + ": " + escapeMrkdwn(core.Ellipsize(why, 500))
-	return a.onceNote(ctx, "failed:"+ev.ReplyTo+":"+ev.Channel, th, note)
+	if err := a.onceNote(ctx, "failed:"+ev.ReplyTo+":"+ev.Channel, th, note); err != nil {
+		return err
+	}
+	a.shown(ctx, ev)
+	return nil
 }
 
 // eventNote notes text in the thread of ev's conversation, once per event,

@@ -117,6 +117,7 @@ type Server struct {
 	failUpload string // files.completeUploadExternal answers this error
 	reactions  map[string]bool
 	uploads    []*Upload
+	requests   map[string]int // by method, answered ok or not
 
 	sockMu sync.Mutex // guards sock, acks and opens, and serialises writes to sock
 	sock   *websocket.Conn
@@ -131,22 +132,23 @@ type Server struct {
 // Socket Mode endpoint: the fake answers those itself.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{base: time.Now().Unix(), reactions: map[string]bool{}}
+	s := &Server{base: time.Now().Unix(), reactions: map[string]bool{}, requests: map[string]int{}}
 	s.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/auth.test", s.authTest)
-		c.Handle("/chat.postMessage", s.postMessage)
-		c.Handle("/chat.update", s.update)
-		c.Handle("/chat.delete", s.delete)
-		c.Handle("/chat.postEphemeral", s.postEphemeral)
-		c.Handle("/chat.getPermalink", s.permalink)
-		c.Handle("/reactions.add", s.reactionsAdd)
-		c.Handle("/users.info", s.usersInfo)
-		c.Handle("/apps.connections.open", s.connectionsOpen)
-		c.Handle("/socket", s.socket)
-		c.Handle("/files-pri/", s.file)
-		c.Handle("/files.getUploadURLExternal", s.getUploadURL)
-		c.Handle("/upload/v1/", s.uploadFile)
-		c.Handle("/files.completeUploadExternal", s.completeUpload)
+		handle := func(path string, h http.HandlerFunc) { c.Handle(path, s.count(strings.Trim(path, "/"), h)) }
+		handle("/auth.test", s.authTest)
+		handle("/chat.postMessage", s.postMessage)
+		handle("/chat.update", s.update)
+		handle("/chat.delete", s.delete)
+		handle("/chat.postEphemeral", s.postEphemeral)
+		handle("/chat.getPermalink", s.permalink)
+		handle("/reactions.add", s.reactionsAdd)
+		handle("/users.info", s.usersInfo)
+		handle("/apps.connections.open", s.connectionsOpen)
+		handle("/socket", s.socket)
+		handle("/files-pri/", s.file)
+		handle("/files.getUploadURLExternal", s.getUploadURL)
+		handle("/upload/v1/", s.uploadFile)
+		handle("/files.completeUploadExternal", s.completeUpload)
 	})
 	s.srv.Start()
 	t.Cleanup(s.srv.Stop)
@@ -179,6 +181,25 @@ func (s *Server) Calls(method string) []Call {
 		}
 	}
 	return out
+}
+
+// Requests returns how many requests reached method (e.g. "reactions.add"),
+// whatever the fake answered: with Calls, it tells calls Slack refused
+// (already_reacted, 429) from calls never made.
+func (s *Server) Requests(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[method]
+}
+
+// count counts the requests to method before h answers them.
+func (s *Server) count(method string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests[method]++
+		s.mu.Unlock()
+		h(w, r)
+	}
 }
 
 // Roots returns the chat.postMessage calls that opened a thread (no
