@@ -268,12 +268,32 @@ func (b *Bus) streamConfigs() []jetstream.StreamConfig {
 
 func (b *Bus) ensureStreams(ctx context.Context) error {
 	for _, cfg := range b.streamConfigs() {
-		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("bus: create or update stream %s: %w", cfg.Name, err)
+		for attempt := 1; ; attempt++ {
+			// One request at a time, each bounded: after a whole cluster
+			// restarted, a request may go unanswered while the stream elects
+			// its leader, and the next one succeeds.
+			actx, cancel := context.WithTimeout(ctx, streamRequestTimeout)
+			_, err := b.js.CreateOrUpdateStream(actx, cfg)
+			cancel()
+			if err == nil {
+				break
+			}
+			if !IsUnavailable(err) || ctx.Err() != nil {
+				return fmt.Errorf("bus: create or update stream %s: %w", cfg.Name, err)
+			}
+			b.log.Warn("stream not ready yet, trying again", "stream", cfg.Name, "attempt", attempt, "err", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("bus: create or update stream %s: %w (%w)", cfg.Name, ctx.Err(), err)
+			case <-time.After(500 * time.Millisecond):
+			}
 		}
 	}
 	return nil
 }
+
+// streamRequestTimeout bounds one stream create or update at start.
+const streamRequestTimeout = 5 * time.Second
 
 // JetStream is the underlying JetStream context, for the store and for tools.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }

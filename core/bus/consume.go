@@ -779,9 +779,11 @@ func (c *Consumer) nakParked(ctx context.Context) {
 	c.lmu.Unlock()
 	slices.SortFunc(parked, func(a, b *Delivery) int { return cmp.Compare(a.StreamSeq, b.StreamSeq) })
 	for _, d := range parked {
-		if _, err := c.b.nc.RequestWithContext(ctx, d.msg.Reply(), []byte("-NAK")); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		if _, err := c.b.nc.RequestWithContext(rctx, d.msg.Reply(), []byte("-NAK")); err != nil {
 			_ = d.msg.Nak()
 		}
+		cancel()
 	}
 }
 
@@ -875,6 +877,9 @@ func (c *Consumer) unpin(ctx context.Context) {
 	if !c.spec.Exclusive || pin == "" {
 		return
 	}
+	// Without an answer soon (NATS is going away too) the pin expires by itself.
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	info, err := c.jc.Info(ctx)
 	if err != nil {
 		c.log.Debug("unpin: consumer info", "err", err)

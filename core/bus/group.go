@@ -73,7 +73,7 @@ func (g *Group) Go(fn func(ctx context.Context) error) {
 
 // Run creates every consumer, starts the loops and blocks until ctx is done or
 // a loop fails. Then it stops every consumer first (no new message is handed
-// to a handler; in-flight handlers finish within their consumer's ack wait),
+// to a handler; in-flight handlers get up to 10 s, or their consumer's ack wait if longer),
 // and only then cancels the loops and waits for them: a component's loops
 // (an adapter's connection, a timer scheduler) outlive the handlers that use
 // them. It returns nil after a cancel, a loop's error (a panic in a loop is
@@ -90,7 +90,9 @@ func (g *Group) Run(ctx context.Context) error {
 	g.mu.Unlock()
 
 	ackWait, limit := g.b.Options().Consumer.AckWait, g.b.Options().Consumer.HandlerTimeout
-	longest := max(ackWait, limit)
+	// How long Stop waits for in-flight handlers: what is still running then
+	// is cancelled and redelivered after the ack wait, to whoever pulls.
+	longest := max(ackWait, stopWait)
 	var consumers []*Consumer
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), longest)
@@ -159,6 +161,10 @@ func (g *Group) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
+
+// stopWait bounds how long a Group's stop waits for in-flight handlers, so
+// that a process told to stop while NATS or a store hangs still exits in time.
+const stopWait = 10 * time.Second
 
 // startParallel and startAttempts bound how Run creates consumers: how many at
 // once, and how often one is tried when the server does not answer in time.

@@ -2,9 +2,12 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // PublishOption sets an optional part of a published message.
@@ -48,11 +51,39 @@ func (b *Bus) Publish(ctx context.Context, subject string, data []byte, opts ...
 	return b.PublishMsg(ctx, m)
 }
 
-// PublishMsg stores m (subject, headers and data as given) and waits for the ack.
+// Bounds of one publish: how long one request waits for its ack (an ack lost
+// with a NATS node that died costs this, not the caller's whole deadline), and
+// how long PublishMsg keeps trying while the stream has no leader (a node of
+// the cluster died and the others elect a new one, which takes seconds).
+const (
+	requestTimeout  = 2 * time.Second
+	publishPatience = 10 * time.Second
+)
+
+// PublishMsg stores m (subject, headers and data as given) and waits for the
+// ack. While the stream does not answer (no leader yet, the answer lost) it
+// tries again, for up to 10 s within ctx: always when no server took the
+// request, and after a timeout only when m has a deduplication id, so that
+// a copy the server did store is not stored twice.
 func (b *Bus) PublishMsg(ctx context.Context, m *nats.Msg) (Ack, error) {
-	pa, err := b.js.PublishMsg(ctx, m)
-	if err != nil {
-		return Ack{}, fmt.Errorf("bus: publish %s: %w", m.Subject, err)
+	giveUp := time.Now().Add(publishPatience)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, requestTimeout)
+		pa, err := b.js.PublishMsg(actx, m)
+		cancel()
+		if err == nil {
+			return Ack{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
+		}
+		notTaken := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		again := notTaken || (m.Header.Get(HeaderMsgID) != "" && IsUnavailable(err))
+		pause := min(50*time.Millisecond<<min(attempt-1, 5), time.Second)
+		if !again || ctx.Err() != nil || time.Now().Add(pause).After(giveUp) {
+			return Ack{}, fmt.Errorf("bus: publish %s: %w", m.Subject, err)
+		}
+		select {
+		case <-ctx.Done():
+			return Ack{}, fmt.Errorf("bus: publish %s: %w (%w)", m.Subject, ctx.Err(), err)
+		case <-time.After(pause):
+		}
 	}
-	return Ack{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
 }

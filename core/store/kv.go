@@ -26,6 +26,11 @@ type JetStreamOptions struct {
 	BucketPrefix string
 }
 
+// requestTimeout bounds one request of a KV operation: an answer lost with a
+// NATS node that died costs this (the operation fails as unavailable and is
+// tried again), not the caller's whole deadline.
+const requestTimeout = 2 * time.Second
+
 // markerTTL is how long a bucket keeps the marker JetStream leaves where a key
 // expired or was deleted. Nothing in the store needs the markers to live long;
 // they let a watcher see deletions and then go away.
@@ -140,6 +145,8 @@ func (j *JetStreamKV) Get(ctx context.Context, bucket, key string) (Entry, error
 	if err != nil {
 		return Entry{}, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	m, err := b.stream.GetLastMsgForSubject(ctx, subj)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
@@ -289,6 +296,8 @@ func (j *JetStreamKV) publish(ctx context.Context, subj string, value []byte, ex
 	if ttl > 0 {
 		m.Header.Set(jetstream.MsgTTLHeader, ttlSeconds(ttl))
 	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	ack, err := j.js.PublishMsg(ctx, m)
 	if err != nil {
 		return 0, err
