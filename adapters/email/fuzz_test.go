@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/omnigate/omnigate/adapters/email"
@@ -100,6 +102,43 @@ func FuzzBounce(f *testing.F) {
 			}
 			if i == 1 && b.Status != "" && !statusRE.MatchString(b.Status) {
 				t.Errorf("text bounce: status %q", b.Status)
+			}
+		}
+	})
+}
+
+// FuzzStripQuoted feeds the quote cutter arbitrary text, starting from the
+// replies of testdata/quote and the seeds of testdata/fuzz/FuzzStripQuoted:
+// it must never panic, and it may only leave lines out, never make text up.
+func FuzzStripQuoted(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "quote", "*.txt"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no replies in testdata/quote: %v", err)
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		got := email.StripQuoted(text)
+		norm := strings.ReplaceAll(text, "\r\n", "\n")
+		if len(got) > len(norm) {
+			t.Fatalf("output (%d bytes) longer than the input (%d bytes)", len(got), len(norm))
+		}
+		if utf8.ValidString(text) && !utf8.ValidString(got) {
+			t.Fatalf("valid UTF-8 in, invalid out: %q", got)
+		}
+		lines := map[string]bool{}
+		for _, l := range strings.Split(norm, "\n") {
+			lines[strings.TrimRightFunc(l, unicode.IsSpace)] = true
+			lines[strings.TrimSpace(l)] = true
+		}
+		for _, l := range strings.Split(got, "\n") {
+			if l != "" && !lines[l] && !strings.Contains(norm, l) {
+				t.Fatalf("line %q is not in the input", l)
 			}
 		}
 	})
