@@ -181,6 +181,9 @@ type stats struct {
 	// partition is not charged for having had nothing to carry. measured is
 	// false for no fault.
 	recovery time.Duration
+	// first is issue 15's recovery: from the fault's end to the arrival of
+	// the first message sent after it.
+	first    time.Duration
 	measured bool
 	// partitions is that per inbound partition, for the notes.
 	partitions map[int]time.Duration
@@ -236,6 +239,8 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 	// Per phase and partition, for the recovery: the longest a message waited
 	// after the fault's end, or after its sending when that was later.
 	parts := make([]map[int]time.Duration, n)
+	firstSent := make([]time.Time, n) // per phase, the earliest sending after the end
+	firstAt := make([]time.Time, n)   // and its arrival
 	for k, o := range f.offered {
 		if k.phase >= n {
 			continue
@@ -268,6 +273,9 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 			parts[k.phase] = map[int]time.Duration{}
 		}
 		if o.at.After(from) {
+			if firstSent[k.phase].IsZero() || o.at.Before(firstSent[k.phase]) {
+				firstSent[k.phase], firstAt[k.phase] = o.at, at
+			}
 			from = o.at
 		}
 		p := partition(k.sender)
@@ -283,6 +291,9 @@ func (f *flow) stats(n int, phases []phaseInfo, partition func(int) int) []stats
 			continue
 		}
 		s.measured = true
+		if !firstAt[i].IsZero() {
+			s.first = firstAt[i].Sub(phases[i].recoverFrom)
+		}
 		s.partitions = parts[i]
 		for _, r := range parts[i] {
 			s.recovery = max(s.recovery, r)

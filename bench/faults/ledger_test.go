@@ -66,6 +66,7 @@ func TestLedger_Accounting(t *testing.T) {
 		duplicated: 1, reordered: 1,
 		p50: 1900 * time.Millisecond, max: 2400 * time.Millisecond,
 		recovery: 2400 * time.Millisecond, measured: true,
+		first: 500 * time.Millisecond, // customer 2's 3, the first sent after the end
 	}
 	if p := got.partitions; len(p) != 2 || p[0] != 2400*time.Millisecond || p[1] != 450*time.Millisecond {
 		t.Errorf("partitions' recoveries %v", p)

@@ -46,6 +46,7 @@ type config struct {
 	rate, replyRate                        float64
 	before, down, redisOutage, after       time.Duration
 	drain, maxRecovery                     time.Duration
+	strictRecovery                         bool
 	faults, backoff                        string
 	maxDeliver                             int
 	omnigate, natsServer, redisURL, logLvl string
@@ -72,7 +73,8 @@ func main() {
 	flag.DurationVar(&c.redisOutage, "redis-outage", 5*time.Minute, "length of the Redis outage")
 	flag.DurationVar(&c.after, "after", 15*time.Second, "load after each fault ended")
 	flag.DurationVar(&c.drain, "drain", 90*time.Second, "how long to wait, once the load stopped, for what was accepted to arrive")
-	flag.DurationVar(&c.maxRecovery, "max-recovery", 5*time.Second, "longest recovery that passes")
+	flag.DurationVar(&c.maxRecovery, "max-recovery", 5*time.Second, "longest recovery that passes: from the fault's end to the arrival of the first message sent after it")
+	flag.BoolVar(&c.strictRecovery, "strict-recovery", false, "fail as well when any partition takes longer than -max-recovery to recover (the recovery column)")
 	flag.StringVar(&c.faults, "faults", "replica,nats,redis,sigterm", "faults to inject, in order (replica, nats, redis, sigterm, none)")
 	flag.IntVar(&c.maxDeliver, "max-deliver", 0, "nats.consumer.max_deliver of the replicas (0: omnigate's default)")
 	flag.StringVar(&c.backoff, "backoff", "", "nats.consumer.backoff of the replicas, comma-separated durations (empty: omnigate's default)")
@@ -216,7 +218,7 @@ func run(ctx context.Context, c config) (failed bool, err error) {
 	if o := e.otherSMS.Load(); o > 0 {
 		fmt.Printf("\nother messages sent to Twilio (not replies of this run): %d\n", o)
 	}
-	bad := verdicts(rows, c.maxRecovery)
+	bad := verdicts(rows, c.maxRecovery, c.strictRecovery)
 	if len(bad) > 0 {
 		fmt.Printf("\nFAIL: %s\n", strings.Join(bad, "; "))
 		return true, nil

@@ -10,12 +10,12 @@ import (
 // report renders the rows as two Markdown tables, customer messages and agent
 // replies, with the columns padded so that they also read in a terminal.
 func report(rows []row, maxRecovery time.Duration) string {
-	in := [][]string{{"fault", "offered", "accepted", "desk", "lost", "dlq", "dup", "reordered", "p50", "max latency", "recovery"}}
+	in := [][]string{{"fault", "offered", "accepted", "desk", "lost", "dlq", "dup", "reordered", "p50", "max latency", "first after", "recovery"}}
 	out := [][]string{{"fault", "sent", "delivered", "lost", "dlq", "dup", "reordered", "p50", "max latency"}}
 	for _, r := range rows {
 		i, o := r.in, r.out
 		in = append(in, []string{r.name, itoa(i.offered), itoa(i.accepted), itoa(i.delivered), itoa(i.lost), itoa(i.dlq),
-			itoa(i.duplicated), itoa(i.reordered), dur(i.p50), dur(i.max), recoveryString(i)})
+			itoa(i.duplicated), itoa(i.reordered), dur(i.p50), dur(i.max), firstString(i), recoveryString(i)})
 		out = append(out, []string{r.name, itoa(o.accepted), itoa(o.delivered), itoa(o.lost), itoa(o.dlq),
 			itoa(o.duplicated), itoa(o.reordered), dur(o.p50), dur(o.max)})
 	}
@@ -24,8 +24,10 @@ func report(rows []row, maxRecovery time.Duration) string {
 }
 
 // verdicts lists what fails the run: anything lost, duplicated or reordered,
-// and a recovery longer than maxRecovery.
-func verdicts(rows []row, maxRecovery time.Duration) []string {
+// and a first message after the fault arriving later than maxRecovery after
+// its end (issue 15's recovery), or, with strict, any partition taking longer
+// than that to recover.
+func verdicts(rows []row, maxRecovery time.Duration, strict bool) []string {
 	var bad []string
 	for _, r := range rows {
 		var why []string
@@ -40,7 +42,10 @@ func verdicts(rows []row, maxRecovery time.Duration) []string {
 		add(r.out.lost, "replies lost")
 		add(r.out.duplicated, "replies duplicated")
 		add(r.out.reordered, "replies reordered")
-		if r.in.measured && r.in.recovery > maxRecovery {
+		if r.in.measured && r.in.first > maxRecovery {
+			why = append(why, fmt.Sprintf("first message after the fault %s > %s", dur(r.in.first), maxRecovery))
+		}
+		if strict && r.in.measured && r.in.recovery > maxRecovery {
 			why = append(why, fmt.Sprintf("recovery %s > %s", dur(r.in.recovery), maxRecovery))
 		}
 		if len(why) > 0 {
@@ -48,6 +53,13 @@ func verdicts(rows []row, maxRecovery time.Duration) []string {
 		}
 	}
 	return bad
+}
+
+func firstString(s stats) string {
+	if !s.measured {
+		return "-"
+	}
+	return dur(s.first)
 }
 
 func recoveryString(s stats) string {
