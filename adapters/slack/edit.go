@@ -39,9 +39,10 @@ const (
 // editChannels are the customer channels whose adapters apply edit_of and
 // delete_of. For the others (SMS, WhatsApp, email: what was sent stays sent)
 // the desk notes in the thread that the customer keeps the first version.
-// It belongs in adapters.Info, as a capability a channel declares; until it
-// is there, it is listed here.
-var editChannels = map[string]bool{"telegram": true, "web": true, "app": true}
+// None applies them yet (Telegram's editMessageText and the web widget's
+// edit frame are to come), so every channel gets the note. It belongs in
+// adapters.Info, as a capability a channel declares.
+var editChannels = map[string]bool{}
 
 // agentEdit passes on an agent's edit (a message_changed event) of a reply
 // already published: as an edit_of envelope where the channel that carried

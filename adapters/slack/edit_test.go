@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omnigate/omnigate/adapters/slack"
 	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
@@ -31,6 +32,7 @@ func (d *desk) event(id string, ev map[string]any, retry int) {
 // a change that is not an edit of the text (an unfurl) and one of a message
 // the desk did not send are ignored.
 func TestDesk_EditAndDeleteOnTelegram(t *testing.T) {
+	slack.EditableChannel(t, "telegram") // as Telegram will declare it
 	d := newDesk(t, nil)
 	tg := core.Identity("telegram:4242")
 	d.customer(tg, "Hi from Telegram", nil)

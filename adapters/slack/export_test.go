@@ -13,3 +13,10 @@ var (
 	SplitText      = splitText
 	ParsePermalink = parsePermalink
 )
+
+// EditableChannel declares, for a test, that channel applies edit_of and
+// delete_of, as a channel will once it can, until the test ends.
+func EditableChannel(t interface{ Cleanup(func()) }, channel string) {
+	editChannels[channel] = true
+	t.Cleanup(func() { delete(editChannels, channel) })
+}
