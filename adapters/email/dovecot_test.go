@@ -26,6 +26,7 @@ import (
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/email"
 	"github.com/omnigate/omnigate/adapters/email/mailtest"
+	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/event"
@@ -577,4 +578,85 @@ func warnings(r *recorder) []string {
 		}
 	}
 	return out
+}
+
+// TestDovecot_BouncesAndReplies runs the features of bounces, reply tokens
+// and quote cutting against Dovecot: a reply is sent (to the fake SMTP
+// server) with its plus-addressed return path; the recipient's DSN, which
+// returns nothing of the reply, an Exim text bounce and a Gmail reply in
+// Chinese arrive in Dovecot. The DSN finds its reply by its
+// Original-Envelope-Id (its return path would too) and becomes
+// delivery.failed and contact.unreachable, the Exim bounce likewise by its
+// copy of the reply, and the reply reaches the bus cut to what the customer
+// wrote; all three are filed.
+func TestDovecot_BouncesAndReplies(t *testing.T) {
+	d := startDovecot(t)
+	env := adaptertest.NewEnv(t, email.Name)
+	rec := newRecorder(env.Logger.Handler())
+	env.Deps.Logger = slog.New(rec).With("adapter", email.Name)
+	w := &world{env: env, log: rec, smtp: mailtest.NewSMTP(t)}
+	a := build(t, env.Deps, cfg{imapPort: d.port, smtpPort: w.smtp.Port, top: []string{"reply_token: true"},
+		imap: []string{"security: starttls", "insecure_skip_verify: true", "poll_interval: 1h"}}.yaml())
+
+	r := reply("gone@customer.example", "Your order ships today.")
+	if _, err := a.Send(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	sm, _, _ := lastMail(t, w.smtp)
+	dsn := mailtest.DSN(sm, mailtest.Bounce{NoHeaders: true})
+	d.deliver(t, "INBOX", dsn)
+	d.deliver(t, "INBOX", readCorpus(t, "exim_bounce"))
+	d.deliver(t, "INBOX", readCorpus(t, "gmail_zh_reply"))
+	run(t, a)
+
+	var failed []*core.Message
+	bustest.Eventually(t, wait, func() error {
+		if failed = env.Events(t, event.DeliveryFailed, ""); len(failed) < 2 {
+			return fmt.Errorf("%d delivery.failed events, want 2", len(failed))
+		}
+		return nil
+	})
+	got := w.inbound(t, 3) // two contact.unreachable and the reply
+	byReply := map[string]*core.Message{}
+	for _, ev := range failed {
+		byReply[ev.ReplyTo] = ev
+	}
+	if ev := byReply[r.ID]; ev == nil || ev.ConversationID != r.ConversationID || ev.Meta[event.MetaReason] != event.ReasonBounced {
+		t.Errorf("delivery.failed of the reply: %+v", ev)
+	}
+	if ev := byReply["01JHQYYJTEW0TGFE0JKN9K1EG1"]; ev == nil || ev.To != "email:olga@customer.example" {
+		t.Errorf("delivery.failed of the Exim bounce: %+v", ev)
+	}
+	var unreachable []core.Identity
+	var text string
+	for _, m := range got {
+		switch {
+		case m.Type == event.ContactUnreachable:
+			unreachable = append(unreachable, m.From)
+		case m.Kind == core.KindMessage:
+			text = m.Text
+		}
+	}
+	slices.Sort(unreachable)
+	if !slices.Equal(unreachable, []core.Identity{"email:gone@customer.example", "email:olga@customer.example"}) {
+		t.Errorf("unreachable %q", unreachable)
+	}
+	if want := "您好，\n\n包裹今天还没有到，请帮我查一下订单 20260105-7781。\n\n谢谢！\n王小明"; text != want {
+		t.Errorf("reply text %q, want %q", text, want)
+	}
+	if n := rec.count("bounce: reply not delivered", "matched_by", "original-envelope-id"); n != 1 {
+		t.Errorf("the DSN was matched by Original-Envelope-Id %d times, want 1 (ENVID set by the fake SMTP server)", n)
+	}
+	d.filed(t, "INBOX", strings.Trim(msgIDOf(dsn), "<>"), "E1vXkQe-000Gh2-2b@mx.hosting.example",
+		"CAHx5zQ1mWk9Ua8e3Yb7Lp0Nq2Rs4Tv6Xz8=Ab1Cd3Ef5Gh7@mail.gmail.com")
+}
+
+// msgIDOf returns the Message-Id header of raw.
+func msgIDOf(raw []byte) string {
+	for _, l := range strings.Split(string(raw), "\r\n") {
+		if v, ok := strings.CutPrefix(l, "Message-Id: "); ok {
+			return v
+		}
+	}
+	return ""
 }
