@@ -3,8 +3,8 @@ package main
 import (
 	"testing"
 
-	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 	"github.com/omnigate/omnigate/adapters/slack/slackfake"
+	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
 )
 
 // TestReplyFallback: a customer writes by SMS and on WhatsApp from one number
