@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -482,25 +483,52 @@ func (c *Consumer) process(d *Delivery) {
 }
 
 // holdAll holds each message of msgs as it arrives, while the ones before it may
-// still wait for a handler slot, and passes it on: a delivery waiting its
-// turn is kept alive like one being handled, however short the ack wait.
-// Messages that arrive after Stop are nak'ed for another replica.
-func (c *Consumer) holdAll(msgs <-chan jetstream.Msg, n int) <-chan *Delivery {
+// still wait for a handler slot, and yields it: a delivery waiting its turn is
+// kept alive like one being handled, however short the ack wait. Messages
+// that arrive after Stop are nak'ed for another replica. With one message in
+// flight at most (MaxAckPending 1) nothing can wait behind a handler, and the
+// messages are held as they are yielded, without a goroutine.
+func (c *Consumer) holdAll(msgs <-chan jetstream.Msg, n int) iter.Seq[*Delivery] {
+	take := func(msg jetstream.Msg) *Delivery {
+		if c.pull.Err() != nil {
+			_ = msg.Nak()
+			return nil
+		}
+		d := c.delivery(msg)
+		if d != nil {
+			c.hold(d)
+		}
+		return d
+	}
+	if c.spec.MaxAckPending == 1 {
+		return func(yield func(*Delivery) bool) {
+			for msg := range msgs {
+				if d := take(msg); d != nil && !yield(d) {
+					return
+				}
+			}
+		}
+	}
 	out := make(chan *Delivery, n)
 	go func() {
 		defer close(out)
 		for msg := range msgs {
-			if c.pull.Err() != nil {
-				_ = msg.Nak()
-				continue
-			}
-			if d := c.delivery(msg); d != nil {
-				c.hold(d)
+			if d := take(msg); d != nil {
 				out <- d
 			}
 		}
 	}()
-	return out
+	return func(yield func(*Delivery) bool) {
+		for d := range out {
+			if !yield(d) {
+				for rest := range out { // the goroutine must finish
+					c.release(rest)
+					_ = rest.msg.Nak()
+				}
+				return
+			}
+		}
+	}
 }
 
 // hold keeps d alive (keepAlive) until release.
