@@ -32,17 +32,17 @@ import (
 // They cross a package boundary and belong in core/event's catalogue; until
 // they are there, they are spelled here.
 const (
-	metaEditOf   = "edit_of"
-	metaDeleteOf = "delete_of"
+	metaEditOf   = event.MetaEditOf
+	metaDeleteOf = event.MetaDeleteOf
 )
 
 // editChannels are the customer channels whose adapters apply edit_of and
 // delete_of. For the others (SMS, WhatsApp, email: what was sent stays sent)
 // the desk notes in the thread that the customer keeps the first version.
-// None applies them yet (Telegram's editMessageText and the web widget's
-// edit frame are to come), so every channel gets the note. It belongs in
-// adapters.Info, as a capability a channel declares.
-var editChannels = map[string]bool{}
+// Telegram applies them (editMessageText, deleteMessage); the web widget and
+// the app are to come. It belongs in adapters.Info, as a capability a channel
+// declares.
+var editChannels = map[string]bool{"telegram": true}
 
 // agentEdit passes on an agent's edit (a message_changed event) of a reply
 // already published: as an edit_of envelope where the channel that carried

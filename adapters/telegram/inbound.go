@@ -138,7 +138,7 @@ const (
 	metaEdited = "edited"
 	// metaEditOf is the External.Message ("<chat id>:<message id>") of the
 	// message an edit replaces.
-	metaEditOf = "edit_of"
+	metaEditOf = event.MetaEditOf
 	// metaReplyToExternal is the External.Message of the message this one
 	// answers: a reply's, or the message whose quick reply was chosen.
 	metaReplyToExternal = "reply_to_external"

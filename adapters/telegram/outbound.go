@@ -16,6 +16,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/event"
 	"github.com/omnigate/omnigate/core/store"
 )
@@ -56,6 +57,12 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		return adapters.Receipt{}, adapters.Permanent(err)
 	}
 	markdown := m.Meta[event.MetaFormat] == event.FormatMarkdown
+	switch {
+	case m.Meta[event.MetaEditOf] != "":
+		return a.editReply(ctx, chatID, m.Meta[event.MetaEditOf], m.Text, markdown)
+	case m.Meta[event.MetaDeleteOf] != "":
+		return a.deleteReply(ctx, chatID, m.Meta[event.MetaDeleteOf])
+	}
 	var parts []part
 	for _, c := range render(m.Text, markdown, MaxMessageLength) {
 		parts = append(parts, part{chunk: c})
@@ -75,7 +82,9 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		return adapters.Receipt{}, adapters.Permanent(fmt.Errorf("telegram: %w", err))
 	}
 	var first string
-	track := len(parts) > 1 && a.records != nil
+	// Every part is remembered: a retry skips what went out, and an agent's
+	// edit or deletion of the reply finds its messages.
+	track := a.records != nil
 	for i, p := range parts {
 		key := "part_" + m.ID + "_" + strconv.Itoa(i)
 		if track {
@@ -106,6 +115,75 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		}
 	}
 	return adapters.Receipt{ProviderID: first, Status: "sent", At: time.Now().UTC()}, nil
+}
+
+// editReply replaces the text of the reply whose envelope id is orig (its
+// first message) with text, as the agent edited it: editMessageText. An edit
+// longer than one message, or of a reply whose messages are not known, is
+// Permanent, and the desk notes it.
+func (a *Adapter) editReply(ctx context.Context, chatID int64, orig, text string, markdown bool) (adapters.Receipt, error) {
+	chunks := render(text, markdown, MaxMessageLength)
+	if len(chunks) != 1 {
+		return adapters.Receipt{}, adapters.Permanent(fmt.Errorf("telegram: edit of %s: the new text needs %d messages; an edit changes one", orig, len(chunks)))
+	}
+	msgID, err := a.replyMessage(ctx, chatID, orig, 0)
+	if err != nil {
+		return adapters.Receipt{}, err
+	}
+	ec := tgbotapi.NewEditMessageText(chatID, msgID, chunks[0].text)
+	if markdown {
+		ec.ParseMode = tgbotapi.ModeMarkdownV2
+	}
+	if _, err := a.client(ctx).Send(ec); err != nil {
+		if markdown && cannotParse(err) {
+			ec.ParseMode, ec.Text = "", chunks[0].plain
+			_, err = a.client(ctx).Send(ec)
+		}
+		if err != nil {
+			return adapters.Receipt{}, sendError(a.errorf("editMessageText", err))
+		}
+	}
+	return adapters.Receipt{ProviderID: strconv.FormatInt(chatID, 10) + ":" + strconv.Itoa(msgID), Status: "sent", At: time.Now().UTC()}, nil
+}
+
+// deleteReply deletes every message of the reply whose envelope id is orig:
+// deleteMessage, as the agent deleted it in the desk.
+func (a *Adapter) deleteReply(ctx context.Context, chatID int64, orig string) (adapters.Receipt, error) {
+	for i := 0; ; i++ {
+		msgID, err := a.replyMessage(ctx, chatID, orig, i)
+		if i > 0 && bus.IsPermanent(err) {
+			break // no more parts
+		}
+		if err != nil {
+			return adapters.Receipt{}, err
+		}
+		if _, err := a.client(ctx).Request(tgbotapi.NewDeleteMessage(chatID, msgID)); err != nil {
+			var te *tgbotapi.Error
+			if errors.As(err, &te) && te.Code == 400 && strings.Contains(te.Message, "not found") {
+				continue // deleted already, by an earlier attempt or the customer
+			}
+			return adapters.Receipt{}, sendError(a.errorf("deleteMessage", err))
+		}
+	}
+	return adapters.Receipt{Status: "sent", At: time.Now().UTC()}, nil
+}
+
+// replyMessage returns the Telegram message id of part i of the reply whose
+// envelope id is orig; a part the adapter has no record of is Permanent.
+func (a *Adapter) replyMessage(ctx context.Context, chatID int64, orig string, i int) (int, error) {
+	if a.records == nil {
+		return 0, adapters.Permanent(errors.New("telegram: no store to find the reply's messages in"))
+	}
+	id, ok, err := a.sentPart(ctx, "part_"+orig+"_"+strconv.Itoa(i))
+	if err != nil {
+		return 0, err
+	}
+	chat, msg, found := strings.Cut(id, ":")
+	n, perr := strconv.Atoi(msg)
+	if !ok || !found || perr != nil || chat != strconv.FormatInt(chatID, 10) {
+		return 0, adapters.Permanent(fmt.Errorf("telegram: reply %s part %d: not a message this adapter sent to chat %d", orig, i, chatID))
+	}
+	return n, nil
 }
 
 // sentPart reports whether the part stored under key was sent, and its id.

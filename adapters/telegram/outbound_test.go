@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -435,4 +437,55 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// TestSend_AgentEditsAndDeletesReply: an agent's edit of a reply (meta
+// edit_of = its envelope id) becomes editMessageText of the reply's message,
+// and a deletion (delete_of) deleteMessage of each of its messages; an edit
+// of a reply the adapter never sent is Permanent.
+func TestSend_AgentEditsAndDeletesReply(t *testing.T) {
+	_, fake, a := sendEnv(t)
+	orig := reply("Your order ships today.")
+	orig.Attachments = []core.Attachment{{Name: "label.pdf", ContentType: "application/pdf", URL: "https://files.example.com/label.pdf"}}
+	if _, err := a.Send(t.Context(), orig); err != nil {
+		t.Fatal(err)
+	}
+	sent := fake.Sent()
+	if len(sent) != 2 {
+		t.Fatalf("reply sent as %d messages, want text and document", len(sent))
+	}
+
+	ed := reply("Your order ships *tomorrow*.")
+	ed.Meta = map[string]string{event.MetaEditOf: orig.ID, event.MetaFormat: event.FormatMarkdown}
+	if _, err := a.Send(t.Context(), ed); err != nil {
+		t.Fatalf("edit: %v", err)
+	}
+	edits := fake.Requests("editMessageText")
+	if len(edits) != 1 || edits[0].Params["message_id"] != strconv.Itoa(sent[0].MessageID) || edits[0].Params["chat_id"] != "4242" ||
+		!strings.Contains(edits[0].Params["text"], "tomorrow") || edits[0].Params["parse_mode"] != "MarkdownV2" {
+		t.Fatalf("editMessageText calls %+v, want one of message %d", edits, sent[0].MessageID)
+	}
+
+	del := reply("")
+	del.Meta = map[string]string{event.MetaDeleteOf: orig.ID}
+	if _, err := a.Send(t.Context(), del); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	var gone []string
+	for _, r := range fake.Requests("deleteMessage") {
+		gone = append(gone, r.Params["message_id"])
+	}
+	if want := []string{strconv.Itoa(sent[0].MessageID), strconv.Itoa(sent[1].MessageID)}; !slices.Equal(gone, want) {
+		t.Errorf("deleteMessage of %v, want %v", gone, want)
+	}
+	// Deleting again (a retry) finds them gone and succeeds.
+	if _, err := a.Send(t.Context(), del); err != nil {
+		t.Errorf("delete again: %v", err)
+	}
+
+	stranger := reply("edited")
+	stranger.Meta = map[string]string{event.MetaEditOf: core.NewID()}
+	if _, err := a.Send(t.Context(), stranger); !bus.IsPermanent(err) {
+		t.Errorf("edit of a reply never sent: %v, want Permanent", err)
+	}
 }

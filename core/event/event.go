@@ -262,6 +262,13 @@ const (
 	// MetaSource is the tracker bridge a ticket change came from.
 	MetaSource = "source"
 
+	// MetaEditOf, on an agent's reply, names the envelope id of the reply it
+	// replaces (the agent edited it in the desk); on a customer's message, the
+	// External.Message of the message the customer edited.
+	MetaEditOf = "edit_of"
+	// MetaDeleteOf, on an agent's reply without text, names the envelope id
+	// of the reply the agent deleted.
+	MetaDeleteOf = "delete_of"
 	// MetaUnreachable, on a DeliveryRerouted or a DeliveryFailed the pipeline
 	// raises, lists the identities passed over and why, as
 	// "sms:+15551234567 (opted_out), ...".

@@ -117,6 +117,11 @@ func (p *Pipeline) reply(ctx context.Context, m *core.Message, pr *progress) err
 	// External held the author's references (a Slack channel and ts); the
 	// channel's adapter fills its own.
 	rt := p.route(target, conv, contact)
+	if (m.Meta[event.MetaEditOf] != "" || m.Meta[event.MetaDeleteOf] != "") && rt.channel != target {
+		// An edit changes a message on the channel that carried it; another
+		// channel would show it as a new message.
+		rt.channel = ""
+	}
 	rt.address(m)
 	// Before the adapter can send it: the customer's answer may cite it.
 	if err := p.recordReply(ctx, m, conv.ID, contact.ID); err != nil {

@@ -408,6 +408,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		res = s.send(method, params)
 	case "answerCallbackQuery":
 		res = s.answerCallbackQuery(params)
+	case "editMessageText", "deleteMessage":
+		res = s.change(method, params)
 	case "getFile":
 		s.mu.Lock()
 		f, found := s.files[params["file_id"]]
@@ -650,6 +652,38 @@ func (s *Server) send(method string, p map[string]string) result {
 	msg["date"] = time.Now().Unix()
 	s.mu.Lock()
 	s.messages[sent.MessageID] = msg
+	s.mu.Unlock()
+	return ok(msg)
+}
+
+// change answers editMessageText and deleteMessage as Telegram does for a
+// message the bot sent: the customer sees the new text, or the message goes.
+func (s *Server) change(method string, p map[string]string) result {
+	id, err := strconv.Atoi(p["message_id"])
+	s.mu.Lock()
+	msg, found := s.messages[id]
+	s.mu.Unlock()
+	if err != nil || !found {
+		return fail(400, "Bad Request: message to "+map[string]string{"editMessageText": "edit", "deleteMessage": "delete"}[method]+" not found")
+	}
+	if chat, _ := msg["chat"].(map[string]any); fmt.Sprint(chat["id"]) != p["chat_id"] {
+		return fail(400, "Bad Request: message to edit not found")
+	}
+	if method == "deleteMessage" {
+		s.mu.Lock()
+		delete(s.messages, id)
+		s.mu.Unlock()
+		return ok(true)
+	}
+	text, res, bad := parse(p["text"], p["parse_mode"])
+	if bad {
+		return res
+	}
+	if strings.TrimSpace(text) == "" {
+		return fail(400, "Bad Request: message text is empty")
+	}
+	s.mu.Lock()
+	msg["text"], msg["edit_date"] = text, time.Now().Unix()
 	s.mu.Unlock()
 	return ok(msg)
 }
