@@ -71,6 +71,11 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		return adapters.Receipt{}, fmt.Errorf("slack: send %s: %w", m.ID, err)
 	}
 	var parts []part
+	if m.Direction == core.Inbound && m.Meta[event.MetaEditOf] != "" {
+		if rc, done, err := a.customerEdit(ctx, m, contact, th); done || err != nil {
+			return rc, err
+		}
+	}
 	if m.Direction == core.Inbound {
 		if m.Meta[event.MetaConversationOpened] == "true" && conv.Opens > 1 {
 			parts = append(parts, part{key: "reopened", text: ":arrows_counterclockwise: The customer wrote again: conversation reopened."})
@@ -84,8 +89,45 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	if err != nil {
 		return adapters.Receipt{}, fmt.Errorf("slack: send %s: %w", m.ID, err)
 	}
+	if m.Direction == core.Inbound && customerEdits[m.Channel] && m.External.Message != "" && ts != "" {
+		// Where the customer's edit will find it.
+		if _, err := a.messages.Create(ctx, externalKey(m.Channel, m.External.Message), ts, messageTTL); err != nil && !errors.Is(err, store.ErrExists) {
+			a.log.Warn("posted, but not recorded; the customer's edit of it will be posted as a new message", "msg_id", m.ID, "err", err)
+		}
+	}
 	a.log.Debug("posted", "msg_id", m.ID, "conversation", conv.ID, "parts", len(parts))
 	return adapters.Receipt{ProviderID: th.channel + ":" + cmp.Or(ts, th.ts)}, nil
+}
+
+// customerEdits are the channels whose customers can edit a message they
+// sent (meta edit_of on the edit names the original's External.Message).
+var customerEdits = map[string]bool{"telegram": true}
+
+// externalKey names the record of the Slack ts of the customer message with
+// provider id ext on channel.
+func externalKey(channel, ext string) string { return "ext:" + channel + ":" + ext }
+
+// customerEdit shows a customer's edit (m, meta edit_of) as an edit: the
+// Slack message of the original gets the new text, marked edited. done is
+// false when the original is not known (posted before, or too long ago): m
+// is then posted as a new message, marked as an edit.
+func (a *Adapter) customerEdit(ctx context.Context, m *core.Message, contact *store.Contact, th thread) (adapters.Receipt, bool, error) {
+	var ts string
+	_, err := a.messages.Get(ctx, externalKey(m.Channel, m.Meta[event.MetaEditOf]), &ts)
+	if errors.Is(err, store.ErrNotFound) {
+		m.Text = "_(edited a message)_ " + m.Text
+		return adapters.Receipt{}, false, nil
+	}
+	if err != nil {
+		return adapters.Receipt{}, false, err
+	}
+	parts := customerParts(m, contact)
+	text := parts[0].text + " _(edited)_"
+	if err := a.update(ctx, th.channel, ts, slack.MsgOptionText(text, false)); err != nil {
+		return adapters.Receipt{}, false, fmt.Errorf("slack: show the customer's edit %s: %w", m.ID, err)
+	}
+	a.log.Debug("customer's edit shown", "msg_id", m.ID, "conversation", m.ConversationID)
+	return adapters.Receipt{ProviderID: th.channel + ":" + ts}, true, nil
 }
 
 // part is one Slack message a desk message is posted as, in its thread.

@@ -142,3 +142,35 @@ func TestDesk_EditOnSMS(t *testing.T) {
 		t.Errorf("%d messages to the customer, want the reply alone", n)
 	}
 }
+
+// TestDesk_CustomerEditShownAsEdit: a Telegram customer edits a message (the
+// channel publishes the new text with meta edit_of naming the original's
+// provider id): the thread's message gets the new text, marked edited, and
+// nothing new is posted. An edit of a message the desk never showed is posted,
+// marked as an edit.
+func TestDesk_CustomerEditShownAsEdit(t *testing.T) {
+	d := newDesk(t, nil)
+	tg := core.Identity("telegram:4242")
+	orig := d.customer(tg, "My order 7780 is late", nil)
+	posted := d.posts(2)[1]
+	d.customer(tg, "My order 7781 is late", map[string]string{event.MetaEditOf: orig.External.Message, "edited": "true"})
+	bustest.Eventually(t, wait, func() error {
+		ups := d.updatesOf(posted.Channel, posted.TS)
+		if len(ups) == 0 || !strings.Contains(ups[len(ups)-1].Text, "My order 7781 is late") || !strings.Contains(ups[len(ups)-1].Text, "(edited)") {
+			return fmt.Errorf("updates of the customer's message: %+v", ups)
+		}
+		return nil
+	})
+	if n := len(d.fake.Calls("chat.postMessage")); n != 2 {
+		t.Errorf("%d messages posted, want 2: the edit is not a new message", n)
+	}
+
+	d.customer(tg, "Also: gift wrap", map[string]string{event.MetaEditOf: "4242:999999", "edited": "true"})
+	bustest.Eventually(t, wait, func() error {
+		last := d.fake.Calls("chat.postMessage")
+		if len(last) != 3 || !strings.Contains(last[2].Text, "(edited a message)") || !strings.Contains(last[2].Text, "gift wrap") {
+			return fmt.Errorf("posts %d, last %+v", len(last), last[len(last)-1])
+		}
+		return nil
+	})
+}
