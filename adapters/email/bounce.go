@@ -466,6 +466,9 @@ func (a *Adapter) bounce(ctx context.Context, p *Parsed, raw []byte, log *slog.L
 
 	if b.Permanent() && to != "" {
 		u := adapters.UnreachableEvent(Name, to, event.ReasonBounced, b.Error())
+		// The pipeline finds the reply in the transcript and sends it on the
+		// customer's next reachable channel.
+		u.ReplyTo, u.ContactID = id, sent.Contact
 		u.ConversationID = sent.Conversation
 		u.SentAt = at
 		u.External.Message = externalID(p, raw) + ":unreachable"

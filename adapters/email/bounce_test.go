@@ -130,7 +130,7 @@ func TestAdapter_Bounces(t *testing.T) {
 			u := got.inbound[0]
 			if u.Kind != core.KindEvent || u.Type != event.ContactUnreachable || u.From != "email:"+rcpt || u.ConversationID != r.ConversationID ||
 				u.Meta[event.MetaReason] != event.ReasonBounced || u.Meta[event.MetaError] != ev.Meta[event.MetaError] ||
-				!strings.HasSuffix(u.External.Message, ":unreachable") || u.ReplyTo != "" {
+				!strings.HasSuffix(u.External.Message, ":unreachable") || u.ReplyTo != r.ID {
 				t.Errorf("contact.unreachable %+v meta %v", u, u.Meta)
 			}
 			for _, s := range w.env.Stored(t, bus.StreamIn) {

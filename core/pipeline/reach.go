@@ -141,6 +141,21 @@ func (p *Pipeline) reachNotice(ctx context.Context, m *core.Message, contact *st
 // content) on the contact's next reachable channel. The reply keeps its
 // envelope id, so the desk's delivery reports find the agent's message.
 func (p *Pipeline) reroute(ctx context.Context, m *core.Message, conv *store.Conversation, contact *store.Contact) error {
+	if m.Text == "" && m.HTML == "" && len(m.Attachments) == 0 {
+		// The channel did not have the reply (a bounce returns its headers
+		// only): the transcript does.
+		orig, err := p.transcriptEntry(ctx, conv.ID, m.ReplyTo)
+		if err != nil || orig == nil {
+			return err
+		}
+		m = m.Clone()
+		m.Text, m.HTML, m.Attachments, m.QuickReplies = orig.Text, orig.HTML, orig.Attachments, orig.QuickReplies
+		for k, v := range orig.Meta {
+			if _, ok := m.Meta[k]; !ok && k != event.MetaCarriedBy {
+				m.Meta[k] = v
+			}
+		}
+	}
 	r := core.NewMessage(core.KindMessage, core.Outbound, m.Channel)
 	r.ID = m.ReplyTo
 	r.Text, r.HTML, r.Attachments, r.QuickReplies = m.Text, m.HTML, m.Attachments, m.QuickReplies
@@ -155,6 +170,32 @@ func (p *Pipeline) reroute(ctx context.Context, m *core.Message, conv *store.Con
 	rt := p.route(m.Channel, conv, contact)
 	rt.address(r)
 	return p.send(ctx, r, rt)
+}
+
+// maxTranscriptScan bounds how many transcript entries transcriptEntry reads.
+const maxTranscriptScan = 10 * MaxTranscriptLimit
+
+// transcriptEntry finds the envelope id in conversation's transcript; nil
+// when it is not among the first maxTranscriptScan entries.
+func (p *Pipeline) transcriptEntry(ctx context.Context, conversation, id string) (*core.Message, error) {
+	var after uint64
+	for read := 0; read < maxTranscriptScan; {
+		page, next, err := Transcript(ctx, p.bus.JetStream(), conversation, after, MaxTranscriptLimit)
+		if err != nil {
+			return nil, fmt.Errorf("read the transcript: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			if e.Message != nil && e.Message.ID == id {
+				return e.Message, nil
+			}
+		}
+		read, after = read+len(page), next
+	}
+	p.log.Warn("reply to send again not found in the transcript", "msg_id", id, "conversation", conversation)
+	return nil, nil
 }
 
 // routed is where route sends a reply.

@@ -100,5 +100,19 @@ func TestPipeline_RepliesFindTheCustomer(t *testing.T) {
 	if got := e.waitMessages(bus.StreamOut, bus.SubjectOut("whatsapp"), 2)[1]; got.ID != fourth.ID || got.To != wa {
 		t.Errorf("fourth reply %+v, want it on WhatsApp", got)
 	}
+
+	// A channel that only knows which reply failed (a bounce returns its
+	// headers): the pipeline takes the reply from the transcript. SMS is
+	// reachable again (START).
+	start := unreachable(sms, "", nil)
+	start.Type = event.ContactReachable
+	e.publishIn(start)
+	e.waitMessages(bus.StreamEvt, bus.SubjectEvt(event.ContactReachable), 2)
+	bounced := unreachable(wa, event.ReasonBlocked, nil)
+	bounced.ReplyTo, bounced.ConversationID = fourth.ID, conv
+	e.publishIn(bounced)
+	if got := e.waitMessages(bus.StreamOut, bus.SubjectOut("sms"), 3)[2]; got.ID != fourth.ID || got.Text != fourth.Text || got.To != sms {
+		t.Errorf("fourth reply sent again %+v, want its text from the transcript, by SMS", got)
+	}
 	e.wantNoDeadLetters()
 }
