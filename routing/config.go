@@ -45,6 +45,7 @@ type Queue struct {
 	DefaultWait        time.Duration `yaml:"default_wait" doc:"Expected wait told to customers while the queue has too few recent response times to compute one."`
 	OutOfHoursReply    *bool         `yaml:"out_of_hours_reply" default:"true" doc:"Answer a customer who writes outside the queue's hours with the out_of_hours template and the next opening time, once per closed period."`
 	AckTemplate        string        `yaml:"ack_template" doc:"Template of the acknowledgement."`
+	AckQuickReplies    []string      `yaml:"ack_quick_replies" doc:"Answers the acknowledgement offers, one tap each where the channel has buttons (Telegram), e.g. [Track my order, Talk to a person]; the customer's choice comes back as their message."`
 	OutOfHoursTemplate string        `yaml:"out_of_hours_template" doc:"Template of the out-of-hours reply."`
 	SLA                SLA           `yaml:"sla" doc:"Response time targets and what happens on a breach."`
 }

@@ -73,7 +73,7 @@ func publishEffect(kind, id, subject string, m *core.Message) (effect, error) {
 // pipeline's reply path (omni.in.routing.<partition of the conversation>): the
 // pipeline picks the channel and recipient, appends it to the transcript and
 // echoes it to the desks, as for an agent's reply.
-func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind, key, text, lang string, at time.Time) ([]effect, error) {
+func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind, key, text, lang string, at time.Time, quick ...string) ([]effect, error) {
 	if conv.LastIdentity == "" && conv.LastChannel == "" && conv.Channel == "" {
 		return nil, nil // nobody to answer
 	}
@@ -82,6 +82,7 @@ func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind,
 	m.ReceivedAt = at.UTC()
 	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
 	m.Text = text
+	m.QuickReplies = quick
 	m.Language = lang
 	m.Meta = map[string]string{event.MetaAuto: auto, event.MetaQueue: s.Queue, event.MetaBy: event.ByRouting}
 	e, err := publishEffect(kind, "reply:"+m.ID, bus.SubjectIn(event.ByRouting, conv.ID), m)

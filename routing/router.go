@@ -766,7 +766,7 @@ func (r *Router) fireAck(conv *store.Conversation, s *convState, t timerRecord, 
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	es, err := r.plan.replyEffects(conv, s, AutoAck, kindAck, "ack:"+conv.ID+":"+itoa(s.Opens)+":"+utoa(t.Epoch), text, lang, now)
+	es, err := r.plan.replyEffects(conv, s, AutoAck, kindAck, "ack:"+conv.ID+":"+itoa(s.Opens)+":"+utoa(t.Epoch), text, lang, now, q.AckQuickReplies...)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ func slaConfig() Config {
 		Queues: map[string]Queue{
 			"support": {
 				Channel: "C0SUPPORT", Hours: "paris", AckAfter: 2 * time.Minute, DefaultWait: 15 * time.Minute,
+				AckQuickReplies: []string{"Track my order", "Talk to a person"},
 				SLA: SLA{
 					FirstResponse: 10 * time.Minute, NextResponse: 20 * time.Minute,
 					Priorities: map[string]SLATargets{PriorityUrgent: {FirstResponse: 2 * time.Minute}},
@@ -86,6 +88,9 @@ func TestTimers_AckOnceWhenNobodyAnswers(t *testing.T) {
 	// No history yet: default_wait 15m, 2m already waited -> about 15 minutes (rounded up to 5).
 	if !strings.Contains(a.Text, "about 15 minutes") {
 		t.Fatalf("ack text = %q, want the expected wait", a.Text)
+	}
+	if !slices.Equal(a.QuickReplies, []string{"Track my order", "Talk to a person"}) {
+		t.Errorf("ack offers %q, want the queue's ack_quick_replies", a.QuickReplies)
 	}
 	// More messages and time in the same wait: no second ack.
 	h.inbound(c, "Hello?")
