@@ -159,14 +159,22 @@ func (k *kit) outboundBadRecipient(t *testing.T) {
 
 	fx.BadRecipient(t)
 	direct := k.reply(t, fx, "bad recipient")
-	if _, err := fx.Adapter.Send(t.Context(), direct); err == nil {
+	_, err := fx.Adapter.Send(t.Context(), direct)
+	if err == nil {
 		t.Fatal("Send to an invalid recipient returned no error")
 	} else if !bus.IsPermanent(err) {
 		t.Errorf("Send to an invalid recipient: %v; want an error wrapped with adapters.Permanent", err)
 	}
+	reason, unreachable := adapters.UnreachableReason(err)
 
 	m := k.reply(t, fx, "bad recipient via runtime")
 	env.PublishOutbound(t, m, "")
+	if unreachable {
+		// The recipient cannot be reached on this channel: the reply goes
+		// back to the pipeline, for another channel, instead of the DLQ.
+		k.wantUnreachable(t, env, fx, m, reason)
+		return
+	}
 	var ev *core.Message
 	bustest.Eventually(t, k.h.Timeout, func() error {
 		evs := env.Events(t, event.DeliveryFailed, m.ID)
@@ -205,6 +213,41 @@ func (k *kit) outboundBadRecipient(t *testing.T) {
 	}
 	if evs := env.Events(t, event.DeliverySent, m.ID); len(evs) != 0 {
 		t.Errorf("%s event for a reply that failed", event.DeliverySent)
+	}
+}
+
+// wantUnreachable checks what the runtime does with reply m, whose Send
+// failed with adapters.Unreachable for reason: delivery.failed with the reason,
+// contact.unreachable carrying the reply on the channel's inbound subject,
+// no dead letter, nothing sent.
+func (k *kit) wantUnreachable(t *testing.T, env *Env, fx *Fixture, m *core.Message, reason string) {
+	t.Helper()
+	bustest.Eventually(t, k.h.Timeout, func() error {
+		evs := env.Events(t, event.DeliveryFailed, m.ID)
+		if len(evs) == 0 {
+			return fmt.Errorf("no %s event with reply_to %s", event.DeliveryFailed, m.ID)
+		}
+		if evs[0].Meta[event.MetaReason] != reason || evs[0].Meta[event.MetaError] == "" {
+			return fmt.Errorf("%s meta %v, want reason %q and an error", event.DeliveryFailed, evs[0].Meta, reason)
+		}
+		return nil
+	})
+	bustest.Eventually(t, k.h.Timeout, func() error {
+		for _, s := range env.Stored(t, bus.StreamIn) {
+			if u := s.Message; u != nil && u.Type == event.ContactUnreachable && u.ReplyTo == m.ID {
+				if u.Text != m.Text || u.From != m.To || u.Meta[event.MetaReason] != reason {
+					return fmt.Errorf("%s %+v: want the reply's text, from %s, reason %q", event.ContactUnreachable, u, m.To, reason)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s carrying reply %s on %s", event.ContactUnreachable, m.ID, bus.StreamIn)
+	})
+	if dls, err := env.Bus.DeadLetters(t.Context(), sendDurable(k.h.Name), 0); err != nil || len(dls) != 0 {
+		t.Errorf("%d dead letters (%v): an unreachable recipient is the pipeline's to route around", len(dls), err)
+	}
+	if n := sentCount(t, fx, "bad recipient"); n != 0 {
+		t.Errorf("the provider reports %d message(s) to an unreachable recipient as sent", n)
 	}
 }
 

@@ -59,7 +59,7 @@ func harness(name string) adaptertest.Harness {
 				// The kit wants a refusal that is dead-lettered: an invalid
 				// number (21211) no longer is, it is Unreachable and handed
 				// back to the pipeline for another channel (TestSend_Errors).
-				BadRecipient: func(*testing.T) { fake.Fail(twiliotest.GeoPermission()) },
+				BadRecipient: func(*testing.T) { fake.Fail(twiliotest.InvalidTo()) },
 			}
 		},
 	}
