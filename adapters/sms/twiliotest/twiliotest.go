@@ -431,12 +431,21 @@ func authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
+// authorizedAccount answers a request without the account's credentials, or
+// for another account, as Twilio does, and reports whether it may go on.
+func authorizedAccount(w http.ResponseWriter, r *http.Request) bool {
 	if !authorized(w, r) {
-		return
+		return false
 	}
 	if r.PathValue("account") != AccountSID {
 		writeNotFound(w)
+		return false
+	}
+	return true
+}
+
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
+	if !authorizedAccount(w, r) {
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
@@ -503,11 +512,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 // messages, newest first, filtered by To and From, in one page of PageSize
 // (default 50).
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
-	if !authorized(w, r) {
-		return
-	}
-	if r.PathValue("account") != AccountSID {
-		writeNotFound(w)
+	if !authorizedAccount(w, r) {
 		return
 	}
 	q := r.URL.Query()
