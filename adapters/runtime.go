@@ -354,10 +354,20 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 	}
 }
 
-// reconcile records the intent to send m before its first attempt. On a later
-// attempt, which finds the intent, it asks a Reconciler whether the provider
-// took m already, and returns its receipt and true if so.
+// reconcile records, for a Reconciler, the intent to send m before its first
+// attempt. On a later attempt, which finds the intent, it asks the Reconciler
+// whether the provider took m already, and returns its receipt and true if
+// so. An adapter that cannot be asked costs no store operation here.
 func (r *Runtime) reconcile(ctx context.Context, e *running, intents *store.Records, m *core.Message, redelivered bool, log *slog.Logger) (Receipt, bool, error) {
+	rec, ok := e.a.(Reconciler)
+	if !ok {
+		// Nothing to ask, so no intent to record: a redelivery may follow a
+		// crash mid-send, and that is news.
+		if redelivered {
+			log.Warn("an earlier attempt may have reached the customer and the provider cannot be asked: sending again", "msg_id", m.ID)
+		}
+		return Receipt{}, false, nil
+	}
 	in := sendIntent{At: time.Now().UTC()}
 	if _, err := intents.Create(ctx, m.ID, in, r.cfg.SentTTL); err == nil {
 		return Receipt{}, false, nil // the first attempt
@@ -366,17 +376,6 @@ func (r *Runtime) reconcile(ctx context.Context, e *running, intents *store.Reco
 	}
 	if _, err := intents.Get(ctx, m.ID, &in); err != nil {
 		return Receipt{}, false, fmt.Errorf("read the intent to send: %w", err)
-	}
-	rec, ok := e.a.(Reconciler)
-	if !ok {
-		// Retries in place follow an answer (an error, a timeout); a
-		// redelivery may follow a crash mid-send: that one is news.
-		level := slog.LevelDebug
-		if redelivered {
-			level = slog.LevelWarn
-		}
-		log.Log(ctx, level, "an earlier attempt may have reached the customer and the provider cannot be asked: sending again", "msg_id", m.ID, "first_attempt", in.At)
-		return Receipt{}, false, nil
 	}
 	rc, found, err := rec.Sent(ctx, m, in.At)
 	switch {

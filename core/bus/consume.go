@@ -85,8 +85,8 @@ type ConsumerSpec struct {
 	OrderKey func(d *Delivery) string
 	// Exclusive lets one process at a time take this consumer's messages (a
 	// JetStream pinned priority group): the others' pulls wait, and one of them
-	// takes over when the pinned process has not pulled for AckWait plus three
-	// seconds, by when what it held and never acknowledged is due for
+	// takes over when the pinned process has not pulled for a while (see
+	// pinnedTTL), by when what it held and never acknowledged is due for
 	// redelivery, so the new owner gets those first and order is kept. A
 	// process that stops hands over at once.
 	Exclusive bool
@@ -418,9 +418,7 @@ func (c *Consumer) gapCheck(d *Delivery) {
 		return
 	}
 	if len(c.gaps) > 0 && d.StreamSeq > c.gaps[0].lo {
-		c.lmu.Lock()
-		c.held[d] = struct{}{} // kept alive while it waits
-		c.lmu.Unlock()
+		c.hold(d) // kept alive while it waits
 		c.waiting = append(c.waiting, d)
 		return
 	}
@@ -442,9 +440,7 @@ func (c *Consumer) releaseGaps(all bool) {
 			still = append(still, d)
 			continue
 		}
-		c.lmu.Lock()
-		delete(c.held, d) // dispatchLane holds it again
-		c.lmu.Unlock()
+		c.release(d) // dispatchLane holds it again
 		c.dispatchLane(d)
 	}
 	c.waiting = still

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -131,16 +132,14 @@ func (p *Pipeline) reachNotice(ctx context.Context, m *core.Message, contact *st
 			ev.Meta[k] = v
 		}
 	}
-	if _, err := p.bus.PublishMessage(ctx, bus.SubjectEvt(ev.Type), ev, bus.WithMsgID("evt:"+ev.Type+":"+m.ID)); err != nil {
-		return publishErr(fmt.Errorf("publish %s: %w", ev.Type, err))
-	}
-	return nil
+	return p.publishEvent(ctx, ev, m)
 }
 
 // reroute sends the reply a contact.unreachable carries (m.ReplyTo, with its
 // content) on the contact's next reachable channel. The reply keeps its
 // envelope id, so the desk's delivery reports find the agent's message.
 func (p *Pipeline) reroute(ctx context.Context, m *core.Message, conv *store.Conversation, contact *store.Contact) error {
+	src := m // the reply as written: its content, and the meta it was written with
 	if m.Text == "" && m.HTML == "" && len(m.Attachments) == 0 {
 		// The channel did not have the reply (a bounce returns its headers
 		// only): the transcript does.
@@ -148,24 +147,17 @@ func (p *Pipeline) reroute(ctx context.Context, m *core.Message, conv *store.Con
 		if err != nil || orig == nil {
 			return err
 		}
-		m = m.Clone()
-		m.Text, m.HTML, m.Attachments, m.QuickReplies = orig.Text, orig.HTML, orig.Attachments, orig.QuickReplies
-		for k, v := range orig.Meta {
-			if _, ok := m.Meta[k]; !ok && k != event.MetaCarriedBy {
-				m.Meta[k] = v
-			}
-		}
+		src = orig
 	}
 	r := core.NewMessage(core.KindMessage, core.Outbound, m.Channel)
 	r.ID = m.ReplyTo
-	r.Text, r.HTML, r.Attachments, r.QuickReplies = m.Text, m.HTML, m.Attachments, m.QuickReplies
+	r.Text, r.HTML, r.Attachments, r.QuickReplies = src.Text, src.HTML, src.Attachments, src.QuickReplies
 	r.ConversationID, r.ContactID = conv.ID, contact.ID
 	r.ReceivedAt = p.now()
-	r.Meta = map[string]string{}
-	for _, k := range []string{event.MetaDesk, event.MetaFormat, event.MetaAuto, event.MetaTemplate} {
-		if v := m.Meta[k]; v != "" {
-			r.Meta[k] = v // as the reply was written
-		}
+	r.Meta = maps.Clone(src.Meta)
+	// What the event or the earlier routing said, not the reply.
+	for _, k := range []string{event.MetaReason, event.MetaError, event.MetaCarriedBy} {
+		delete(r.Meta, k)
 	}
 	rt := p.route(m.Channel, conv, contact)
 	rt.address(r)
