@@ -165,30 +165,27 @@ func (c *Config) validate(channel string) error {
 	return p.Err()
 }
 
-// checkBaseURL reports a URL that is not an absolute http(s) URL without query.
-func checkBaseURL(p *config.Problems, path, raw string) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		p.Add(path, "must be an absolute http:// or https:// URL, got %q", raw)
-	case u.User != nil:
-		p.Add(path, "must not hold credentials")
-	case u.RawQuery != "" || u.Fragment != "":
-		p.Add(path, "must not have a query or fragment")
-	}
-}
+// checkBaseURL reports a URL that is not an absolute http(s) URL without
+// credentials, query or fragment.
+func checkBaseURL(p *config.Problems, path, raw string) { checkHTTPURL(p, path, raw, false) }
 
 // checkSignatureURL reports a signature_url that is not an absolute http(s)
 // URL Twilio could call: a query is allowed (Twilio signs it), credentials
 // and a fragment are not.
-func checkSignatureURL(p *config.Problems, path, raw string) {
+func checkSignatureURL(p *config.Problems, path, raw string) { checkHTTPURL(p, path, raw, true) }
+
+// checkHTTPURL reports raw unless it is an absolute http(s) URL without
+// credentials or fragment, and, unless query is set, without a query.
+func checkHTTPURL(p *config.Problems, path, raw string, query bool) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		p.Add(path, "must be an absolute http:// or https:// URL, got %q", raw)
 	case u.User != nil:
 		p.Add(path, "must not hold credentials")
-	case u.Fragment != "" || strings.HasSuffix(raw, "#"):
+	case !query && (u.RawQuery != "" || u.Fragment != ""):
+		p.Add(path, "must not have a query or fragment")
+	case query && (u.Fragment != "" || strings.HasSuffix(raw, "#")):
 		p.Add(path, "must not have a fragment: Twilio does not send it, so it cannot be signed")
 	}
 }
