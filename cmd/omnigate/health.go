@@ -36,10 +36,7 @@ type check struct {
 func (s *gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 	defer cancel()
-	c := check{Name: "bus"}
-	if err := s.bus.Ready(ctx); err != nil {
-		c.Error = err.Error()
-	}
+	c := newCheck("bus", s.bus.Ready(ctx))
 	code := http.StatusOK
 	if c.Error != "" {
 		code = http.StatusServiceUnavailable
