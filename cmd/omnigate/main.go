@@ -26,6 +26,7 @@ Usage:
   omnigate dlq replay [--config FILE] (SEQ... | --all [--stage STAGE])
   omnigate route --explain [--config FILE] [--channel C] [--from ID] [--tier T] TEXT
   omnigate healthcheck [--url URL]
+  omnigate suggest (eval --kb PATH FILE | search --kb PATH TEXT | split -o DIR FILE)
   omnigate version
 
 Run 'omnigate COMMAND -h' for a command's flags.
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDLQ(ctx, rest, stdout, stderr)
 	case "route":
 		return cmdRoute(rest, stdout, stderr)
+	case "suggest":
+		return cmdSuggest(rest, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout)
 	case "version", "--version", "-v":

@@ -28,6 +28,15 @@ const (
 	articleWeight = 0.5
 )
 
+// voteWeight is the weight of an article's n-th best question.
+var voteWeight = func() (w [nearQuestions]float64) {
+	w[0] = 1
+	for i := 1; i < nearQuestions; i++ {
+		w[i] = w[i-1] * questionDecay
+	}
+	return w
+}()
+
 // posting is one document holding a term, and how often.
 type posting struct {
 	doc int32
@@ -67,8 +76,8 @@ func (b *bm25) done() {
 }
 
 // score adds to scores, by document, the BM25 score of the (distinct) query
-// terms q.
-func (b *bm25) score(q []string, scores map[int32]float64) {
+// terms q, and appends the documents it scores first to touched.
+func (b *bm25) score(q []string, scores []float64, touched []int32) []int32 {
 	n := float64(len(b.docLen))
 	for _, t := range q {
 		ps := b.terms[t]
@@ -80,9 +89,13 @@ func (b *bm25) score(q []string, scores map[int32]float64) {
 		for _, p := range ps {
 			tf := float64(p.tf)
 			norm := bm25K1 * (1 - bm25B + bm25B*float64(b.docLen[p.doc])/b.avgLen)
+			if scores[p.doc] == 0 {
+				touched = append(touched, p.doc)
+			}
 			scores[p.doc] += idf * tf * (bm25K1 + 1) / (tf + norm)
 		}
 	}
+	return touched
 }
 
 // Index is a BM25 index of articles, searched by question: see the
@@ -166,37 +179,37 @@ func (ix *Index) Search(query string, k int) []Hit {
 	slices.Sort(q)
 	q = slices.Compact(q)
 
-	byDoc := map[int32]float64{}
-	ix.questions.score(q, byDoc)
-	votes := map[int32][]float64{}
-	for doc, s := range byDoc {
-		a := ix.questionArt[doc]
-		votes[a] = append(votes[a], s)
-	}
-	near := map[int32]float64{}
+	byDoc := make([]float64, len(ix.questions.docLen))
+	docs := ix.questions.score(q, byDoc, nil)
+	slices.SortFunc(docs, func(x, y int32) int { return cmp.Compare(byDoc[y], byDoc[x]) })
+	// Each article's best questions, best first, as the docs are sorted.
+	near := make([]float64, len(ix.articles))
+	votes := make([]uint8, len(ix.articles))
 	var bestNear float64
-	for a, ss := range votes {
-		slices.SortFunc(ss, func(x, y float64) int { return cmp.Compare(y, x) })
-		w := 1.0
-		for _, s := range ss[:min(len(ss), nearQuestions)] {
-			near[a] += w * s
-			w *= questionDecay
+	for _, doc := range docs {
+		a := ix.questionArt[doc]
+		if votes[a] == nearQuestions {
+			continue
 		}
+		near[a] += voteWeight[votes[a]] * byDoc[doc]
+		votes[a]++
 		bestNear = max(bestNear, near[a])
 	}
-	whole := map[int32]float64{}
-	ix.whole.score(q, whole)
+	whole := make([]float64, len(ix.articles))
+	arts := ix.whole.score(q, whole, nil)
 	var bestWhole float64
-	for _, s := range whole {
-		bestWhole = max(bestWhole, s)
+	for _, a := range arts {
+		bestWhole = max(bestWhole, whole[a])
 	}
 
 	total := map[int32]float64{}
-	for a, s := range near {
-		total[a] += s / bestNear
+	for _, doc := range docs {
+		if a := ix.questionArt[doc]; total[a] == 0 {
+			total[a] = near[a] / bestNear
+		}
 	}
-	for a, s := range whole {
-		total[a] += articleWeight * s / bestWhole
+	for _, a := range arts {
+		total[a] += articleWeight * whole[a] / bestWhole
 	}
 	hits := make([]Hit, 0, len(total))
 	for a, s := range total {

@@ -32,10 +32,10 @@ var langRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 
 // frontMatter is what a Markdown article may say before its answer.
 type frontMatter struct {
-	Title     string   `yaml:"title"`
-	Name      string   `yaml:"name"`
-	Lang      string   `yaml:"lang"`
-	Questions []string `yaml:"questions"`
+	Title     string   `yaml:"title,omitempty"`
+	Name      string   `yaml:"name,omitempty"`
+	Lang      string   `yaml:"lang,omitempty"`
+	Questions []string `yaml:"questions,omitempty"`
 }
 
 // ParseError is a problem with one article: the file, the line (0 when it is
