@@ -95,11 +95,16 @@ type HTTP struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout" doc:"How long a kept-alive connection may wait for its next request."`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes" doc:"Largest request line and headers, in bytes; larger ones get 431."`
 	MaxConnsPerClient int           `yaml:"max_conns_per_client" doc:"Connections one client address may hold open at once; more are closed as soon as they are accepted. Behind a proxy or load balancer every connection comes from its address: allow for its pool, or set -1 for no cap."`
+	// Auth of the admin and integrator APIs and of the links omnigate signs:
+	// see docs/api.md.
+	AdminToken Secret        `yaml:"admin_token" doc:"Bearer token of the integrator API (/api/v1) and the other admin endpoints: Authorization: Bearer <token>. Also the tickets API's token when tickets.admin_token is unset. Empty turns them off (every request gets 401). Write it as ${env:NAME} or ${file:/path}."`
+	LinkSecret Secret        `yaml:"link_secret" doc:"Key that signs the links omnigate hands out (the Slack card's transcript page and its attachments). Empty: derived from admin_token; with neither, the transcript page is off. Changing it invalidates every link given out."`
+	LinkTTL    time.Duration `yaml:"link_ttl" doc:"How long a signed link (a transcript page) stays valid after it was made."`
 }
 
 // SetDefaults sets addr ":8080", shutdown_timeout 15s, read_header_timeout 10s,
 // body_timeout 60s, idle_timeout 2m, max_header_bytes 64 KiB and
-// max_conns_per_client 128, and trims a trailing "/" from public_url so links
+// max_conns_per_client 128, link_ttl 7 days, and trims a trailing "/" from public_url so links
 // can be built by appending "/path".
 func (h *HTTP) SetDefaults() {
 	if h.Addr == "" {
@@ -125,6 +130,9 @@ func (h *HTTP) SetDefaults() {
 	if h.MaxConnsPerClient == 0 {
 		h.MaxConnsPerClient = 128
 	}
+	if h.LinkTTL == 0 {
+		h.LinkTTL = 7 * 24 * time.Hour
+	}
 	h.PublicURL = strings.TrimRight(h.PublicURL, "/")
 }
 
@@ -137,6 +145,7 @@ func (h *HTTP) Validate() error {
 	checkPositive(&p, "body_timeout", h.BodyTimeout)
 	checkPositive(&p, "idle_timeout", h.IdleTimeout)
 	checkRange(&p, "max_header_bytes", h.MaxHeaderBytes, 4<<10, 16<<20)
+	checkPositive(&p, "link_ttl", h.LinkTTL)
 	if h.MaxConnsPerClient < -1 {
 		p.Add("max_conns_per_client", "must be -1 (no cap) or a positive number, got %d", h.MaxConnsPerClient)
 	}

@@ -42,6 +42,8 @@ func TestKeys_Config(t *testing.T) {
 		{Path: "http.addr", Type: "string", Default: `":8080"`, Env: "OMNIGATE_HTTP_ADDR"},
 		{Path: "http.body_timeout", Type: "duration", Default: "1m", Env: "OMNIGATE_HTTP_BODY_TIMEOUT"},
 		{Path: "http.max_conns_per_client", Type: "int", Default: "128", Env: "OMNIGATE_HTTP_MAX_CONNS_PER_CLIENT"},
+		{Path: "http.admin_token", Type: "secret", Env: "OMNIGATE_HTTP_ADMIN_TOKEN", Secret: true},
+		{Path: "http.link_ttl", Type: "duration", Default: "168h", Env: "OMNIGATE_HTTP_LINK_TTL"},
 		{Path: "data_dir", Type: "string", Default: "./data", Env: "OMNIGATE_DATA_DIR"},
 		{Path: "nats.password", Type: "secret", Env: "OMNIGATE_NATS_PASSWORD", Secret: true},
 		{Path: "nats.embedded.store_dir", Type: "string", Default: "<data_dir>/nats", Env: "OMNIGATE_NATS_EMBEDDED_STORE_DIR"},
@@ -64,8 +66,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 43 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 43", len(keys))
+	if len(keys) != 46 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 46", len(keys))
 	}
 }
 

@@ -1,8 +1,6 @@
 package tickets
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +31,8 @@ const HeaderActor = "X-Omnigate-Actor"
 //	POST  /api/tickets/hooks/webhook   status updates from the webhook bridge's tracker (signed)
 //	POST  /api/tickets/hooks/zendesk   status changes from Zendesk (signed)
 //
-// The admin routes need "Authorization: Bearer <tickets.admin_token>" (compared
+// The admin routes need "Authorization: Bearer <tickets.admin_token>" (serve
+// falls back to http.admin_token when tickets.admin_token is unset; compared
 // in constant time; 401 otherwise, and always when no token is configured). The
 // hooks are authenticated by their signatures instead. Errors are JSON
 // {"error": "..."}; a refused status change is 409 with "from", "to" and
@@ -49,27 +48,16 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-// admin wraps h with the bearer token check.
+// admin wraps h with the bearer token check of edge.Bearer.
 func (s *Service) admin(h http.HandlerFunc) http.Handler {
-	want := sha256.Sum256([]byte(s.cfg.AdminToken.Value()))
-	configured := s.cfg.AdminToken != ""
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		// Hashes have equal lengths, so the comparison time says nothing about
-		// the token's length either.
-		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if !configured || !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="omnigate tickets"`)
-			msg := "missing or wrong bearer token"
-			if !configured {
-				msg = "the tickets admin API is off: set tickets.admin_token"
-			}
-			edge.Reject(r, s.log, edgeChannel, edge.Signature, "admin API call refused", "reason", msg, "remote", r.RemoteAddr)
-			writeError(w, http.StatusUnauthorized, msg)
-			return
-		}
-		h(w, r)
-	})
+	token := s.cfg.AdminToken.Value()
+	return edge.Bearer{
+		Token:   func() string { return token },
+		Key:     "tickets.admin_token (or http.admin_token)",
+		Realm:   "omnigate tickets",
+		Channel: edgeChannel,
+		Log:     s.log,
+	}.Handler(h)
 }
 
 func (s *Service) apiList(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -288,6 +289,7 @@ func (s *gateway) buildTickets(file string) error {
 	if err != nil {
 		return err
 	}
+	tcfg.AdminToken = cmp.Or(tcfg.AdminToken, s.cfg.HTTP.AdminToken) // docs/api.md
 	s.tickets, err = tickets.New(tcfg, tickets.Deps{Bus: s.bus, Store: s.store, Desks: s.desks, Logger: s.log.With("component", "tickets")})
 	if err != nil {
 		return err
@@ -338,7 +340,8 @@ func newRegistry(b *bus.Bus) *prometheus.Registry {
 }
 
 // channelOf is the channel label of a request the edge refuses itself: the
-// adapter under /channels/<name>/, "tickets" under /api/, else "other", so
+// adapter under /channels/<name>/, "api" under /api/v1/, "tickets" under
+// the rest of /api/, else "other", so
 // that a made-up path cannot add label values.
 func (s *gateway) channelOf(r *http.Request) string {
 	p := r.URL.Path
@@ -347,6 +350,8 @@ func (s *gateway) channelOf(r *http.Request) string {
 		if s.channels[name] {
 			return name
 		}
+	} else if strings.HasPrefix(p, "/api/v1/") {
+		return "api"
 	} else if strings.HasPrefix(p, "/api/") {
 		return "tickets"
 	}
