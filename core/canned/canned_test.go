@@ -53,3 +53,18 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check of an unknown variable: %v", err)
 	}
 }
+
+func TestSuggestions_RoundTrip(t *testing.T) {
+	long := strings.Repeat("好", canned.MaxSuggestionBytes)
+	in := []canned.Suggestion{{Article: "a.md", Name: "a", Text: "Hi {{contact.name}}"}, {Article: "b", Text: " "}, {Article: "c", Text: long, Learned: true}, {Article: "d", Text: "d"}, {Article: "e", Text: "e"}}
+	out, err := canned.DecodeSuggestions(canned.EncodeSuggestions(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0] != in[0] || !out[1].Learned || len(out[1].Text) > canned.MaxSuggestionBytes || !strings.HasPrefix(long, out[1].Text) {
+		t.Errorf("round trip: %+v", out)
+	}
+	if _, err := canned.DecodeSuggestions("{"); err == nil {
+		t.Error("decoded garbage")
+	}
+}

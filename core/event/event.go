@@ -26,6 +26,10 @@ const (
 	// in meta identity (sms:+15551234567); the pipeline merges the contacts
 	// holding it into the conversation's.
 	ContactLink = "contact.link"
+	// ConversationTag asks the pipeline to add the tags in meta tags to the
+	// conversation and remove those in meta untags. A desk sends it on its
+	// partition of the conversation, as ConversationClose.
+	ConversationTag = "conversation.tag"
 	// ConversationClaim asks routing to assign the conversation to the agent in
 	// meta assignee (else From), the agent who claimed it.
 	ConversationClaim = "conversation.claim"
@@ -54,6 +58,23 @@ const (
 	// agent's request (a customer's message that reopens one is marked with
 	// meta conversation_opened instead).
 	ConversationReopened = "conversation.reopened"
+	// ConversationTagged says the pipeline changed the conversation's tags
+	// (conversation.tag): meta tags are its tags now, added and removed what
+	// changed.
+	ConversationTagged = "conversation.tagged"
+	// Suggestions, on a desk's subject, are the replies the knowledge base
+	// suggests for the customer message ReplyTo: meta suggestions (see
+	// canned.Suggestion), best first. Only the desk shows them; sending one
+	// is an agent's reply like any other.
+	Suggestions = "suggestions"
+	// SuggestionUsed says an agent sent a suggested reply or a canned answer
+	// (meta article, rank; rank 0 for /omni answer), as it was or edited
+	// (meta edited "true"). From is the agent.
+	SuggestionUsed = "suggestion.used"
+	// SuggestionIgnored says the suggestions for the customer message
+	// ReplyTo were passed over: the agent answered in their own words, or the
+	// customer wrote again first. Meta article lists the articles suggested.
+	SuggestionIgnored = "suggestion.ignored"
 	// ConversationRouted says routing set or changed the conversation's queue
 	// or priority: by its rules, an escalation, an SLA breach's overflow or a
 	// transfer (meta reason). A desk moves the thread when the queue lives
@@ -206,8 +227,18 @@ const (
 	// MetaAssignee is the agent a conversation or ticket is assigned to, as a
 	// desk identity (slack:U0123ABCD).
 	MetaAssignee = "assignee"
-	// MetaTags are tags, comma-separated.
+	// MetaTags are tags, comma-separated: of a conversation, a contact or a
+	// ticket; on ConversationTag the tags to add.
 	MetaTags = "tags"
+	// MetaUntags, on ConversationTag, are the tags to remove,
+	// comma-separated.
+	MetaUntags = "untags"
+	// MetaAdded, on ConversationTagged, are the tags the command added,
+	// comma-separated.
+	MetaAdded = "added"
+	// MetaRemoved, on ConversationTagged, are the tags the command removed,
+	// comma-separated.
+	MetaRemoved = "removed"
 	// MetaSkills are the skills a conversation needs, comma-separated.
 	MetaSkills = "skills"
 	// MetaDeskChannel is where the conversation's queue lives on its desk (a
@@ -261,6 +292,20 @@ const (
 	MetaActor = "actor"
 	// MetaSource is the tracker bridge a ticket change came from.
 	MetaSource = "source"
+
+	// MetaSuggestions, on Suggestions, is a JSON array of the suggested
+	// replies (canned.Suggestion: article, title, name, text, learned).
+	MetaSuggestions = "suggestions"
+	// MetaArticle names knowledge base articles (insight/kb ids),
+	// comma-separated: the one used on SuggestionUsed and on an agent's reply
+	// made from it, those suggested on SuggestionIgnored.
+	MetaArticle = "article"
+	// MetaRank is the place of a used suggestion among those shown, from 1;
+	// 0 for a canned answer an agent asked for by name.
+	MetaRank = "rank"
+	// MetaEdited is "true" on SuggestionUsed when the agent changed the text
+	// before sending it.
+	MetaEdited = "edited"
 
 	// MetaEditOf, on an agent's reply, names the envelope id of the reply it
 	// replaces (the agent edited it in the desk); on a customer's message, the

@@ -34,6 +34,8 @@ func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message, redelivered 
 			return p.reopenConversation(ctx, m, pr)
 		case event.ContactLink:
 			return p.agentLink(ctx, m, pr)
+		case event.ConversationTag:
+			return p.tagConversation(ctx, m, pr)
 		default:
 			return bus.Permanent(fmt.Errorf("unknown desk command %q", m.Type))
 		}

@@ -30,7 +30,7 @@ const (
 // else reads it and asks the owner by a command on the bus (core/event) when
 // it should change. The pipeline owns the lifecycle and what the customer
 // used (ID, ContactID, State, Channel, LastChannel, LastIdentity, Previous,
-// MergedInto, Opens, OpenedBy and the times) and writes it with FindOrOpenConversation,
+// MergedInto, Opens, OpenedBy, the times and Tags) and writes it with FindOrOpenConversation,
 // UpdateConversation, CloseConversation and Merge; routing owns Queue,
 // Priority and Assignee (and RoutingRev) and writes them with SetRouting, the
 // only way to change them. A desk keeps where a conversation lives on it (a Slack thread)
@@ -55,6 +55,10 @@ type Conversation struct {
 	// RoutingRev is routing's revision of these three, for its own use (a
 	// write of an older decision is told apart).
 	RoutingRev int `json:"routing_rev,omitempty"`
+	// Tags are the conversation's tags, sorted: the pipeline's, changed by
+	// conversation.tag commands from desks (an agent's /omni tag) and
+	// routing; routing rules and reports read them.
+	Tags []string `json:"tags,omitempty"`
 	// OpenedBy is the envelope id of the message that opened or last reopened
 	// the conversation, so a redelivery of it still tells desks it opened it.
 	OpenedBy string `json:"opened_by,omitempty"`
