@@ -37,6 +37,7 @@ type Config struct {
 	Channels     map[string]yaml.Node `yaml:"channels" doc:"Channel adapters, one section per adapter name (sms, email, telegram, slack, ...); each adapter documents its keys, see 'omnigate adapters'."`
 	Routing      yaml.Node            `yaml:"routing" doc:"Routing rules, queues, business hours, SLA and escalation; see docs/routing.md."`
 	Tickets      yaml.Node            `yaml:"tickets" doc:"Tickets: numbering, notifications, tracker bridges and the admin API; see docs/tickets.md."`
+	Insight      yaml.Node            `yaml:"insight" doc:"Text models: suggested replies and canned answers from a knowledge base; see docs/models.md."`
 }
 
 // SetDefaults fills every unset key, including the defaults derived from other keys

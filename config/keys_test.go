@@ -66,8 +66,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 46 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 46", len(keys))
+	if len(keys) != 47 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 47", len(keys))
 	}
 }
 
@@ -89,10 +89,10 @@ validate: false
 	want := config.Default()
 	want.Channels = map[string]yaml.Node{} // rendered as "channels: {}"
 	// routing and tickets are raw sections, rendered as "{}": compare their kind.
-	if c.Routing.Kind != yaml.MappingNode || c.Tickets.Kind != yaml.MappingNode {
-		t.Errorf("Example(Config) renders routing/tickets as %v/%v, want mappings", c.Routing.Kind, c.Tickets.Kind)
+	if c.Routing.Kind != yaml.MappingNode || c.Tickets.Kind != yaml.MappingNode || c.Insight.Kind != yaml.MappingNode {
+		t.Errorf("Example(Config) renders routing/tickets/insight as %v/%v/%v, want mappings", c.Routing.Kind, c.Tickets.Kind, c.Insight.Kind)
 	}
-	c.Routing, c.Tickets = yaml.Node{}, yaml.Node{}
+	c.Routing, c.Tickets, c.Insight = yaml.Node{}, yaml.Node{}, yaml.Node{}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Example(Config) parses to %+v", c)
 	}

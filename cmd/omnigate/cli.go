@@ -46,6 +46,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 		if _, err := routingConfig(file, cfg); err != nil {
 			errs = append(errs, err)
 		}
+		if _, err := readInsightConfig(file, cfg); err != nil {
+			errs = append(errs, err)
+		}
 		for name, node := range cfg.Channels {
 			err := adapters.Check(name, file, &node)
 			if errors.Is(err, adapters.ErrUnknownAdapter) {

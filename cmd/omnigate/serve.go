@@ -33,6 +33,7 @@ import (
 	"github.com/omnigate/omnigate/core/edge"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/insight/suggest"
 	"github.com/omnigate/omnigate/routing"
 	"github.com/omnigate/omnigate/tickets"
 )
@@ -74,7 +75,9 @@ type gateway struct {
 	pipeline *pipeline.Pipeline
 	tickets  *tickets.Service
 	router   *routing.Router
-	mux      *http.ServeMux
+	// suggester suggests replies; nil without insight.knowledge_base.
+	suggester *suggest.Suggester
+	mux       *http.ServeMux
 	// metrics is the gateway's own registry, served on /metrics.
 	metrics *prometheus.Registry
 	// channels are the names of the configured adapters.
@@ -172,6 +175,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	g.Go(func() error { return s.pipeline.Run(gctx) })
 	g.Go(func() error { return s.tickets.Run(gctx) })
 	g.Go(func() error { return s.router.Run(gctx) })
+	g.Go(func() error { return s.runInsight(gctx) })
 	g.Go(func() error { return hc.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
@@ -199,7 +203,7 @@ func (s *gateway) build(file string) error {
 	if err := s.buildAdapters(file, deskQueues(rc)); err != nil {
 		return err
 	}
-	if err := errors.Join(s.buildTickets(file), s.buildRouter(rc)); err != nil {
+	if err := errors.Join(s.buildTickets(file), s.buildRouter(rc), s.buildInsight(file)); err != nil {
 		return err
 	}
 	for _, info := range adapters.List() {
