@@ -1,10 +1,12 @@
 package main
 
-// These tests are the check for docker-compose.yml, the Dockerfile and
-// deploy/nats/*.conf: there is no Docker engine in CI, so they verify what a
+// These tests are the check for docker-compose.yml, the Dockerfile,
+// deploy/nats/*.conf and deploy/caddy/Caddyfile: there is no Docker engine in
+// CI, so they verify what a
 // `docker compose up` would trip over (missing files, undeclared volumes, unknown
 // dependencies, NATS configs the server rejects) and the settings the scaled-out
-// shape depends on (JetStream on every node, full mesh of routes, 3 replicas).
+// shape depends on (JetStream on every node, full mesh of routes, 3 replicas,
+// one proxy address in front of every replica).
 // Package-level names start with compose so they cannot clash with main.go.
 
 import (
@@ -53,6 +55,7 @@ func TestCompose_Services(t *testing.T) {
 		{service: "redis", image: "redis"},
 		{service: "omnigate-1", build: true},
 		{service: "omnigate-2", build: true},
+		{service: "proxy", image: "caddy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {
@@ -167,6 +170,57 @@ func TestCompose_Build(t *testing.T) {
 	if built == 0 {
 		t.Errorf("%s: no service is built from the repository", composeFileName)
 	}
+}
+
+// TestCompose_ReleaseImage checks that the image GoReleaser builds from its
+// binaries (deploy/release/Dockerfile) runs like the one the Dockerfile builds
+// from source: the compose file, the Helm chart and operators rely on its
+// entrypoint, user, data directory and port.
+func TestCompose_ReleaseImage(t *testing.T) {
+	root := composeRepoRoot(t)
+	source, err := dockerfileFinalStage(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := dockerfileFinalStage(filepath.Join(root, "deploy", "release", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, instr := range []string{"FROM", "USER", "WORKDIR", "ENV", "VOLUME", "EXPOSE", "ENTRYPOINT", "CMD"} {
+		if !slices.Equal(source[instr], release[instr]) {
+			t.Errorf("%s: deploy/release/Dockerfile has %q, the Dockerfile %q", instr, release[instr], source[instr])
+		}
+	}
+}
+
+// dockerfileFinalStage returns the instructions of the last stage of the
+// Dockerfile at p, each with its arguments in order (FROM without --platform).
+func dockerfileFinalStage(p string) (map[string][]string, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var stage map[string][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		instr, arg, _ := strings.Cut(line, " ")
+		instr = strings.ToUpper(instr)
+		if instr == "FROM" {
+			stage = map[string][]string{}
+			f := slices.DeleteFunc(strings.Fields(arg), func(s string) bool { return strings.HasPrefix(s, "--platform=") })
+			arg = strings.Join(f, " ")
+		}
+		if stage != nil {
+			stage[instr] = append(stage[instr], arg)
+		}
+	}
+	if stage == nil {
+		return nil, errors.New(p + ": no FROM")
+	}
+	return stage, nil
 }
 
 func TestCompose_NATSConfig(t *testing.T) {
@@ -341,6 +395,134 @@ func checkComposeRedisURL(t *testing.T, where string, c *composeFile, raw string
 	if _, ok := c.Services[u.Hostname()]; !ok || u.Port() != "6379" {
 		t.Errorf("%s.environment.OMNIGATE_STORE_REDIS_URL = %q, want a compose service on port 6379", where, raw)
 	}
+}
+
+// composeProxy is the reverse proxy service, the host port it publishes and
+// its Caddyfile.
+const (
+	composeProxy     = "proxy"
+	composeProxyPort = "8080"
+	composeCaddyfile = "./deploy/caddy/Caddyfile"
+)
+
+func TestCompose_Proxy(t *testing.T) {
+	c, root := loadCompose(t), composeRepoRoot(t)
+	s, ok := c.Services[composeProxy]
+	if !ok {
+		t.Fatalf("%s: services.%s: missing: providers need one webhook address in front of the replicas", composeFileName, composeProxy)
+	}
+	where := fmt.Sprintf("%s: services.%s", composeFileName, composeProxy)
+	conf, ok := s.mount(composeCaddyfile)
+	if !ok {
+		t.Fatalf("%s.volumes: %s is not mounted", where, composeCaddyfile)
+	}
+	if !conf.ReadOnly {
+		t.Errorf("%s.volumes: %s is mounted read-write, want :ro", where, composeCaddyfile)
+	}
+	if !slices.Contains(s.Command, conf.Target) {
+		t.Errorf("%s.command = %q does not load the mounted %s", where, s.Command, conf.Target)
+	}
+	cf := parseCaddyfile(t, filepath.Join(root, filepath.FromSlash(composeCaddyfile)))
+	if !slices.Contains(s.Ports, composeProxyPort+":"+cf.port) {
+		t.Errorf("%s.ports = %q, want %s:%s (the Caddyfile's site listens on :%s)", where, s.Ports, composeProxyPort, cf.port, cf.port)
+	}
+
+	// Every replica, on the port it listens on, is an upstream, and the
+	// proxy starts after them.
+	var want []string
+	for _, r := range composeReplicas {
+		_, port, err := net.SplitHostPort(c.Services[r.service].Environment["OMNIGATE_HTTP_ADDR"])
+		if err != nil {
+			t.Fatalf("%s: services.%s.environment.OMNIGATE_HTTP_ADDR: %v", composeFileName, r.service, err)
+		}
+		want = append(want, net.JoinHostPort(r.service, port))
+		if _, ok := s.DependsOn[r.service]; !ok {
+			t.Errorf("%s.depends_on: %s missing", where, r.service)
+		}
+	}
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(cf.upstreams))
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: reverse_proxy upstreams = %v, want every replica: %v", composeCaddyfile, got, want)
+	}
+	// A replica whose bus is down must leave the pool, as a load balancer
+	// would take it out (docs/operations.md).
+	if cf.sub["health_uri"] != "/readyz" {
+		t.Errorf("%s: reverse_proxy health_uri = %q, want /readyz", composeCaddyfile, cf.sub["health_uri"])
+	}
+	if !slices.Contains(cf.blocked, "/metrics") {
+		t.Errorf("%s: /metrics is proxied to the replicas; keep it inside (respond 404)", composeCaddyfile)
+	}
+}
+
+// caddyfile is what TestCompose_Proxy reads of the Caddyfile: the port of its
+// one site, the upstreams and subdirectives of its reverse_proxy, and the
+// paths it answers itself (a named matcher on a path answered by respond).
+// It reads only the directives used in deploy/caddy/Caddyfile; `caddy adapt`
+// in .ci/run checks the rest.
+type caddyfile struct {
+	port      string
+	upstreams []string
+	sub       map[string]string
+	blocked   []string
+}
+
+func parseCaddyfile(t *testing.T, file string) caddyfile {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := caddyfile{sub: map[string]string{}}
+	matchers := map[string]string{} // @name -> path
+	depth, inProxy := 0, false
+	for i, line := range strings.Split(string(b), "\n") {
+		if j := strings.Index(line, "#"); j >= 0 {
+			line = line[:j]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		at := fmt.Sprintf("%s:%d", file, i+1)
+		switch {
+		case depth == 0 && f[0] == "{":
+		case depth == 0 && strings.HasPrefix(f[0], ":"):
+			cf.port = strings.TrimPrefix(f[0], ":")
+		case depth == 1 && f[0] == "reverse_proxy":
+			cf.upstreams = slices.DeleteFunc(slices.Clone(f[1:]), func(s string) bool { return s == "{" })
+			inProxy = true
+		case depth == 1 && strings.HasPrefix(f[0], "@") && len(f) == 3 && f[1] == "path":
+			matchers[f[0]] = f[2]
+		case depth == 1 && f[0] == "respond" && len(f) >= 2:
+			if p, ok := matchers[f[1]]; ok {
+				cf.blocked = append(cf.blocked, p)
+			}
+		case depth == 2 && inProxy && len(f) >= 2:
+			cf.sub[f[0]] = strings.Join(f[1:], " ")
+		}
+		for _, tok := range f {
+			switch tok {
+			case "{":
+				depth++
+			case "}":
+				depth--
+				if depth == 1 {
+					inProxy = false
+				}
+			}
+		}
+		if depth < 0 {
+			t.Fatalf("%s: unbalanced }", at)
+		}
+	}
+	if depth != 0 {
+		t.Fatalf("%s: unbalanced braces (depth %d at the end)", file, depth)
+	}
+	if cf.port == "" || len(cf.upstreams) == 0 {
+		t.Fatalf("%s: no :PORT site with a reverse_proxy found", file)
+	}
+	return cf
 }
 
 func TestCompose_PublishedPorts(t *testing.T) {
