@@ -275,3 +275,31 @@ func TestRun_Installs(t *testing.T) {
 		}
 	}
 }
+
+// TestDocs_DeployExample checks the values file docs/deploy.md tells an
+// operator to write, with a secret for each file it references, as the
+// checker would check the operator's own.
+func TestDocs_DeployExample(t *testing.T) {
+	b, err := os.ReadFile("../../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n# my-values.yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/deploy.md: no ```yaml block starting with # my-values.yaml")
+	}
+	var secrets strings.Builder
+	secrets.WriteString("secrets:\n")
+	for _, m := range fileRef.FindAllStringSubmatch(example, -1) {
+		secrets.WriteString("  " + filepath.Base(m[1]) + ": test\n")
+	}
+	file := filepath.Join(t.TempDir(), "my-values.yaml")
+	if err := os.WriteFile(file, []byte(example+secrets.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := check(t, Install{Name: "docs", ValueFiles: []string{installHA.ValueFiles[0], file}})
+	if n := len(fileRef.FindAllString(r.Config, -1)); n < 6 {
+		t.Errorf("the example's config references %d secret files, want the 6 channels' and Redis's:\n%s", n, r.Config)
+	}
+}
