@@ -29,6 +29,16 @@ const (
 	SecurityNone = "none"
 )
 
+// How the mailbox logs in (Config.Auth).
+const (
+	// AuthPassword logs in with imap.password and smtp.password (IMAP LOGIN,
+	// SMTP AUTH PLAIN or LOGIN).
+	AuthPassword = "password"
+	// AuthOAuth2 logs in with an OAuth 2.0 access token (SASL XOAUTH2 or
+	// OAUTHBEARER), refreshed from oauth2.refresh_token.
+	AuthOAuth2 = "oauth2"
+)
+
 // Initial scans: what is processed of a mailbox seen for the first time, or
 // whose UIDVALIDITY changed.
 const (
@@ -64,6 +74,8 @@ type Config struct {
 	ReplyToken      bool          `yaml:"reply_token" doc:"Set Reply-To on replies to <local>+<token>@<domain of address> (e.g. support+01jh...@example.com), the token naming the reply, which the pipeline knows the conversation of: a customer's answer links to its conversation even from a client that drops In-Reply-To and References. The mail server must deliver plus-addressed mail to the mailbox (Gmail, Microsoft 365 and Postfix with recipient_delimiter = + do)."`
 	VERP            *bool         `yaml:"verp" default:"reply_token" doc:"Send each reply with the return path (MAIL FROM, where bounces go) <local>+<token>@<domain of address>, the token naming the reply (VERP), so that a bounce finds its reply even when it returns nothing of it. The mail server must deliver plus-addressed mail to the mailbox, or bounces are lost: hence the default, reply_token. A submission server that refuses the plus address gets address instead (logged once)."`
 	ListIDs         []string      `yaml:"list_ids" doc:"List-Id values whose mail is customer mail all the same, e.g. support.example.com when the address is a Google Group that forwards to the mailbox. Other mailing-list mail is dropped."`
+	Auth            string        `yaml:"auth" doc:"How the mailbox logs in over IMAP and SMTP: password (imap.password, smtp.password) or oauth2 (XOAUTH2 or OAUTHBEARER with a token from oauth2, for Microsoft 365 and Google Workspace; run omnigate email login once to get the refresh token)."`
+	OAuth2          OAuth2Config  `yaml:"oauth2" doc:"The OAuth 2.0 client and refresh token, with auth: oauth2."`
 	IMAP            IMAPConfig    `yaml:"imap" doc:"Where inbound mail is read. Leave imap.host empty for an outbound-only channel."`
 	SMTP            SMTPConfig    `yaml:"smtp" doc:"Where replies are submitted. Leave smtp.host empty for an inbound-only channel."`
 	DKIM            DKIMConfig    `yaml:"dkim" doc:"Optional DKIM signing of replies, for when the submission server does not sign itself."`
@@ -78,7 +90,7 @@ type IMAPConfig struct {
 	Port               int           `yaml:"port" default:"993 (143 unless security is tls)" doc:"IMAP port. Default: 993 for security tls, 143 otherwise."`
 	Security           string        `yaml:"security" doc:"tls (implicit TLS, port 993), starttls (port 143, refused without STARTTLS) or none (unencrypted: tests and localhost only)."`
 	Username           string        `yaml:"username" default:"address" doc:"Login name, usually the full address. Default: address."`
-	Password           config.Secret `yaml:"password" doc:"Password or app password. Write it as ${env:NAME} or ${file:/path}."`
+	Password           config.Secret `yaml:"password" doc:"Password or app password, with auth: password. Write it as ${env:NAME} or ${file:/path}."`
 	Mailbox            string        `yaml:"mailbox" doc:"Mailbox (folder) to read."`
 	ProcessedMailbox   string        `yaml:"processed_mailbox" doc:"Mailbox to move processed mail to, e.g. Processed or [Gmail]/All Mail; it must exist. Empty: processed mail stays, flagged \\Seen."`
 	Idle               *bool         `yaml:"idle" doc:"Wait for new mail with IDLE when the server offers it; off, or on a server without IDLE, the mailbox is polled every poll_interval."`
@@ -92,7 +104,7 @@ type SMTPConfig struct {
 	Host               string        `yaml:"host" doc:"SMTP submission server host name, e.g. smtp.gmail.com or smtp.office365.com."`
 	Port               int           `yaml:"port" default:"587 (465 for tls, 25 for none)" doc:"SMTP port. Default: 465 for security tls, 587 for starttls, 25 for none."`
 	Security           string        `yaml:"security" doc:"starttls (port 587, refused without STARTTLS), tls (implicit TLS, port 465) or none (unencrypted: tests and localhost only)."`
-	Username           string        `yaml:"username" default:"imap.username" doc:"Login name for AUTH PLAIN or LOGIN. Default: imap.username. Empty together with password: no AUTH (a relay that trusts the host)."`
+	Username           string        `yaml:"username" default:"imap.username" doc:"Login name for AUTH PLAIN or LOGIN (with auth: oauth2, the user of the token). Default: imap.username. Empty together with password: no AUTH (a relay that trusts the host)."`
 	Password           config.Secret `yaml:"password" default:"imap.password" doc:"Password or app password. Default: imap.password."`
 	HeloName           string        `yaml:"helo_name" default:"domain" doc:"Name sent in EHLO. Default: domain."`
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify" doc:"Accept any TLS certificate. Only for a test server with a self-signed certificate, never in production."`
@@ -116,6 +128,12 @@ type LimitsConfig struct {
 // SetDefaults fills the defaults.
 func (c *Config) SetDefaults() {
 	c.Address = strings.TrimSpace(c.Address)
+	if c.Auth == "" {
+		c.Auth = AuthPassword
+	}
+	if c.Auth == AuthOAuth2 {
+		c.OAuth2.setDefaults()
+	}
 	if c.Domain == "" {
 		if _, d, ok := strings.Cut(c.Address, "@"); ok {
 			c.Domain = d
@@ -226,11 +244,20 @@ func (c *Config) Validate() error {
 	if c.IMAP.Host == "" && c.SMTP.Host == "" {
 		p.Add("imap.host", "required unless smtp.host is set (an outbound-only channel)")
 	}
+	oauth := false
+	switch c.Auth {
+	case AuthPassword:
+	case AuthOAuth2:
+		oauth = true
+		c.OAuth2.validate(&p)
+	default:
+		p.Add("auth", "must be password or oauth2, got %q", c.Auth)
+	}
 	if c.IMAP.Host != "" {
-		c.IMAP.validate(&p)
+		c.IMAP.validate(&p, oauth)
 	}
 	if c.SMTP.Host != "" {
-		c.SMTP.validate(&p)
+		c.SMTP.validate(&p, oauth)
 	}
 	if c.DKIM.Selector != "" || c.DKIM.PrivateKey != "" {
 		if !selectorRE.MatchString(c.DKIM.Selector) {
@@ -264,7 +291,7 @@ func (c *Config) Validate() error {
 	return p.Err()
 }
 
-func (c *IMAPConfig) validate(p *config.Problems) {
+func (c *IMAPConfig) validate(p *config.Problems, oauth bool) {
 	checkSecurity(p, "imap.security", c.Security)
 	if strings.ContainsAny(c.Host, ":/ ") {
 		p.Add("imap.host", "must be a host name without port or scheme, got %q", c.Host)
@@ -275,8 +302,11 @@ func (c *IMAPConfig) validate(p *config.Problems) {
 	if c.Username == "" {
 		p.Add("imap.username", "required")
 	}
-	if c.Password == "" {
-		p.Add("imap.password", "required")
+	switch {
+	case c.Password == "" && !oauth:
+		p.Add("imap.password", "required (or auth: oauth2)")
+	case c.Password != "" && oauth:
+		p.Add("imap.password", "not used with auth: oauth2: remove it (the token comes from oauth2.refresh_token)")
 	}
 	if c.ProcessedMailbox != "" && c.ProcessedMailbox == c.Mailbox {
 		p.Add("imap.processed_mailbox", "must differ from imap.mailbox")
@@ -291,7 +321,7 @@ func (c *IMAPConfig) validate(p *config.Problems) {
 	}
 }
 
-func (c *SMTPConfig) validate(p *config.Problems) {
+func (c *SMTPConfig) validate(p *config.Problems, oauth bool) {
 	checkSecurity(p, "smtp.security", c.Security)
 	if strings.ContainsAny(c.Host, ":/ ") {
 		p.Add("smtp.host", "must be a host name without port or scheme, got %q", c.Host)
@@ -299,7 +329,10 @@ func (c *SMTPConfig) validate(p *config.Problems) {
 	if c.Port <= 0 || c.Port > 65535 {
 		p.Add("smtp.port", "must be between 1 and 65535, got %d", c.Port)
 	}
-	if (c.Username == "") != (c.Password == "") {
+	switch {
+	case oauth && c.Password != "":
+		p.Add("smtp.password", "not used with auth: oauth2: remove it (the token comes from oauth2.refresh_token)")
+	case !oauth && (c.Username == "") != (c.Password == ""):
 		p.Add("smtp.password", "set smtp.username and smtp.password together (or neither, for a relay without AUTH)")
 	}
 	if strings.ContainsAny(c.HeloName, " \r\n") {

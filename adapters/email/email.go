@@ -67,6 +67,8 @@ type Adapter struct {
 	threads *store.Records
 	signer  crypto.Signer
 	http    *http.Client
+	// tokens hands out the access tokens of auth: oauth2; nil with passwords.
+	tokens *tokenSource
 
 	// verpRefused is set once the submission server refused a
 	// plus-addressed MAIL FROM: later replies use the address at once.
@@ -100,6 +102,12 @@ func New(cfg Config, deps adapters.Deps) (adapters.Adapter, error) {
 		a.signer = k
 	}
 	a.http = newFetchClient(cfg)
+	if cfg.Auth == AuthOAuth2 {
+		if cfg.OAuth2.RefreshToken == "" {
+			return nil, errors.New("oauth2.refresh_token is empty: run omnigate email login --config FILE once and set what it prints")
+		}
+		a.tokens = newTokenSource(cfg.OAuth2, cfg.IMAP.Username, deps.Store, cfg.Timeout, deps.Logger)
+	}
 	return a, nil
 }
 

@@ -115,11 +115,8 @@ func (a *Adapter) session(ctx context.Context) error {
 	defer stop()
 
 	cfg := a.cfg.IMAP
-	if err := c.Login(cfg.Username, cfg.Password.Value()).Wait(); err != nil {
-		if imapNo(err) {
-			return fmt.Errorf("%w: login as %s refused: %v", errFatal, cfg.Username, err)
-		}
-		return fmt.Errorf("imap: login: %w", err)
+	if err := a.login(ctx, c); err != nil {
+		return err
 	}
 	sel, err := c.Select(cfg.Mailbox, nil).Wait()
 	if err != nil {
@@ -143,6 +140,33 @@ func (a *Adapter) session(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// login logs in with the password or, with auth: oauth2, an access token. A
+// refused login is errFatal: reconnecting with the same credentials cannot
+// help.
+func (a *Adapter) login(ctx context.Context, c *imapclient.Client) error {
+	cfg := a.cfg.IMAP
+	if a.tokens == nil {
+		if err := c.Login(cfg.Username, cfg.Password.Value()).Wait(); err != nil {
+			if imapNo(err) {
+				return fmt.Errorf("%w: login as %s refused: %v", errFatal, cfg.Username, err)
+			}
+			return fmt.Errorf("imap: login: %w", err)
+		}
+		return nil
+	}
+	caps := c.Caps()
+	mech := pickMechanism(func(m string) bool { return caps.Has(imap.Cap("AUTH=" + m)) })
+	if mech == "" {
+		return fmt.Errorf("%w: %w", errFatal, errNoBearerMech("imap"))
+	}
+	err := a.tokens.authenticate(ctx, "imap", mech, c.Authenticate, imapNo)
+	var rej *TokenRejectedError
+	if errors.As(err, &rej) || errors.Is(err, ErrRefreshRefused) {
+		return fmt.Errorf("%w: %w", errFatal, err)
+	}
+	return err
 }
 
 // dial opens the IMAP connection with the configured security and waits for

@@ -231,7 +231,20 @@ func (a *Adapter) submit(ctx context.Context, env envelope, raw []byte, log *slo
 	if err := c.Hello(cfg.HeloName); err != nil {
 		return classify(ctx, "ehlo", err)
 	}
-	if cfg.Username != "" {
+	if a.tokens != nil {
+		mech := pickMechanism(c.SupportsAuth)
+		if mech == "" {
+			return adapters.Unavailable(errNoBearerMech("smtp"))
+		}
+		if err := a.tokens.authenticate(ctx, "smtp", mech, c.Auth, smtpRefused); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w (%w)", err, ctx.Err())
+			}
+			// Refused tokens, a refused refresh token and an unreachable
+			// token endpoint wait for the operator or the provider.
+			return adapters.Unavailable(err)
+		}
+	} else if cfg.Username != "" {
 		var auth sasl.Client
 		switch {
 		case c.SupportsAuth(sasl.Plain):
@@ -279,6 +292,16 @@ func (a *Adapter) submit(ctx context.Context, env envelope, raw []byte, log *slo
 	// The server has the mail; a failed QUIT changes nothing.
 	_ = c.Quit()
 	return nil
+}
+
+// smtpRefused reports whether err is the server's refusal of the
+// credentials: 535 (and 534, 530), or any 5.7.x.
+func smtpRefused(err error) bool {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code == 535 || se.Code == 534 || se.Code == 530 || se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 7
 }
 
 // classify wraps an SMTP failure at stage with what the runtime should do.

@@ -27,6 +27,7 @@ Usage:
   omnigate route --explain [--config FILE] [--channel C] [--from ID] [--tier T] TEXT
   omnigate healthcheck [--url URL]
   omnigate suggest (eval --kb PATH FILE | search --kb PATH TEXT | split -o DIR FILE)
+  omnigate email login --config FILE [--flow device|browser] [--out FILE]
   omnigate version
 
 Run 'omnigate COMMAND -h' for a command's flags.
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSuggest(rest, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout)
+	case "email":
+		return cmdEmail(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "omnigate %s\n", version)
 		return nil

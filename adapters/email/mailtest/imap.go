@@ -5,8 +5,10 @@ import (
 	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +47,11 @@ type IMAPServer struct {
 	srv  *imapserver.Server
 	ln   net.Listener
 	user *imapmemserver.User
+
+	mu         sync.Mutex
+	oauth      *OAuthServer // set by RequireOAuth
+	oauthMechs []string
+	auths      []string // "<mechanism>:<user>" of every successful AUTHENTICATE
 }
 
 // NewIMAP starts a plain-text IMAP server offering caps (WithIdle when nil),
@@ -77,9 +84,16 @@ func NewIMAPSecurity(t testing.TB, caps imap.CapSet, security string) *IMAPServe
 		}
 	}
 	mem.AddUser(user)
+	var s *IMAPServer
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return pushingSession{mem.NewSession().(imapserver.SessionIMAP4rev2)}, nil, nil
+			sess := pushingSession{mem.NewSession().(imapserver.SessionIMAP4rev2)}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.oauth != nil {
+				return &oauthSession{pushingSession: sess, s: s, o: s.oauth, mechs: slices.Clone(s.oauthMechs)}, nil, nil
+			}
+			return sess, nil, nil
 		},
 		Caps:         maps.Clone(caps),
 		InsecureAuth: true,
@@ -90,7 +104,7 @@ func NewIMAPSecurity(t testing.TB, caps imap.CapSet, security string) *IMAPServe
 	if noIdle {
 		ln = hideIdleListener{ln}
 	}
-	s := &IMAPServer{
+	s = &IMAPServer{
 		Host: host, Port: ln.Addr().(*net.TCPAddr).Port, Security: security,
 		User: Address, Password: IMAPPassword,
 		srv: srv, ln: ln, user: user,

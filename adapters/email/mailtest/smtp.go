@@ -62,6 +62,7 @@ type SMTPServer struct {
 	rcpt  *smtp.SMTPError // answer to every RCPT, nil to accept
 	plus  *smtp.SMTPError // answer to a MAIL FROM with a plus address, nil to accept
 	mech  []string        // mechanisms offered
+	oauth *OAuthServer    // set by RequireOAuth
 	mails []Mail
 	auth  []string // "<mechanism>:<user>" of every successful AUTH
 }
@@ -179,6 +180,15 @@ func (ss *smtpSession) AuthMechanisms() []string {
 }
 
 func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
+	ss.s.mu.Lock()
+	o, offered := ss.s.oauth, slices.Contains(ss.s.mech, mech)
+	ss.s.mu.Unlock()
+	if o != nil {
+		if !offered {
+			return nil, smtp.ErrAuthUnknownMechanism
+		}
+		return ss.bearerAuth(o, mech), nil
+	}
 	check := func(user, pass string) error {
 		if user != ss.s.User || pass != ss.s.Password {
 			return smtp.ErrAuthFailed
