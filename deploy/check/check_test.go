@@ -167,6 +167,9 @@ func TestChart_RefusesBrokenValues(t *testing.T) {
 	}{
 		{"more stream copies than servers", []string{"nats.replicas=1", "nats.streamReplicas=3"}, "nats.streamReplicas is 3: want 1 to nats.replicas (1)"},
 		{"external NATS without a URL", []string{"nats.enabled=false"}, "set config.nats.url"},
+		{"a misspelt value", []string{"replicaCont=3"}, "replicaCont"},
+		{"a misspelt nested value", []string{"nats.streamReplica=3"}, "streamReplica"},
+		{"a value of the wrong type", []string{"ingress.paths[0].pathType=prefix"}, "pathType"},
 		{"secret key that is no file name", []string{"secrets.a/b=x"}, "a key becomes a file name"},
 		{"config secret not mounted", []string{`config.channels.telegram.token=${file:/etc/omnigate/secrets/missing}`}, "no Secret mounted at /etc/omnigate/secrets has a file missing"},
 		{"secret outside the mount", []string{`config.nats.token=${file:/run/other/token}`}, "nothing is mounted at /run/other"},
