@@ -38,6 +38,7 @@ type Config struct {
 	Routing      yaml.Node            `yaml:"routing" doc:"Routing rules, queues, business hours, SLA and escalation; see docs/routing.md."`
 	Tickets      yaml.Node            `yaml:"tickets" doc:"Tickets: numbering, notifications, tracker bridges and the admin API; see docs/tickets.md."`
 	Insight      yaml.Node            `yaml:"insight" doc:"Text models: suggested replies and canned answers from a knowledge base; see docs/models.md."`
+	Analytics    yaml.Node            `yaml:"analytics" doc:"Service-quality metrics: reports, the supervisor dashboard and the service metrics on /metrics; see docs/metrics.md."`
 }
 
 // SetDefaults fills every unset key, including the defaults derived from other keys

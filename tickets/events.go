@@ -76,6 +76,9 @@ func meta(t *Ticket, ev Event) map[string]string {
 	if ev.Source != "" {
 		m[event.MetaSource] = ev.Source
 	}
+	if c, ok := ev.Change("satisfaction"); ok && ev.Action == ActionSatisfaction {
+		m[event.MetaSatisfaction] = c.To
+	}
 	if len(ev.Changes) > 0 {
 		fields := make([]string, len(ev.Changes))
 		for i, c := range ev.Changes {

@@ -25,6 +25,7 @@ Usage:
   omnigate dlq list [--config FILE] [--stage STAGE] [--limit N]
   omnigate dlq replay [--config FILE] (SEQ... | --all [--stage STAGE])
   omnigate route --explain [--config FILE] [--channel C] [--from ID] [--tier T] TEXT
+  omnigate report [--config FILE] [--from TIME] [--to TIME] [--by queue|agent|channel|tag|intent|hour|day] [--format table|csv|json]
   omnigate healthcheck [--url URL]
   omnigate suggest (eval --kb PATH FILE | search --kb PATH TEXT | split -o DIR FILE)
   omnigate email login --config FILE [--flow device|browser] [--out FILE]
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRoute(rest, stdout, stderr)
 	case "suggest":
 		return cmdSuggest(rest, stdout, stderr)
+	case "report":
+		return cmdReport(ctx, rest, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout)
 	case "email":

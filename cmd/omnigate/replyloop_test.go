@@ -105,6 +105,9 @@ type loop struct {
 	telegram  *telegramtest.Server
 	imap      *mailtest.IMAPServer
 	smtp      *mailtest.SMTPServer
+	dir       string // the config file's and data directory's parent
+	// stop stops serve and waits for it to end.
+	stop func()
 
 	mu  sync.Mutex
 	seq int
@@ -116,16 +119,47 @@ type loop struct {
 // test ends.
 func startLoop(t *testing.T, transport string, chs []string, extra string) *loop {
 	t.Helper()
+	return startLoopWith(t, loopOptions{transport: transport, chs: chs, extra: extra})
+}
+
+// loopOptions are startLoopWith's: startLoop's arguments, plus what a test
+// that restarts omnigate or configures routing needs.
+type loopOptions struct {
+	transport string
+	chs       []string
+	extra     string
+	// routing replaces the routing section (two queues, general and billing,
+	// on the Slack desk) when set; it starts with "routing:".
+	routing string
+	// http are more keys of the http section, each line indented by two spaces.
+	http string
+	// again, when set, is a loop to start again: same data directory, same
+	// fakes, a new serve (its earlier one stopped with stop).
+	again *loop
+}
+
+func startLoopWith(t *testing.T, o loopOptions) *loop {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &loop{base: "http://" + ln.Addr().String(), transport: transport, slack: slackfake.New(t)}
-	dir := t.TempDir()
+	transport, chs, extra := o.transport, o.chs, o.extra
+	g := &loop{base: "http://" + ln.Addr().String(), transport: transport, slack: slackfake.New(t), dir: t.TempDir()}
+	if a := o.again; a != nil {
+		g = a
+		g.base = "http://" + ln.Addr().String()
+		g.imap, g.smtp = nil, nil
+	}
+	dir := g.dir
 	var yml strings.Builder
-	fmt.Fprintf(&yml, "http:\n  public_url: %s\ndata_dir: %s\nlog:\n  level: warn\n", g.base, filepath.Join(dir, "data"))
-	yml.WriteString("routing:\n  default_queue: general\n  queues:\n")
-	fmt.Fprintf(&yml, "    general: {desk: slack, channel: %s}\n    billing: {desk: slack, channel: %s}\n", slackfake.ChannelSupport, slackfake.ChannelBilling)
+	fmt.Fprintf(&yml, "http:\n  public_url: %s\n%sdata_dir: %s\nlog:\n  level: warn\n", g.base, o.http, filepath.Join(dir, "data"))
+	if o.routing != "" {
+		yml.WriteString(o.routing)
+	} else {
+		yml.WriteString("routing:\n  default_queue: general\n  queues:\n")
+		fmt.Fprintf(&yml, "    general: {desk: slack, channel: %s}\n    billing: {desk: slack, channel: %s}\n", slackfake.ChannelSupport, slackfake.ChannelBilling)
+	}
 	yml.WriteString("channels:\n  slack:\n")
 	fmt.Fprintf(&yml, "    mode: %s\n    bot_token: %s\n    default_channel: %s\n    api_url: %s\n    channel_rate: 1000\n    channel_burst: 1000\n",
 		transport, slackfake.BotToken, slackfake.ChannelSupport, g.slack.URL())
@@ -155,7 +189,9 @@ func startLoop(t *testing.T, transport string, chs []string, extra string) *loop
 			fmt.Fprintf(&yml, "    smtp:\n      host: %s\n      port: %d\n      security: none\n      username: %s\n      password: %s\n",
 				g.smtp.Host, g.smtp.Port, mailtest.SMTPUser, mailtest.SMTPPassword)
 		case "telegram":
-			g.telegram = telegramtest.NewServer(t, "")
+			if g.telegram == nil {
+				g.telegram = telegramtest.NewServer(t, "")
+			}
 			fmt.Fprintf(&yml, "  telegram:\n    token: \"%s\"\n    mode: webhook\n    webhook_secret: loop-secret\n    api_endpoint: %s\n",
 				telegramtest.Token, g.telegram.Endpoint())
 		}
@@ -176,17 +212,21 @@ func startLoop(t *testing.T, transport string, chs []string, extra string) *loop
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, file, ln, log, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
+	var once sync.Once
+	g.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("serve did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s")
-		}
-	})
+		})
+	}
+	t.Cleanup(g.stop)
 	// Every part up, not only the bus that /readyz answers for.
 	bustest.Eventually(t, 30*time.Second, func() error {
 		code, body, err := getStatus(g.base + "/healthz")

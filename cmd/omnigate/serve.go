@@ -28,6 +28,7 @@ import (
 	"github.com/omnigate/omnigate/adapters"
 	_ "github.com/omnigate/omnigate/adapters/builtin" // every built-in adapter
 	"github.com/omnigate/omnigate/adapters/web"
+	"github.com/omnigate/omnigate/analytics"
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/edge"
@@ -77,6 +78,8 @@ type gateway struct {
 	router   *routing.Router
 	// suggester suggests replies; nil without insight.knowledge_base.
 	suggester *suggest.Suggester
+	// analytics is nil when analytics.enabled is false.
+	analytics *analytics.Analytics
 	mux       *http.ServeMux
 	// metrics is the gateway's own registry, served on /metrics.
 	metrics *prometheus.Registry
@@ -176,6 +179,9 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	g.Go(func() error { return s.tickets.Run(gctx) })
 	g.Go(func() error { return s.router.Run(gctx) })
 	g.Go(func() error { return s.runInsight(gctx) })
+	if s.analytics != nil {
+		g.Go(func() error { return s.analytics.Run(gctx) })
+	}
 	g.Go(func() error { return hc.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
@@ -194,6 +200,9 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 func (s *gateway) build(file string) error {
 	rc, err := routingConfig(file, s.cfg)
 	if err != nil {
+		return err
+	}
+	if err := s.buildAnalytics(file, rc); err != nil {
 		return err
 	}
 	s.runtime, err = adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "adapters")})
@@ -216,7 +225,7 @@ func (s *gateway) build(file string) error {
 		ReopenWindow:  s.cfg.Conversation.ReopenWindow,
 		ReplyFallback: s.cfg.Conversation.ReplyFallback,
 		PhoneChannels: s.phoneChannels,
-	}, pipeline.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "pipeline")})
+	}, pipeline.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "pipeline"), Now: clockNow()})
 	return err
 }
 
@@ -263,7 +272,7 @@ func (s *gateway) buildAdapters(file string, queues []adapters.Queue) error {
 			continue
 		}
 		deps := adapters.Deps{
-			Publisher: adapters.NewPublisher(s.bus, name),
+			Publisher: adapters.NewPublisher(s.bus, name).WithClock(clockNow()),
 			Routes:    adapters.NewRoutes(s.mux, name),
 			Logger:    s.log.With("adapter", name),
 			Store:     s.store,
@@ -294,7 +303,7 @@ func (s *gateway) buildTickets(file string) error {
 		return err
 	}
 	tcfg.AdminToken = cmp.Or(tcfg.AdminToken, s.cfg.HTTP.AdminToken) // docs/api.md
-	s.tickets, err = tickets.New(tcfg, tickets.Deps{Bus: s.bus, Store: s.store, Desks: s.desks, Logger: s.log.With("component", "tickets")})
+	s.tickets, err = tickets.New(tcfg, tickets.Deps{Bus: s.bus, Store: s.store, Desks: s.desks, Logger: s.log.With("component", "tickets"), Now: clockNow()})
 	if err != nil {
 		return err
 	}
@@ -306,7 +315,7 @@ func (s *gateway) buildTickets(file string) error {
 // routing section.
 func (s *gateway) buildRouter(rc routing.Config) error {
 	var err error
-	s.router, err = routing.New(rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing")})
+	s.router, err = routing.New(rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing"), Clock: testClock})
 	return err
 }
 

@@ -258,6 +258,12 @@ const (
 	MetaBy = "by"
 	// MetaSLA is the target breached: first_response or next_response.
 	MetaSLA = "sla"
+	// MetaSatisfaction, on a ticket.updated with action satisfaction, is the
+	// customer's score, 1 to 5.
+	MetaSatisfaction = "satisfaction"
+	// MetaIntent is what the customer wants, as the intent model or an agent
+	// said (e.g. card_arrival), on routing's events.
+	MetaIntent = "intent"
 	// MetaTarget is the breached target's duration.
 	MetaTarget = "target"
 	// MetaWaited is how long the customer has waited.
