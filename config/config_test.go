@@ -179,7 +179,7 @@ func TestExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example does not parse:\n%v", err)
 	}
-	c.Routing, c.Tickets, c.Insight = yaml.Node{}, yaml.Node{}, yaml.Node{} // raw sections, decoded by their packages
+	c.Routing, c.Tickets, c.Insight, c.Analytics = yaml.Node{}, yaml.Node{}, yaml.Node{}, yaml.Node{} // raw sections, decoded by their packages
 	if !reflect.DeepEqual(c, config.Default()) {
 		t.Errorf("the example's values differ from the defaults:\n got %+v\nwant %+v", c, config.Default())
 	}

@@ -66,8 +66,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 47 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 47", len(keys))
+	if len(keys) != 48 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 48", len(keys))
 	}
 }
 
@@ -92,7 +92,7 @@ validate: false
 	if c.Routing.Kind != yaml.MappingNode || c.Tickets.Kind != yaml.MappingNode || c.Insight.Kind != yaml.MappingNode {
 		t.Errorf("Example(Config) renders routing/tickets/insight as %v/%v/%v, want mappings", c.Routing.Kind, c.Tickets.Kind, c.Insight.Kind)
 	}
-	c.Routing, c.Tickets, c.Insight = yaml.Node{}, yaml.Node{}, yaml.Node{}
+	c.Routing, c.Tickets, c.Insight, c.Analytics = yaml.Node{}, yaml.Node{}, yaml.Node{}, yaml.Node{}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Example(Config) parses to %+v", c)
 	}
