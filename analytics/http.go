@@ -9,18 +9,29 @@ import (
 )
 
 // ParseTime reads a report bound: RFC 3339 (2026-12-01T09:00:00Z), a date
-// (2026-12-01, midnight in loc), "now", or "now-" a Go duration (now-24h).
+// (2026-12-01, midnight in loc), "now", "today" (midnight of now in loc), or
+// either of those minus a Go duration (now-24h, today-168h for a week ago).
 func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	if s == "now" {
-		return now, nil
-	}
-	if rest, ok := strings.CutPrefix(s, "now-"); ok {
-		d, err := time.ParseDuration(rest)
-		if err != nil || d < 0 {
-			return time.Time{}, fmt.Errorf("%q: after now- comes a duration such as 24h or 30m", s)
+	for _, base := range []string{"now", "today"} {
+		rest, ok := strings.CutPrefix(s, base)
+		if !ok {
+			continue
 		}
-		return now.Add(-d), nil
+		t := now
+		if base == "today" {
+			y, m, d := now.In(loc).Date()
+			t = time.Date(y, m, d, 0, 0, 0, 0, loc)
+		}
+		if rest == "" {
+			return t, nil
+		}
+		ds, ok := strings.CutPrefix(rest, "-")
+		d, err := time.ParseDuration(ds)
+		if !ok || err != nil || d < 0 {
+			return time.Time{}, fmt.Errorf("%q: after %s- comes a duration such as 24h or 30m", s, base)
+		}
+		return t.Add(-d), nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -28,7 +39,7 @@ func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time: use 2026-12-01, 2026-12-01T09:00:00Z, now or now-24h", s)
+	return time.Time{}, fmt.Errorf("%q is not a time: use 2026-12-01, 2026-12-01T09:00:00Z, now, today, now-24h or today-168h", s)
 }
 
 // Handler serves GET /api/reports?from=&to=&by=&format=json|csv, the report

@@ -91,6 +91,9 @@ type Report struct {
 type Row struct {
 	Key string `json:"key"`
 	Metrics
+	// Figures are the row's Columns by name, as plain numbers (seconds,
+	// rates as fractions): what the dashboard and CSV show.
+	Figures map[string]float64 `json:"figures"`
 }
 
 // Ratio is a rate: Num of Den, Value Num/Den (0 when Den is 0).
@@ -304,7 +307,11 @@ func aggregate(tls map[string]*timeline, q Query, s Settings) *Report {
 	for _, k := range slices.Sorted(maps.Keys(rows)) {
 		m := rows[k]
 		m.finish()
-		r.Rows = append(r.Rows, Row{Key: k, Metrics: *m})
+		figs := make(map[string]float64, len(Columns))
+		for _, c := range Columns {
+			figs[c.Name] = c.Value(m)
+		}
+		r.Rows = append(r.Rows, Row{Key: k, Metrics: *m, Figures: figs})
 	}
 	return r
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -59,6 +60,8 @@ func (s *gateway) buildAnalytics(file string, rc routing.Config) error {
 		return err
 	}
 	s.mux.Handle("GET /api/reports", edge.RequireBearer(s.cfg.HTTP.AdminToken.Value, s.analytics.Handler()))
+	s.mux.Handle("GET /dashboard/", analytics.DashboardHandler("/dashboard/"))
+	s.mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusFound))
 	s.metrics.MustRegister(s.analytics.Collector())
 	return nil
 }

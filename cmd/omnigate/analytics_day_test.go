@@ -674,6 +674,7 @@ func TestAnalyticsDay(t *testing.T) {
 			t.Errorf("weak spot %s flagged, the generator made only %s slow", w.Cell, slow)
 		}
 	}
+	checkDashboard(t, d, total, slow)
 	if !found {
 		t.Errorf("weak spots %+v do not name %s", total.Weak, slow)
 		for _, r := range d.report(analytics.ByHour).Rows {
