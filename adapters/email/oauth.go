@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/microsoft"
@@ -113,10 +114,16 @@ func (c *OAuth2Config) setDefaults() {
 	}
 }
 
-// validate reports the problems of the section, with auth: oauth2. An empty
-// refresh_token is not one: omnigate email login reads this section before
-// there is one, and the adapter says what to do without it.
+// MsgNoRefreshToken is the message of the problem at oauth2.refresh_token
+// when it is empty: the one problem omnigate email login, which obtains it,
+// passes over.
+const MsgNoRefreshToken = "required: run omnigate email login --config FILE once; it writes the token to a file and prints the line to put here"
+
+// validate reports the problems of the section, with auth: oauth2.
 func (c *OAuth2Config) validate(p *config.Problems) {
+	if c.RefreshToken == "" {
+		p.Add("oauth2.refresh_token", MsgNoRefreshToken)
+	}
 	switch c.Provider {
 	case ProviderMicrosoft:
 		if c.Tenant == "" {
@@ -398,7 +405,9 @@ func parseTokenResponse(status int, contentType string, body []byte, t time.Time
 // message.
 func printable(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		// Control characters (C0, DEL, C1) and format characters such as
+		// bidirectional overrides, which could disguise a message.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return ' '
 		}
 		return r

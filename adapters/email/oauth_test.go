@@ -282,7 +282,7 @@ func TestOAuth2_Config(t *testing.T) {
 		strings.Join(o.Scopes, " ") != strings.Join(email.MicrosoftScopes, " ") || c.SMTP.Username != "support@contoso.com" {
 		t.Errorf("microsoft defaults: %+v, smtp user %q", o, c.SMTP.Username)
 	}
-	c, err = decode(t, base+"oauth2:\n  provider: google\n  client_id: 1-x.apps.googleusercontent.com\n")
+	c, err = decode(t, base+"oauth2:\n  provider: google\n  client_id: 1-x.apps.googleusercontent.com\n  refresh_token: r\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,6 +308,7 @@ func TestOAuth2_Config(t *testing.T) {
 		"channels.email.oauth2.token_url: must be an https URL",
 		"channels.email.imap.password: not used with auth: oauth2",
 		"channels.email.smtp.password: not used with auth: oauth2",
+		"channels.email.oauth2.refresh_token (default): required: run omnigate email login",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in\n%s", want, msg)
@@ -318,8 +319,9 @@ func TestOAuth2_Config(t *testing.T) {
 	}
 }
 
-// TestOAuth2_NoRefreshToken: without a refresh token the adapter does not
-// build, and says how to get one.
+// TestOAuth2_NoRefreshToken: without a refresh token the config does not
+// pass (check-config says so too) and the adapter does not build; both say
+// how to get one.
 func TestOAuth2_NoRefreshToken(t *testing.T) {
 	w := newOAuthWorld(t)
 	w.refresh = `""`

@@ -58,21 +58,23 @@ type Challenge struct {
 // not the documented JSON is kept, printable and cut, in Raw; every field is
 // printable and at most 200 bytes, safe for a log line or an error message.
 func ParseChallenge(b []byte) Challenge {
-	var c Challenge
-	var fields map[string]any
-	if err := json.Unmarshal(b, &fields); err != nil {
+	var doc struct{ Status, Schemes, Scope json.RawMessage }
+	if err := json.Unmarshal(b, &doc); err != nil {
 		return Challenge{Raw: printable(string(b), 200)}
 	}
-	str := func(k string) string {
-		switch v := fields[k].(type) {
-		case string:
-			return printable(v, 200)
-		case float64:
-			return printable(fmt.Sprint(v), 200)
+	// A string, or a number (a status written as 401).
+	str := func(r json.RawMessage) string {
+		var s string
+		if json.Unmarshal(r, &s) == nil {
+			return printable(s, 200)
+		}
+		var n json.Number
+		if json.Unmarshal(r, &n) == nil {
+			return printable(n.String(), 200)
 		}
 		return ""
 	}
-	c.Status, c.Schemes, c.Scope = str("status"), str("schemes"), str("scope")
+	c := Challenge{Status: str(doc.Status), Schemes: str(doc.Schemes), Scope: str(doc.Scope)}
 	if c == (Challenge{}) {
 		c.Raw = printable(string(b), 200)
 	}

@@ -53,7 +53,7 @@ func cmdEmailLogin(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%s: no channels.email section: add one with auth: oauth2 (docs/channels/email.md)", cf.config)
 	}
 	var ec email.Config
-	if err := config.DecodeSection(cf.config, &node, config.EnvName("channels."+email.Name), &ec); err != nil {
+	if err := withoutMissingToken(config.DecodeSection(cf.config, &node, config.EnvName("channels."+email.Name), &ec)); err != nil {
 		return err
 	}
 	token, err := email.Login(ctx, ec, email.LoginOptions{Flow: *flow, Out: stdout, ListenAddr: *listen})
@@ -78,6 +78,25 @@ func cmdEmailLogin(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintln(stdout, "Then restart omnigate serve: it refreshes access tokens by itself and keeps rotated refresh tokens in its store.")
 	return nil
+}
+
+// withoutMissingToken is err, the section's problems, without the missing
+// refresh token that the login is about to obtain; nil when that was all.
+func withoutMissingToken(err error) error {
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		return err
+	}
+	var rest config.Errors
+	for _, e := range errs {
+		if e.Msg != email.MsgNoRefreshToken {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	return rest
 }
 
 // writeSecretFile writes s to path, readable by its owner only, replacing
