@@ -181,18 +181,29 @@ func (ix *Index) Search(query string, k int) []Hit {
 
 	byDoc := make([]float64, len(ix.questions.docLen))
 	docs := ix.questions.score(q, byDoc, nil)
-	slices.SortFunc(docs, func(x, y int32) int { return cmp.Compare(byDoc[y], byDoc[x]) })
-	// Each article's best questions, best first, as the docs are sorted.
-	near := make([]float64, len(ix.articles))
-	votes := make([]uint8, len(ix.articles))
-	var bestNear float64
+	// Each article's best questions, best first.
+	best := map[int32]*[nearQuestions]float64{}
 	for _, doc := range docs {
-		a := ix.questionArt[doc]
-		if votes[a] == nearQuestions {
-			continue
+		a, sc := ix.questionArt[doc], byDoc[doc]
+		top := best[a]
+		if top == nil {
+			top = new([nearQuestions]float64)
+			best[a] = top
 		}
-		near[a] += voteWeight[votes[a]] * byDoc[doc]
-		votes[a]++
+		for i := range top {
+			if sc > top[i] {
+				copy(top[i+1:], top[i:nearQuestions-1])
+				top[i] = sc
+				break
+			}
+		}
+	}
+	near := make([]float64, len(ix.articles))
+	var bestNear float64
+	for a, top := range best {
+		for i, sc := range top {
+			near[a] += voteWeight[i] * sc
+		}
 		bestNear = max(bestNear, near[a])
 	}
 	whole := make([]float64, len(ix.articles))
@@ -203,10 +214,8 @@ func (ix *Index) Search(query string, k int) []Hit {
 	}
 
 	total := map[int32]float64{}
-	for _, doc := range docs {
-		if a := ix.questionArt[doc]; total[a] == 0 {
-			total[a] = near[a] / bestNear
-		}
+	for a := range best {
+		total[a] = near[a] / bestNear
 	}
 	for _, a := range arts {
 		total[a] += articleWeight * whole[a] / bestWhole
