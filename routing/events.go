@@ -73,7 +73,8 @@ func publishEffect(kind, id, subject string, m *core.Message) (effect, error) {
 // pipeline's reply path (omni.in.routing.<partition of the conversation>): the
 // pipeline picks the channel and recipient, appends it to the transcript and
 // echoes it to the desks, as for an agent's reply.
-func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind, key, text, lang string, at time.Time, quick ...string) ([]effect, error) {
+// meta is added to the message's (empty values are not).
+func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind, key, text, lang string, at time.Time, meta map[string]string, quick ...string) ([]effect, error) {
 	if conv.LastIdentity == "" && conv.LastChannel == "" && conv.Channel == "" {
 		return nil, nil // nobody to answer
 	}
@@ -85,6 +86,11 @@ func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind,
 	m.QuickReplies = quick
 	m.Language = lang
 	m.Meta = map[string]string{event.MetaAuto: auto, event.MetaQueue: s.Queue, event.MetaBy: event.ByRouting}
+	for k, v := range meta {
+		if v != "" {
+			m.Meta[k] = v
+		}
+	}
 	e, err := publishEffect(kind, "reply:"+m.ID, bus.SubjectIn(event.ByRouting, conv.ID), m)
 	if err != nil {
 		return nil, err

@@ -302,7 +302,7 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 			if err != nil {
 				return bus.Permanent(err)
 			}
-			es, err := pl.replyEffects(conv, s, d.AutoReply, kindAutoReply, "auto:"+conv.ID+":"+itoa(s.Opens), text, lang, now)
+			es, err := pl.replyEffects(conv, s, d.AutoReply, kindAutoReply, "auto:"+conv.ID+":"+itoa(s.Opens), text, lang, now, nil)
 			if err != nil {
 				return err
 			}
@@ -352,7 +352,7 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 			if err != nil {
 				return bus.Permanent(err)
 			}
-			es, err := pl.replyEffects(conv, s, AutoOutOfHours, kindOOH, "ooh:"+conv.ID+":"+strconv.FormatInt(next.Unix(), 10), text, lang, now)
+			es, err := pl.replyEffects(conv, s, AutoOutOfHours, kindOOH, "ooh:"+conv.ID+":"+strconv.FormatInt(next.Unix(), 10), text, lang, now, nil)
 			if err != nil {
 				return err
 			}
@@ -762,11 +762,14 @@ func (r *Router) fireAck(conv *store.Conversation, s *convState, t timerRecord, 
 		return nil // closed: the out-of-hours reply speaks for the queue
 	}
 	remaining := max(wait-now.Sub(s.WaitSince), time.Minute)
-	text, lang, err := r.plan.render(q.AckTemplate, s.Language, r.replyData(conv, s, now, remaining))
+	data := r.replyData(conv, s, now, remaining)
+	text, lang, err := r.plan.render(q.AckTemplate, s.Language, data)
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	es, err := r.plan.replyEffects(conv, s, AutoAck, kindAck, "ack:"+conv.ID+":"+itoa(s.Opens)+":"+utoa(t.Epoch), text, lang, now, q.AckQuickReplies...)
+	// The wait announced goes with it, for the desks' {{queue.expected_wait}}.
+	es, err := r.plan.replyEffects(conv, s, AutoAck, kindAck, "ack:"+conv.ID+":"+itoa(s.Opens)+":"+utoa(t.Epoch), text, lang, now,
+		map[string]string{event.MetaExpectedWait: data.Wait}, q.AckQuickReplies...)
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,9 @@ func parseInteraction(raw []byte) (*slack.InteractionCallback, error) {
 // returns; the follow-up updates Slack. An error means the click was not
 // handled and Slack shows the agent it failed.
 func (a *Adapter) handleInteraction(ctx context.Context, cb *slack.InteractionCallback) (followUp, error) {
+	if cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == viewSuggestEdit {
+		return a.editSubmitted(ctx, cb)
+	}
 	if cb.Type != slack.InteractionTypeBlockActions {
 		return nil, nil
 	}
@@ -68,11 +71,19 @@ func (a *Adapter) handleInteraction(ctx context.Context, cb *slack.InteractionCa
 	user := cb.User.ID
 	var afters []followUp
 	for _, ba := range cb.ActionCallback.BlockActions {
-		if ba == nil || !slices.Contains([]string{actionClaim, actionClose, actionReopen, actionTicket, actionTransfer}, ba.ActionID) {
+		if ba == nil || !slices.Contains([]string{actionClaim, actionClose, actionReopen, actionTicket, actionTransfer, actionSuggestSend, actionSuggestEdit}, ba.ActionID) {
 			continue
 		}
 		if channel == "" || ts == "" || user == "" {
 			return nil, fmt.Errorf("%w: block action without channel, message or user", errMalformed)
+		}
+		if ba.ActionID == actionSuggestSend || ba.ActionID == actionSuggestEdit {
+			res, err := a.suggestionClick(ctx, cb, ba)
+			if err != nil {
+				return nil, err
+			}
+			afters = append(afters, res.after, a.sayLater(channel, user, res.say))
+			continue
 		}
 		convID, ok, err := a.conversationOf(ctx, channel, ts)
 		if err != nil {
@@ -114,6 +125,18 @@ func (a *Adapter) handleInteraction(ctx context.Context, cb *slack.InteractionCa
 		}
 	}
 	return joinFollowUps(afters), nil
+}
+
+// sayLater shows say to user in channel once Slack was answered; nil when
+// there is nothing to say.
+func (a *Adapter) sayLater(channel, user, say string) followUp {
+	if say == "" {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		a.ephemeral(ctx, channel, user, "", say)
+		return nil
+	}
 }
 
 // joinFollowUps runs fs in order; the first error ends them.

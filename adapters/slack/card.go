@@ -80,6 +80,9 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 	if ids := identityLines(v.contact, c.LastIdentity); ids != "" {
 		fields = append(fields, mrkdwn("*Identities*\n"+ids))
 	}
+	if len(c.Tags) > 0 {
+		fields = append(fields, mrkdwn("*Tags*\n"+tagList(c.Tags)))
+	}
 	if len(v.ticketStatus) > 0 {
 		fields = append(fields, mrkdwn("*Tickets*\n"+a.ticketLinks(slices.Sorted(maps.Keys(v.ticketStatus)), v.ticketStatus)))
 	}

@@ -26,6 +26,8 @@ const commandHelp = "*/omni* works on a conversation: name it by its id or a lin
 	"• `/omni link <channel:address> [conversation]`: the customer also is this identity, e.g. `sms:+15551234567` or `email:ann@example.com`\n" +
 	"• `/omni reply-via <channel|auto> [conversation]`: send replies on this channel (auto: the one the customer used last)\n" +
 	"• `/omni whois [conversation]`: who the customer is\n" +
+	"• `/omni answer <name> [conversation]`: the canned answer of that name, filled in, to send or edit\n" +
+	"• `/omni tag <tag>[,<tag>...] [conversation]`, `/omni untag <tag>...`: tag the conversation (routing rules and reports see tags)\n" +
 	"• `/omni away`, `/omni back`: not available yet (they come with routing)\n" +
 	"Replies in a thread that start with `%s` are notes for agents and are not sent."
 
@@ -39,7 +41,7 @@ func (a *Adapter) handleCommand(ctx context.Context, cmd slack.SlashCommand) (re
 	need := 0
 	switch sub {
 	case "close", "claim", "ticket", "whois":
-	case "link", "reply-via":
+	case "link", "reply-via", "answer", "tag", "untag":
 		need = 1
 	case "away", "back":
 		return a.availability(ctx, cmd, sub == "back")
@@ -73,6 +75,10 @@ func (a *Adapter) handleCommand(ctx context.Context, cmd slack.SlashCommand) (re
 		return a.whois(ctx, act)
 	case "link":
 		return a.link(ctx, act, args[0])
+	case "answer":
+		return a.answer(ctx, act, args[0])
+	case "tag", "untag":
+		return a.tag(ctx, act, args[0], sub == "untag")
 	default:
 		return a.replyVia(ctx, act, args[0])
 	}
@@ -259,4 +265,50 @@ func (a *Adapter) availability(ctx context.Context, cmd slack.SlashCommand, back
 		return result{}, fmt.Errorf("slack: %s: %w", typ, err)
 	}
 	return result{say: say}, nil
+}
+
+// tag asks the pipeline to add tags (a comma-separated list) to the
+// conversation, or remove them (conversation.tag); the card shows them when
+// the pipeline says it did (conversation.tagged).
+func (a *Adapter) tag(ctx context.Context, act action, list string, remove bool) (result, error) {
+	tags := pipeline.ParseTags(list)
+	if len(tags) == 0 {
+		return result{say: "Which tag? Write it like `/omni tag refund` or `/omni tag refund,vip`."}, nil
+	}
+	key, say := event.MetaTags, "Tagging the conversation "
+	if remove {
+		key, say = event.MetaUntags, "Removing the tags "
+	}
+	if err := a.deskEvent(ctx, event.ConversationTag, act, map[string]string{key: strings.Join(tags, ",")}); err != nil {
+		return result{}, err
+	}
+	return result{say: say + tagList(tags) + "."}, nil
+}
+
+// tagList shows tags as code spans.
+func tagList(tags []string) string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = "`" + escapeMrkdwn(strings.ReplaceAll(t, "`", "'")) + "`"
+	}
+	return core.Ellipsize(strings.Join(out, " "), 1900)
+}
+
+// taggedNote says in the thread how an agent changed the tags.
+func taggedNote(ev *core.Message) string {
+	who := "The tags changed"
+	if u, ok := slackUser(ev.From); ok {
+		who = "<@" + u + "> changed the tags"
+	}
+	var parts []string
+	if added := pipeline.ParseTags(ev.Meta[event.MetaAdded]); len(added) > 0 {
+		parts = append(parts, "added "+tagList(added))
+	}
+	if removed := pipeline.ParseTags(ev.Meta[event.MetaRemoved]); len(removed) > 0 {
+		parts = append(parts, "removed "+tagList(removed))
+	}
+	if len(parts) == 0 {
+		return ":label: The tags were as asked already."
+	}
+	return ":label: " + who + ": " + strings.Join(parts, ", ") + "."
 }

@@ -25,7 +25,9 @@ import (
 //     why); a message that reopened the conversation also updates the card;
 //   - a reply written on another desk is shown in the thread;
 //   - a "contact.merged" event is noted in the threads it concerns and their
-//     cards updated.
+//     cards updated;
+//   - "suggestions" (insight's suggested replies for a customer message) are
+//     posted in the thread with Send and Edit.
 //
 // Anything else is acknowledged and ignored. The Receipt's ProviderID is
 // "<channel>:<ts>" of the (first) Slack message. A 429 becomes RetryAfter, a
@@ -49,6 +51,8 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 			return adapters.Receipt{}, a.eventNote(ctx, m, note, true)
 		case event.CommandRejected:
 			return adapters.Receipt{}, a.eventNote(ctx, m, rejectedNote(m), true)
+		case event.Suggestions:
+			return adapters.Receipt{}, a.suggestions(ctx, m)
 		}
 		return adapters.Receipt{}, nil
 	}
@@ -83,6 +87,9 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		}
 		parts = append(parts, customerParts(m, contact)...)
 	} else {
+		if w := m.Meta[event.MetaExpectedWait]; w != "" {
+			a.keepExpectedWait(ctx, conv.ID, w)
+		}
 		parts = append(parts, echoParts(m)...)
 	}
 	ts, err := a.postParts(ctx, m.ID, th, parts)
@@ -97,6 +104,21 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 	}
 	a.log.Debug("posted", "msg_id", m.ID, "conversation", conv.ID, "parts", len(parts))
 	return adapters.Receipt{ProviderID: th.channel + ":" + cmp.Or(ts, th.ts)}, nil
+}
+
+// keepExpectedWait remembers the wait an acknowledgement announced, for the
+// canned answers' {{queue.expected_wait}}. Failures are logged.
+func (a *Adapter) keepExpectedWait(ctx context.Context, conv, wait string) {
+	var r convRecord
+	if _, err := a.convs.Update(ctx, conv, &r, 0, func(bool) error {
+		if r.ExpectedWait == wait {
+			return store.ErrSkip
+		}
+		r.ExpectedWait = wait
+		return nil
+	}); err != nil {
+		a.log.Warn("expected wait not kept", "conversation", conv, "err", err)
+	}
 }
 
 // customerEdits are the channels whose customers can edit a message they

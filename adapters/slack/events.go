@@ -234,6 +234,7 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 		return false, err
 	}
 	log.Debug("agent reply published", "msg_id", m.ID, "duplicate", dup, "channel", target)
+	a.passOver(ctx, convID)
 	return true, nil
 }
 

@@ -19,6 +19,7 @@ func (a *Adapter) EventTypes() []string {
 		event.DeliverySent, event.DeliveryDelivered, event.DeliveryRead, event.DeliveryFailed,
 		event.ContactUnreachable, event.ContactReachable, event.DeliveryRerouted,
 		event.ConversationClosed, event.ConversationReopened, event.TicketCreated,
+		event.ConversationTagged,
 	}
 }
 
@@ -67,6 +68,8 @@ func (a *Adapter) HandleEvent(ctx context.Context, ev *core.Message) error {
 			by = "<@" + u + "> closed this conversation."
 		}
 		return a.eventNote(ctx, ev, ":white_check_mark: "+by+" The customer's next message opens it again.", true)
+	case event.ConversationTagged:
+		return a.eventNote(ctx, ev, taggedNote(ev), true)
 	case event.ConversationReopened:
 		by := "The conversation was reopened."
 		if u, ok := slackUser(ev.From); ok {

@@ -43,6 +43,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/core/canned"
 	"github.com/omnigate/omnigate/core/keylock"
 	"github.com/omnigate/omnigate/core/store"
 )
@@ -97,6 +98,8 @@ type Adapter struct {
 	threads  *store.Records
 	messages *store.Records
 	convs    *store.Records
+	// answers are insight's canned answers, read by name.
+	answers *store.Records
 
 	// queues are routing's queues shown on this desk.
 	queues []adapters.Queue
@@ -146,6 +149,7 @@ func New(cfg Config, deps adapters.Deps) (*Adapter, error) {
 		threads:   deps.Store.Records(recordsThreads),
 		messages:  deps.Store.Records(recordsMessages),
 		convs:     deps.Store.Records(recordsConversations),
+		answers:   deps.Store.Records(canned.Records),
 	}
 	for _, q := range deps.Queues {
 		if q.Desk == Name {

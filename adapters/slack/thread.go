@@ -55,6 +55,12 @@ type convRecord struct {
 	// TicketStatus is the last status the ticket system reported for each
 	// ticket of the conversation, shown on the card.
 	TicketStatus map[string]string `json:"ticket_status,omitempty"`
+	// Suggestions is the id of the latest suggestions posted for a customer
+	// message, counted as ignored when the agent answers in their own words.
+	Suggestions string `json:"suggestions,omitempty"`
+	// ExpectedWait is the wait routing last announced to the customer, for
+	// the canned answers' {{queue.expected_wait}}.
+	ExpectedWait string `json:"expected_wait,omitempty"`
 }
 
 // threadOf returns where conversation id lives in Slack; ok is false while it

@@ -153,6 +153,26 @@ func Click(user, channel, ts, actionID, value string) []byte {
 	return b
 }
 
+// ViewSubmission is the view_submission payload of user submitting the
+// modal of callbackID with privateMetadata, whose plain text input
+// blockID/actionID holds value. Send it with InteractionForm over HTTP or
+// PushInteraction over the socket.
+func ViewSubmission(user, callbackID, privateMetadata, blockID, actionID, value string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"type": "view_submission", "trigger_id": "trig-" + strconv.FormatInt(time.Now().UnixNano(), 10),
+		"user":       map[string]any{"id": user, "username": "alice", "name": "alice", "team_id": TeamID},
+		"api_app_id": AppID, "team": map[string]any{"id": TeamID, "domain": "test"},
+		"view": map[string]any{
+			"id": "V" + strconv.FormatInt(time.Now().UnixNano(), 10), "type": "modal", "callback_id": callbackID,
+			"private_metadata": privateMetadata,
+			"state": map[string]any{"values": map[string]any{
+				blockID: map[string]any{actionID: map[string]any{"type": "plain_text_input", "value": value}},
+			}},
+		},
+	})
+	return b
+}
+
 // InteractionForm is the body of a POST to "interactivity" (Form) carrying
 // payload, e.g. a Click: payload=<JSON>.
 func InteractionForm(payload []byte) []byte {

@@ -1,7 +1,7 @@
 // Package slackfake is a fake Slack workspace for tests of the Slack desk:
 // slack-go's slacktest server with the Web API methods the desk calls
 // answered the way Slack documents them (auth.test, chat.postMessage,
-// chat.update, chat.delete, chat.postEphemeral, chat.getPermalink,
+// chat.update, chat.delete, chat.postEphemeral, chat.getPermalink, views.open,
 // reactions.add, users.info, apps.connections.open, files at url_private,
 // and files upload v2: files.getUploadURLExternal, the upload URL it hands
 // out and files.completeUploadExternal), every call recorded, and a Socket
@@ -141,6 +141,7 @@ func New(t testing.TB) *Server {
 		handle("/chat.delete", s.delete)
 		handle("/chat.postEphemeral", s.postEphemeral)
 		handle("/chat.getPermalink", s.permalink)
+		handle("/views.open", s.viewsOpen)
 		handle("/reactions.add", s.reactionsAdd)
 		handle("/users.info", s.usersInfo)
 		handle("/apps.connections.open", s.connectionsOpen)
@@ -327,6 +328,27 @@ func (s *Server) postEphemeral(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.record(Call{Method: "chat.postEphemeral", Channel: r.Form.Get("channel"), User: r.Form.Get("user"), Text: r.Form.Get("text"), ThreadTS: r.Form.Get("thread_ts")})
 	reply(w, map[string]any{"ok": true, "message_ts": ts})
+}
+
+// viewsOpen answers views.open (a JSON body: trigger_id and view) with the
+// view, as Slack does; the call's Text is the trigger id, Blocks the view.
+func (s *Server) viewsOpen(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TriggerID string          `json:"trigger_id"`
+		View      json.RawMessage `json:"view"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.TriggerID == "" || len(req.View) == 0 {
+		reply(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+		return
+	}
+	s.mu.Lock()
+	id := "V" + strconv.Itoa(s.seq+1000)
+	s.mu.Unlock()
+	s.record(Call{Method: "views.open", Text: req.TriggerID, Blocks: unescaped(string(req.View))})
+	var view map[string]any
+	_ = json.Unmarshal(req.View, &view)
+	view["id"] = id
+	reply(w, map[string]any{"ok": true, "view": view})
 }
 
 func (s *Server) permalink(w http.ResponseWriter, r *http.Request) {
