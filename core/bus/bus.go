@@ -42,6 +42,8 @@ type Bus struct {
 
 	// outage counts and logs the deliveries waiting for a dependency.
 	outage outage
+	// metrics count what RegisterMetrics exports.
+	metrics *metrics
 }
 
 // Open starts the embedded server (when opts.URL is empty) or connects to
@@ -51,7 +53,7 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{opts: opts, log: opts.Logger, consumers: map[*Consumer]struct{}{}}
+	b := &Bus{opts: opts, log: opts.Logger, consumers: map[*Consumer]struct{}{}, metrics: newMetrics()}
 	if err := b.connect(ctx); err != nil {
 		b.shutdownServer()
 		return nil, err

@@ -16,6 +16,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/omnigate/omnigate/core/telemetry"
 )
 
 // Handler processes one delivery. Returning nil acknowledges it. An error asks
@@ -137,6 +141,8 @@ type Consumer struct {
 	// keepStop ends keepAlive, which closes keepDone.
 	keepStop, keepDone chan struct{}
 	keepOnce           sync.Once
+	// redeliveries counts the deliveries the server made again.
+	redeliveries prometheus.Counter
 }
 
 // Consume creates or updates the durable consumer of spec and runs h on its
@@ -208,6 +214,8 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler, mw ...M
 		h:    h,
 		log:  b.log.With("consumer", spec.Durable),
 		sem:  make(chan struct{}, spec.Concurrency),
+
+		redeliveries: b.metrics.redeliveries.WithLabelValues(spec.Durable),
 	}
 	// The handlers' context lives until Stop has waited for them, not the
 	// caller's ctx, which only bounds the setup above.
@@ -562,9 +570,17 @@ func RetriedInPlace(err error) bool {
 // as long as that lasts: d stays held (keepAlive), what is behind it waits,
 // and these attempts do not count against MaxDeliver. It returns the
 // handler's last error, or errStopping when the consumer stops meanwhile.
-func (c *Consumer) call(d *Delivery) error {
+// With tracing on, the attempts are one span, a child of the trace context
+// the publisher put in d's headers, and the handler's ctx carries it.
+func (c *Consumer) call(d *Delivery) (err error) {
+	ctx := c.ctx
+	if telemetry.Enabled() {
+		var span trace.Span
+		ctx, span = c.startProcess(ctx, d)
+		defer func() { telemetry.End(span, err) }()
+	}
 	for attempt := 1; ; attempt++ {
-		err := c.h(c.ctx, d)
+		err := c.h(ctx, d)
 		if !RetriedInPlace(err) || c.ctx.Err() != nil {
 			if attempt > 1 {
 				c.b.outage.end(c.log, d, attempt)
@@ -622,6 +638,9 @@ func (c *Consumer) delivery(msg jetstream.Msg) *Delivery {
 				c.log.Debug("pinned to this process", "was", old != "")
 			}
 		}
+	}
+	if md.NumDelivered > 1 {
+		c.redeliveries.Inc()
 	}
 	d := &Delivery{
 		Subject:      msg.Subject(),

@@ -8,6 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/omnigate/omnigate/core/telemetry"
 )
 
 // PublishOption sets an optional part of a published message.
@@ -64,8 +67,14 @@ const (
 // ack. While the stream does not answer (no leader yet, the answer lost) it
 // tries again, for up to 10 s within ctx: always when no server took the
 // request, and after a timeout only when m has a deduplication id, so that
-// a copy the server did store is not stored twice.
-func (b *Bus) PublishMsg(ctx context.Context, m *nats.Msg) (Ack, error) {
+// a copy the server did store is not stored twice. With tracing on, the
+// publish is a span and m's headers carry its trace context (traceparent).
+func (b *Bus) PublishMsg(ctx context.Context, m *nats.Msg) (_ Ack, err error) {
+	if telemetry.Enabled() {
+		var span trace.Span
+		ctx, span = startPublish(ctx, m)
+		defer func() { telemetry.End(span, err) }()
+	}
 	giveUp := time.Now().Add(publishPatience)
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, requestTimeout)

@@ -48,12 +48,14 @@ type Edge struct {
 	log      *slog.Logger
 	rejected *prometheus.CounterVec
 	refused  prometheus.Counter
+	duration *prometheus.HistogramVec
 	throttle *throttle
 }
 
 // New returns an Edge with cfg whose counters are registered on reg
-// (omnigate_http_rejected_requests_total{channel,reason} and
-// omnigate_http_refused_connections_total) and which logs what it refuses
+// (omnigate_http_rejected_requests_total{channel,reason},
+// omnigate_http_refused_connections_total and the latency histogram
+// omnigate_http_request_duration_seconds{channel,status_class}) and which logs what it refuses
 // itself on log. Call Close when the server has stopped.
 func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Edge, error) {
 	e := &Edge{
@@ -67,9 +69,10 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Edge, error)
 			Name: "omnigate_http_refused_connections_total",
 			Help: "Connections closed at once because their client address already held http.max_conns_per_client open.",
 		}),
+		duration: newDuration(),
 		throttle: newThrottle(cmp.Or(cfg.LogInterval, time.Minute)),
 	}
-	for _, c := range []prometheus.Collector{e.rejected, e.refused} {
+	for _, c := range []prometheus.Collector{e.rejected, e.refused, e.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -92,19 +95,30 @@ func from(r *http.Request) *Edge {
 // Handler returns h behind the edge: the request carries the Edge (for
 // Reject) and, when it has a body, a read deadline of Config.BodyTimeout
 // for all of it. The deadline is lifted when the body has been read to its
-// end, so a handler may take longer than it to answer.
+// end, so a handler may take longer than it to answer. Every request but a
+// long-lived one (WebSocket, event stream) is timed by channel and status
+// class and, with tracing on, is a span.
 func (e *Edge) Handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, e))
-		if e.cfg.BodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
-			// ErrNotSupported leaves the body without a deadline, as before.
-			if rc.SetReadDeadline(time.Now().Add(e.cfg.BodyTimeout)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, w: w, r: r, e: e}
-			}
+		if longLived(r) {
+			e.serve(h, w, r)
+			return
 		}
-		h.ServeHTTP(w, r)
+		e.observe(h, w, r)
 	})
+}
+
+// serve serves r with h, with the body deadline of Config.BodyTimeout.
+func (e *Edge) serve(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	if e.cfg.BodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+		rc := http.NewResponseController(w)
+		// ErrNotSupported leaves the body without a deadline, as before.
+		if rc.SetReadDeadline(time.Now().Add(e.cfg.BodyTimeout)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, w: w, r: r, e: e}
+		}
+	}
+	h.ServeHTTP(w, r)
 }
 
 // channel is the channel label of r.
