@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/event"
@@ -83,6 +85,8 @@ type Runtime struct {
 	store *store.Store
 	log   *slog.Logger
 	cfg   RuntimeConfig
+	// metrics are nil without RuntimeDeps.Metrics.
+	metrics *runtimeMetrics
 
 	mu      sync.Mutex
 	entries map[string]*running
@@ -103,6 +107,9 @@ type RuntimeDeps struct {
 	Store *store.Store
 	// Logger receives the runtime's logs. Default: discard.
 	Logger *slog.Logger
+	// Metrics, when set, gets the runtime's metrics: send latency and
+	// failures by adapter, and every adapter's readiness.
+	Metrics prometheus.Registerer
 }
 
 type running struct {
@@ -137,7 +144,15 @@ func NewRuntime(cfg RuntimeConfig, deps RuntimeDeps) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{bus: deps.Bus, store: deps.Store, log: log, cfg: cfg, entries: map[string]*running{}}, nil
+	r := &Runtime{bus: deps.Bus, store: deps.Store, log: log, cfg: cfg, entries: map[string]*running{}}
+	if deps.Metrics != nil {
+		m, err := newRuntimeMetrics(deps.Metrics, r)
+		if err != nil {
+			return nil, err
+		}
+		r.metrics = m
+	}
+	return r, nil
 }
 
 // Add registers a built adapter to be run by Run. Call it before Run.
@@ -309,6 +324,7 @@ func validEventType(typ string) bool {
 func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.Handler {
 	sent := r.store.Records("sent_" + e.a.Name())
 	intents := r.store.Records("sending_" + e.a.Name())
+	obs := r.metrics.observers(e.a.Name(), e.kind)
 	return func(ctx context.Context, d *bus.Delivery) error {
 		m, err := d.Message()
 		if err != nil {
@@ -334,7 +350,7 @@ func (r *Runtime) sendHandler(e *running, maxDeliver int, log *slog.Logger) bus.
 				return nil
 			}
 		}
-		rc, err := e.a.Send(ctx, m)
+		rc, err := obs.send(ctx, e, m)
 		// Send may have used up ctx (the per-attempt timeout): recording the
 		// send and the delivery event must happen all the same.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)

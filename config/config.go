@@ -39,6 +39,7 @@ type Config struct {
 	Tickets      yaml.Node            `yaml:"tickets" doc:"Tickets: numbering, notifications, tracker bridges and the admin API; see docs/tickets.md."`
 	Insight      yaml.Node            `yaml:"insight" doc:"Text models: suggested replies and canned answers from a knowledge base; see docs/models.md."`
 	Analytics    yaml.Node            `yaml:"analytics" doc:"Service-quality metrics: reports, the supervisor dashboard and the service metrics on /metrics; see docs/metrics.md."`
+	Telemetry    Telemetry            `yaml:"telemetry" doc:"Tracing (OpenTelemetry); /metrics is always on."`
 }
 
 // SetDefaults fills every unset key, including the defaults derived from other keys
@@ -60,6 +61,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Store.SetDefaults()
 	c.Conversation.SetDefaults()
+	c.Telemetry.SetDefaults()
 }
 
 // channelName is the form of an adapter name.
@@ -77,6 +79,7 @@ func (c *Config) Validate() error {
 	p.Merge("nats", c.NATS.Validate())
 	p.Merge("store", c.Store.Validate())
 	p.Merge("conversation", c.Conversation.Validate())
+	p.Merge("telemetry", c.Telemetry.Validate())
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
 		if !channelName.MatchString(name) {
 			p.Add("channels."+name, "adapter names are lower-case snake_case, like sms or my_bot")

@@ -166,7 +166,7 @@ func TestParse_Errors(t *testing.T) {
 		{
 			name: "merge keys",
 			yaml: "base: &b {level: debug}\n",
-			want: []string{"omnigate.yaml:1:1: base: unknown key (known keys: http, data_dir, log, nats, store, conversation, channels, routing, tickets, insight, analytics)"},
+			want: []string{"omnigate.yaml:1:1: base: unknown key (known keys: http, data_dir, log, nats, store, conversation, channels, routing, tickets, insight, analytics, telemetry)"},
 		},
 		{
 			name: "env value names the variable",

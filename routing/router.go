@@ -203,6 +203,8 @@ func (r *Router) PendingTimers(ctx context.Context) ([]Timer, error) {
 // handleTranscript handles one transcript entry: a customer message or an
 // agent reply. Auto-replies (meta auto) are routing's own and skipped.
 func (r *Router) handleTranscript(ctx context.Context, d *bus.Delivery) error {
+	ctx, span := tracer.Start(ctx, "routing decide")
+	defer span.End()
 	m, err := d.Message()
 	if err != nil {
 		return err

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/store"
@@ -133,8 +135,9 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, name str
 	return b, err
 }
 
-// openStore opens the state store of cfg on b.
-func openStore(ctx context.Context, cfg *config.Config, b *bus.Bus) (*store.Store, error) {
+// openStore opens the state store of cfg on b, its operations measured on
+// reg.
+func openStore(ctx context.Context, cfg *config.Config, b *bus.Bus, reg prometheus.Registerer) (*store.Store, error) {
 	var kv store.KV
 	switch strings.ToLower(cfg.Store.Backend) {
 	case "redis":
@@ -149,6 +152,10 @@ func openStore(ctx context.Context, cfg *config.Config, b *bus.Bus) (*store.Stor
 			return nil, err
 		}
 		kv = j
+	}
+	kv, err := store.Instrument(kv, strings.ToLower(cfg.Store.Backend), reg)
+	if err != nil {
+		return nil, err
 	}
 	return store.New(kv, store.Options{ClosedTTL: cfg.Store.ClosedTTL, CacheBytes: max(cfg.Store.CacheBytes, 0)}), nil
 }

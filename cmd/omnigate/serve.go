@@ -109,6 +109,11 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		}
 		defer pprof.StopCPUProfile()
 	}
+	stopTracing, err := startTracing(ctx, cfg.Telemetry.Tracing, log.With("component", "telemetry"))
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	b, err := openBus(startCtx, cfg, log.With("component", "bus"), "omnigate")
@@ -116,7 +121,8 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		return err
 	}
 	defer closeBus(b, cfg.HTTP.ShutdownTimeout, log)
-	st, err := openStore(startCtx, cfg, b)
+	reg := newRegistry(b)
+	st, err := openStore(startCtx, cfg, b, reg)
 	if err != nil {
 		return err
 	}
@@ -125,7 +131,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 			log.Warn("store close", "err", err)
 		}
 	}()
-	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux(), metrics: newRegistry(b)}
+	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux(), metrics: reg}
 	if err := s.build(file); err != nil {
 		return err
 	}
@@ -205,7 +211,7 @@ func (s *gateway) build(file string) error {
 	if err := s.buildAnalytics(file, rc); err != nil {
 		return err
 	}
-	s.runtime, err = adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "adapters")})
+	s.runtime, err = adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "adapters"), Metrics: s.metrics})
 	if err != nil {
 		return err
 	}
@@ -337,7 +343,8 @@ func ticketsConfig(file string, cfg *config.Config) (tickets.Config, error) {
 const healthInterval = 15 * time.Second
 
 // newRegistry is the gateway's metrics registry, with the Go runtime's and
-// the process's metrics, and how b's consumers ride out outages.
+// the process's metrics, how b's consumers ride out outages, and their lag,
+// redeliveries and dead letters.
 func newRegistry(b *bus.Bus) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -349,6 +356,9 @@ func newRegistry(b *bus.Bus) *prometheus.Registry {
 			Name: "omnigate_bus_unavailable_retries_total",
 			Help: "Handler attempts that failed because a store, NATS or a provider was unavailable, and were retried in place.",
 		}, func() float64 { return float64(b.OutageStats().Retries) }))
+	if err := b.RegisterMetrics(reg, bus.MetricsOptions{}); err != nil {
+		panic(err) // a new registry holds nothing they could clash with
+	}
 	return reg
 }
 

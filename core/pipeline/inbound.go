@@ -29,6 +29,8 @@ const lastMessageEvery = 5 * time.Second
 
 // inbound handles a message on a customer channel.
 func (p *Pipeline) inbound(ctx context.Context, m *core.Message, redelivered bool) error {
+	ctx, span := tracer.Start(ctx, "pipeline inbound")
+	defer span.End()
 	switch {
 	case m.Kind != core.KindMessage:
 		return bus.Permanent(fmt.Errorf("event %q on customer channel %s: customer channels send messages only", m.Type, m.Channel))

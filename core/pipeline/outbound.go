@@ -21,6 +21,8 @@ const maxMergeHops = 8
 // handleDesk handles what a desk or a source published: a reply to the customer
 // or, from a desk, a command.
 func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message, redelivered bool) error {
+	ctx, span := tracer.Start(ctx, "pipeline outbound")
+	defer span.End()
 	pr, err := p.progress(ctx, m.ID, redelivered)
 	if err != nil || pr.rec.Done {
 		return err
