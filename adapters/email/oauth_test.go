@@ -242,29 +242,47 @@ func TestOAuth2_Revoked(t *testing.T) {
 // mailbox) is a clear error after one retry, with the server's JSON
 // challenge, on IMAP and SMTP alike.
 func TestOAuth2_TokenRejected(t *testing.T) {
-	w := newOAuthWorld(t)
-	other := mailtest.NewOAuth(t) // tokens the servers do not know
-	w.refresh = other.Grant()
-	a := build(t, w.env.Deps, w.yaml(other.TokenURL))
+	for _, tc := range []struct {
+		name       string
+		refusal    mailtest.Refusal
+		status     string // of the challenge
+		smtp, imap string // in the error
+	}{
+		{"google", mailtest.RefuseLikeGoogle, "401", "535: Username and Password not accepted", "AUTHENTICATIONFAILED"},
+		{"microsoft", mailtest.RefuseLikeMicrosoft, "", "535: Authentication unsuccessful", "AUTHENTICATE failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newOAuthWorld(t)
+			w.imap.SetRefusal(tc.refusal)
+			w.smtp.SetRefusal(tc.refusal)
+			other := mailtest.NewOAuth(t) // tokens the servers do not know
+			w.refresh = other.Grant()
+			a := build(t, w.env.Deps, w.yaml(other.TokenURL))
 
-	_, err := a.Send(t.Context(), reply(mailtest.CustomerAddress, "Hello"))
-	var rej *email.TokenRejectedError
-	if !errors.As(err, &rej) || rej.Protocol != "smtp" || rej.Mechanism != email.MechXOAuth2 || rej.Challenge.Status != "401" ||
-		!strings.Contains(err.Error(), "token rejected by server") || !strings.Contains(err.Error(), "run omnigate email login again") {
-		t.Errorf("send: %v, want a TokenRejectedError with the challenge", err)
-	}
-	if other.Refreshes() != 2 {
-		t.Errorf("%d refreshes, want 2 (the first token and one retry)", other.Refreshes())
-	}
+			_, err := a.Send(t.Context(), reply(mailtest.CustomerAddress, "Hello"))
+			var rej *email.TokenRejectedError
+			if !errors.As(err, &rej) || rej.Protocol != "smtp" || rej.Mechanism != email.MechXOAuth2 || rej.Challenge.Status != tc.status ||
+				!strings.Contains(err.Error(), "token rejected by server") || !strings.Contains(err.Error(), tc.smtp) ||
+				!strings.Contains(err.Error(), "run omnigate email login again") {
+				t.Errorf("send: %v, want a TokenRejectedError with the server's answer", err)
+			}
+			if !bus.IsUnavailable(err) {
+				t.Errorf("send: %v, want it unavailable (retried in place)", err)
+			}
+			if other.Refreshes() != 2 {
+				t.Errorf("%d refreshes, want 2 (the first token and one retry)", other.Refreshes())
+			}
 
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	err = a.Run(ctx)
-	if !errors.As(err, &rej) || rej.Protocol != "imap" || !strings.Contains(err.Error(), "AUTHENTICATIONFAILED") {
-		t.Errorf("Run: %v, want an IMAP TokenRejectedError", err)
-	}
-	if len(w.smtp.Mails()) != 0 {
-		t.Error("a mail went out")
+			ctx, cancel := context.WithTimeout(t.Context(), wait)
+			defer cancel()
+			err = a.Run(ctx)
+			if !errors.As(err, &rej) || rej.Protocol != "imap" || !strings.Contains(err.Error(), tc.imap) {
+				t.Errorf("Run: %v, want an IMAP TokenRejectedError", err)
+			}
+			if len(w.smtp.Mails()) != 0 {
+				t.Error("a mail went out")
+			}
+		})
 	}
 }
 

@@ -51,6 +51,7 @@ type IMAPServer struct {
 	mu         sync.Mutex
 	oauth      *OAuthServer // set by RequireOAuth
 	oauthMechs []string
+	refusal    Refusal
 	auths      []string // "<mechanism>:<user>" of every successful AUTHENTICATE
 }
 
@@ -91,7 +92,7 @@ func NewIMAPSecurity(t testing.TB, caps imap.CapSet, security string) *IMAPServe
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if s.oauth != nil {
-				return &oauthSession{pushingSession: sess, s: s, o: s.oauth, mechs: slices.Clone(s.oauthMechs)}, nil, nil
+				return &oauthSession{pushingSession: sess, s: s, o: s.oauth, mechs: slices.Clone(s.oauthMechs), refusal: s.refusal}, nil, nil
 			}
 			return sess, nil, nil
 		},

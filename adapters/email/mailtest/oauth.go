@@ -410,15 +410,30 @@ func ParseBearer(mech string, resp []byte) (user, token string, err error) {
 	return user, token, nil
 }
 
+// Refusal is how a server refuses a token.
+type Refusal int
+
+const (
+	// RefuseLikeGoogle sends the JSON error challenge, then, after the
+	// client's answer, fails: IMAP NO [AUTHENTICATIONFAILED], SMTP 535 5.7.8.
+	// The default.
+	RefuseLikeGoogle Refusal = iota
+	// RefuseLikeMicrosoft fails at once, without a challenge: IMAP "NO
+	// AUTHENTICATE failed.", SMTP "535 5.7.3 Authentication unsuccessful".
+	RefuseLikeMicrosoft
+)
+
 // bearerServer is the server side of XOAUTH2 and OAUTHBEARER: it takes the
 // token if check does, else sends the error challenge and, after the
-// client's answer to it, fails with refusal.
+// client's answer to it, fails with refusal; with immediate it fails at
+// once.
 type bearerServer struct {
-	mech    string
-	scope   string
-	check   func(user, token string) error
-	refusal error
-	failed  bool
+	mech      string
+	scope     string
+	check     func(user, token string) error
+	refusal   error
+	immediate bool
+	failed    bool
 }
 
 func (b *bearerServer) Next(resp []byte) ([]byte, bool, error) {
@@ -435,6 +450,9 @@ func (b *bearerServer) Next(resp []byte) ([]byte, bool, error) {
 		if err == nil {
 			return nil, true, nil
 		}
+	}
+	if b.immediate {
+		return nil, true, b.refusal
 	}
 	b.failed = true
 	status := "401"
@@ -458,6 +476,14 @@ func (s *IMAPServer) RequireOAuth(o *OAuthServer, mechs ...string) {
 	s.mu.Unlock()
 }
 
+// SetRefusal says how the server refuses a token from the next connection
+// on.
+func (s *IMAPServer) SetRefusal(r Refusal) {
+	s.mu.Lock()
+	s.refusal = r
+	s.mu.Unlock()
+}
+
 // Auths returns "<mechanism>:<user>" of every successful AUTHENTICATE so far.
 func (s *IMAPServer) Auths() []string {
 	s.mu.Lock()
@@ -468,9 +494,10 @@ func (s *IMAPServer) Auths() []string {
 // oauthSession is a session of an IMAPServer that requires OAuth.
 type oauthSession struct {
 	pushingSession
-	s     *IMAPServer
-	o     *OAuthServer
-	mechs []string
+	s       *IMAPServer
+	o       *OAuthServer
+	mechs   []string
+	refusal Refusal
 }
 
 func (sn *oauthSession) Login(string, string) error {
@@ -497,8 +524,17 @@ func (sn *oauthSession) Authenticate(mech string) (sasl.Server, error) {
 			sn.s.mu.Unlock()
 			return nil
 		},
-		refusal: &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Invalid credentials (Failure)"},
+		refusal:   imapRefusal(sn.refusal),
+		immediate: sn.refusal == RefuseLikeMicrosoft,
 	}, nil
+}
+
+// imapRefusal is the final answer to a refused token.
+func imapRefusal(r Refusal) error {
+	if r == RefuseLikeMicrosoft {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "AUTHENTICATE failed."}
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Invalid credentials (Failure)"}
 }
 
 // RequireOAuth makes the SMTP server offer and take only XOAUTH2 and
@@ -514,9 +550,23 @@ func (s *SMTPServer) RequireOAuth(o *OAuthServer, mechs ...string) {
 	s.mu.Unlock()
 }
 
+// SetRefusal says how the server refuses a token from now on.
+func (s *SMTPServer) SetRefusal(r Refusal) {
+	s.mu.Lock()
+	s.refusal = r
+	s.mu.Unlock()
+}
+
 // bearerAuth is the SMTP server's side of mech with o.
 func (ss *smtpSession) bearerAuth(o *OAuthServer, mech string) sasl.Server {
-	return &bearerServer{mech: mech, scope: o.Scopes[0],
+	ss.s.mu.Lock()
+	r := ss.s.refusal
+	ss.s.mu.Unlock()
+	refusal := &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Username and Password not accepted."}
+	if r == RefuseLikeMicrosoft {
+		refusal = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"}
+	}
+	return &bearerServer{mech: mech, scope: o.Scopes[0], refusal: refusal, immediate: r == RefuseLikeMicrosoft,
 		check: func(user, token string) error {
 			if user != ss.s.User || !o.Valid(token) {
 				return errors.New("invalid token")
@@ -527,6 +577,5 @@ func (ss *smtpSession) bearerAuth(o *OAuthServer, mech string) sasl.Server {
 			ss.s.mu.Unlock()
 			return nil
 		},
-		refusal: &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Username and Password not accepted."},
 	}
 }

@@ -58,13 +58,14 @@ type SMTPServer struct {
 	srv *smtp.Server
 	ln  net.Listener
 
-	mu    sync.Mutex
-	rcpt  *smtp.SMTPError // answer to every RCPT, nil to accept
-	plus  *smtp.SMTPError // answer to a MAIL FROM with a plus address, nil to accept
-	mech  []string        // mechanisms offered
-	oauth *OAuthServer    // set by RequireOAuth
-	mails []Mail
-	auth  []string // "<mechanism>:<user>" of every successful AUTH
+	mu      sync.Mutex
+	rcpt    *smtp.SMTPError // answer to every RCPT, nil to accept
+	plus    *smtp.SMTPError // answer to a MAIL FROM with a plus address, nil to accept
+	mech    []string        // mechanisms offered
+	oauth   *OAuthServer    // set by RequireOAuth
+	refusal Refusal         // set by SetRefusal
+	mails   []Mail
+	auth    []string // "<mechanism>:<user>" of every successful AUTH
 }
 
 // NewSMTP starts a plain-text SMTP server, closed when the test ends.
