@@ -154,6 +154,7 @@ func (r *Router) Run(ctx context.Context) error {
 	}, r.handleEvent)
 	g.Go(r.sched.run)
 	g.Go(r.drainLoop)
+	g.Go(r.availabilityLoop)
 	r.log.Info("routing running", "queues", len(r.plan.queues), "rules", len(r.plan.rules), "workers", r.plan.cfg.Workers)
 	if err := g.Run(ctx); err != nil {
 		return fmt.Errorf("routing: %w", err)

@@ -180,24 +180,29 @@ type userCache struct {
 }
 
 type cachedUser struct {
-	name string
-	at   time.Time
+	name   string
+	avatar string // the profile picture's URL (72×72)
+	at     time.Time
 }
 
 // userName returns the display name of Slack user id, or "" when Slack does
 // not tell (logged at debug).
-func (a *Adapter) userName(ctx context.Context, id string) string {
+func (a *Adapter) userName(ctx context.Context, id string) string { return a.user(ctx, id).name }
+
+// user returns the name and picture of Slack user id, empty when Slack does
+// not tell (logged at debug).
+func (a *Adapter) user(ctx context.Context, id string) cachedUser {
 	c := &a.users
 	c.mu.Lock()
 	if u, ok := c.m[id]; ok && time.Since(u.at) < userCacheTTL {
 		c.mu.Unlock()
-		return u.name
+		return u
 	}
 	c.mu.Unlock()
 	u, err := a.api.GetUserInfoContext(ctx, id)
 	if err != nil {
 		a.log.Debug("users.info", "user", id, "err", err)
-		return ""
+		return cachedUser{}
 	}
 	name := u.Profile.DisplayName
 	if name == "" {
@@ -213,9 +218,10 @@ func (a *Adapter) userName(ctx context.Context, id string) string {
 	if len(c.m) > 10000 {
 		clear(c.m)
 	}
-	c.m[id] = cachedUser{name: name, at: time.Now()}
+	cu := cachedUser{name: name, avatar: u.Profile.Image72, at: time.Now()}
+	c.m[id] = cu
 	c.mu.Unlock()
-	return name
+	return cu
 }
 
 // slackThread posts in thread th.

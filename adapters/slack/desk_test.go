@@ -89,7 +89,8 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 	if want := "Hi Ann, see tracking (https://example.com/track) & thanks @Bob Agent"; sms.Text != want {
 		t.Errorf("customer gets %q, want %q", sms.Text, want)
 	}
-	if out.To != ann || out.ID != r.ID || out.Meta[event.MetaAgentName] != "Alice Agent" || out.Meta[event.MetaDesk] != slack.Name {
+	if out.To != ann || out.ID != r.ID || out.Meta[event.MetaAgentName] != "Alice Agent" || out.Meta[event.MetaDesk] != slack.Name ||
+		out.Meta[event.MetaAgentAvatar] != slackfake.AvatarURL(agentUser) {
 		t.Errorf("reply to %s id %s meta %v, want to %s id %s from Alice Agent", out.To, out.ID, out.Meta, ann, r.ID)
 	}
 

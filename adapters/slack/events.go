@@ -214,8 +214,11 @@ func (a *Adapter) agentMessage(ctx context.Context, eventID string, ev *slackeve
 	if settings.ReplyVia != "" {
 		m.Meta[event.MetaReplyVia] = settings.ReplyVia
 	}
-	if name := a.userName(ctx, user); name != "" {
-		m.Meta[event.MetaAgentName] = core.Ellipsize(name, 200)
+	if u := a.user(ctx, user); u.name != "" {
+		m.Meta[event.MetaAgentName] = core.Ellipsize(u.name, 200)
+		if u.avatar != "" {
+			m.Meta[event.MetaAgentAvatar] = u.avatar
+		}
 	}
 	m.Attachments = a.relayFiles(ctx, files)
 	if len(m.Meta) == 0 {

@@ -20,7 +20,8 @@ type Config struct {
 	IdentityMaxAge   time.Duration   `yaml:"identity_max_age" doc:"How old a site's signed identity claim (its ts) may be when the widget presents it."`
 	HistoryTTL       time.Duration   `yaml:"history_ttl" doc:"How long messages and uploads are kept for history and resume."`
 	HistoryOnConnect int             `yaml:"history_on_connect" doc:"How many of the latest messages a new connection gets in its welcome."`
-	Offline          bool            `yaml:"offline" doc:"Tell visitors that no agent is available, so the widget offers its offline form (leave an email). A callback set with (*web.Adapter).SetAgentsOnline takes precedence."`
+	Offline          bool            `yaml:"offline" doc:"Tell visitors that no agent is available, whatever routing says, so the widget offers its offline form. A callback set with (*web.Adapter).SetAgentsOnline takes precedence."`
+	Widget           Widget          `yaml:"widget"`
 	Uploads          Uploads         `yaml:"uploads"`
 	RateLimit        RateLimit       `yaml:"rate_limit"`
 	TrustedProxies   []string        `yaml:"trusted_proxies" doc:"Reverse proxies (CIDRs, e.g. 10.0.0.0/8) whose X-Forwarded-For and X-Forwarded-Proto are believed, for per-IP limits and upload URLs."`
@@ -31,7 +32,43 @@ type Site struct {
 	Secret   config.Secret `yaml:"secret" doc:"Key the site's backend signs identity claims with (HMAC-SHA256, docs/web-protocol.md), at least 16 characters. Empty: the site has anonymous visitors only."`
 	Origins  []string      `yaml:"origins" doc:"Browser origins allowed to use the chat, e.g. https://www.example.com; \"*\" allows any. Pages of this server are always allowed; apps send no origin."`
 	Accounts string        `yaml:"accounts" doc:"Namespace of the site's user ids: a verified user is user:<accounts>:<user_id>, so sites and apps sharing one account system share one value. Default: the site name."`
+	Queue    string        `yaml:"queue" doc:"Routing queue whose availability the site's widget shows (online when one of its agents is available within its business hours). Default: routing's default queue."`
 }
+
+// Widget is how the chat widget looks and what it asks, for every site of
+// the channel; a page's data- attributes override the theme.
+type Widget struct {
+	Title        string            `yaml:"title" doc:"Title of the chat panel. Default: \"Chat with us\", in the page's language."`
+	Greeting     map[string]string `yaml:"greeting" doc:"First words of the panel, by language (en, zh, ...; the page's language, else en), e.g. {en: \"Hi! How can we help?\"}. Default: none."`
+	Color        string            `yaml:"color" doc:"Main colour, as #rgb or #rrggbb."`
+	Position     string            `yaml:"position" doc:"Corner of the launcher: right or left."`
+	LauncherText string            `yaml:"launcher_text" doc:"Text on the launcher button beside its icon. Default: the icon alone."`
+	LogoURL      string            `yaml:"logo_url" doc:"Logo in the panel's header: an https URL, or a path on this server (the page's CSP must allow it as img-src)."`
+	Prechat      Prechat           `yaml:"prechat"`
+	OfflineForm  string            `yaml:"offline_form" doc:"What a message left while nobody is available becomes: email (a conversation with the visitor's typed email address, answered by email; needs channels.email) or chat (a web conversation that keeps the address in meta contact_email, answered in the widget)."`
+}
+
+// Prechat is the form a visitor fills before the first message.
+type Prechat struct {
+	Enabled bool    `yaml:"enabled" doc:"Ask for name and email (and fields) before the first message; the desk sees them as meta name, contact_email and prechat."`
+	Fields  []Field `yaml:"fields" doc:"Further fields of the form, e.g. [{name: order, label: Order number}]."`
+}
+
+// Field is one further field of the pre-chat form.
+type Field struct {
+	Name     string `yaml:"name" json:"name" doc:"Key of the value in meta prechat: lower case letters, digits and _."`
+	Label    string `yaml:"label" json:"label,omitempty" doc:"What the form shows; default the name."`
+	Required bool   `yaml:"required" json:"required,omitempty" doc:"The form is not sent without it."`
+}
+
+// What an offline form's message becomes (Widget.OfflineForm).
+const (
+	// OfflineEmail: a conversation of the typed email address, answered by
+	// email.
+	OfflineEmail = "email"
+	// OfflineChat: a web conversation with the address in meta contact_email.
+	OfflineChat = "chat"
+)
 
 // Uploads limits what visitors may attach.
 type Uploads struct {
@@ -82,6 +119,12 @@ func (c *Config) SetDefaults() {
 	if c.Uploads.Types == nil {
 		c.Uploads.Types = append([]string(nil), defaultUploadTypes...)
 	}
+	if c.Widget.OfflineForm == "" {
+		c.Widget.OfflineForm = OfflineEmail
+	}
+	if c.Widget.Position == "" {
+		c.Widget.Position = "right"
+	}
 	r := &c.RateLimit
 	if r.PerIP == 0 {
 		r.PerIP = 5
@@ -117,6 +160,9 @@ func (c *Config) Validate() error {
 				p.Add(path+".origins["+itoa(i)+"]", "%v", err)
 			}
 		}
+		if s.Queue != "" && !siteNameRE.MatchString(s.Queue) {
+			p.Add(path+".queue", "not a queue name")
+		}
 		if s.Accounts != "" && (len(s.Accounts) > 64 || strings.ContainsAny(s.Accounts, ": \t\r\n")) {
 			p.Add(path+".accounts", "at most 64 characters, no colon or white space")
 		}
@@ -146,6 +192,7 @@ func (c *Config) Validate() error {
 			p.Add("uploads.types["+itoa(i)+"]", "%q can carry script and is never served to browsers", t)
 		}
 	}
+	c.Widget.validate(&p)
 	r := c.RateLimit
 	if r.PerIP < 0 || r.PerVisitor < 0 {
 		p.Add("rate_limit", "rates must be positive")
@@ -195,4 +242,54 @@ type originError struct{ s string }
 
 func (e *originError) Error() string {
 	return "origin " + quote(e.s) + " must be \"*\" or like https://www.example.com (scheme and host, no path)"
+}
+
+var (
+	colorRE     = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+	fieldNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+)
+
+// maxPrechatFields bounds the pre-chat form.
+const maxPrechatFields = 8
+
+func (w *Widget) validate(p *config.Problems) {
+	if w.Color != "" && !colorRE.MatchString(w.Color) {
+		p.Add("widget.color", "%q is not a colour like #2563eb", w.Color)
+	}
+	if w.Position != "right" && w.Position != "left" {
+		p.Add("widget.position", "right or left, not %q", w.Position)
+	}
+	if len(w.Title) > 80 || len(w.LauncherText) > 40 {
+		p.Add("widget", "title at most 80 bytes, launcher_text at most 40")
+	}
+	for lang, g := range w.Greeting {
+		if !langRE.MatchString(lang) || len(g) > 500 {
+			p.Add("widget.greeting."+lang, "a language code like en or zh, and at most 500 bytes")
+		}
+	}
+	if u := w.LogoURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || !(pu.Scheme == "https" && pu.Host != "" || pu.Scheme == "" && pu.Host == "" && strings.HasPrefix(pu.Path, "/")) {
+			p.Add("widget.logo_url", "an https URL or a path starting with /, not %q", u)
+		}
+	}
+	if w.OfflineForm != OfflineEmail && w.OfflineForm != OfflineChat {
+		p.Add("widget.offline_form", "email or chat, not %q", w.OfflineForm)
+	}
+	if len(w.Prechat.Fields) > maxPrechatFields {
+		p.Add("widget.prechat.fields", "at most %d", maxPrechatFields)
+	}
+	seen := map[string]bool{"name": true, "email": true}
+	for i, f := range w.Prechat.Fields {
+		path := "widget.prechat.fields[" + itoa(i) + "]"
+		if !fieldNameRE.MatchString(f.Name) {
+			p.Add(path+".name", "lower case letters, digits and _, starting with a letter")
+		} else if seen[f.Name] {
+			p.Add(path+".name", "%q is already a field", f.Name)
+		}
+		seen[f.Name] = true
+		if len(f.Label) > 80 {
+			p.Add(path+".label", "at most 80 bytes")
+		}
+	}
 }

@@ -22,6 +22,8 @@ const (
 	typeRead    = "read"
 	typeHistory = "history"
 	typeError   = "error"
+	// typeAvailability is pushed when the site's availability changes.
+	typeAvailability = "availability"
 )
 
 // Limits of the protocol.
@@ -38,6 +40,9 @@ const (
 	maxResume = 500
 	// maxPageBytes is the longest page URL kept in meta.
 	maxPageBytes = 1024
+	// maxNameBytes and maxFieldBytes bound what the pre-chat form sends.
+	maxNameBytes  = 200
+	maxFieldBytes = 500
 )
 
 // clientFrame is any frame a client sends; Type says which fields apply.
@@ -57,6 +62,11 @@ type clientFrame struct {
 	Text        string          `json:"text,omitempty"`
 	Attachments []attachmentRef `json:"attachments,omitempty"`
 	Email       string          `json:"email,omitempty"`
+	// Name and Fields are what the visitor typed in the pre-chat form;
+	// Offline marks a message left in the offline form.
+	Name    string            `json:"name,omitempty"`
+	Fields  map[string]string `json:"fields,omitempty"`
+	Offline bool              `json:"offline,omitempty"`
 
 	// read
 	UpTo cursor `json:"up_to,omitempty"`
@@ -230,6 +240,20 @@ func (f *clientFrame) checkMessage() *frameError {
 			return invalid("email: not an email address")
 		}
 	}
+	if !cleanString(f.Name, maxNameBytes) {
+		return invalid("name: at most %d bytes, no control characters", maxNameBytes)
+	}
+	if len(f.Fields) > maxPrechatFields {
+		return invalid("fields: at most %d", maxPrechatFields)
+	}
+	for k, v := range f.Fields {
+		if !fieldNameRE.MatchString(k) || !cleanString(v, maxFieldBytes) {
+			return invalid("fields: names of a-z 0-9 _, values at most %d bytes", maxFieldBytes)
+		}
+	}
+	if f.Offline && f.Email == "" {
+		return invalid("an offline message needs the visitor's email")
+	}
 	if isBlank(f.Text) && len(f.Attachments) == 0 {
 		return invalid("a message needs text or an attachment")
 	}
@@ -244,12 +268,16 @@ func isBlank(s string) bool { return len(bytes.TrimSpace([]byte(s))) == 0 }
 // messageFrame is one message of the conversation as clients see it: in
 // history, in a welcome and live.
 type messageFrame struct {
-	Type        string            `json:"type"`
-	Seq         uint64            `json:"seq"`
-	ID          string            `json:"id"`
-	ClientID    string            `json:"client_id,omitempty"`
-	From        string            `json:"from"` // "visitor" or "agent"
-	Agent       string            `json:"agent,omitempty"`
+	Type     string `json:"type"`
+	Seq      uint64 `json:"seq"`
+	ID       string `json:"id"`
+	ClientID string `json:"client_id,omitempty"`
+	From     string `json:"from"` // "visitor" or "agent"
+	Agent    string `json:"agent,omitempty"`
+	// Avatar is the agent's picture (an http(s) URL); Auto marks what
+	// omnigate sent by itself (an acknowledgement: auto "ack").
+	Avatar      string            `json:"avatar,omitempty"`
+	Auto        string            `json:"auto,omitempty"`
 	Text        string            `json:"text,omitempty"`
 	Attachments []attachmentFrame `json:"attachments,omitempty"`
 	At          time.Time         `json:"at"`
@@ -265,14 +293,16 @@ type attachmentFrame struct {
 
 // welcomeFrame answers a hello.
 type welcomeFrame struct {
-	Type         string         `json:"type"`
-	VisitorToken string         `json:"visitor_token"`
-	Visitor      string         `json:"visitor"`
-	Site         string         `json:"site"`
-	Channel      string         `json:"channel"`
-	Verified     bool           `json:"verified"`
-	AgentsOnline bool           `json:"agents_online"`
-	History      []messageFrame `json:"history"`
+	Type         string `json:"type"`
+	VisitorToken string `json:"visitor_token"`
+	Visitor      string `json:"visitor"`
+	Site         string `json:"site"`
+	Channel      string `json:"channel"`
+	Verified     bool   `json:"verified"`
+	AgentsOnline bool   `json:"agents_online"`
+	// Availability says who can answer, and the expected wait.
+	Availability availabilityFrame `json:"availability"`
+	History      []messageFrame    `json:"history"`
 	// More: older messages exist (page back with history {before}); after a
 	// resume, newer ones exist (page on with history {after}).
 	More     bool   `json:"more"`

@@ -35,6 +35,8 @@ type entry struct {
 	ClientID     string            `json:"client_id,omitempty"`
 	From         string            `json:"from"`
 	Agent        string            `json:"agent,omitempty"`
+	Avatar       string            `json:"avatar,omitempty"`
+	Auto         string            `json:"auto,omitempty"`
 	Text         string            `json:"text,omitempty"`
 	Attachments  []attachmentFrame `json:"attachments,omitempty"`
 	At           time.Time         `json:"at"`
@@ -51,7 +53,7 @@ const (
 func (e *entry) frame() messageFrame {
 	return messageFrame{
 		Type: typeMessage, Seq: e.Seq, ID: e.ID, ClientID: e.ClientID, From: e.From,
-		Agent: e.Agent, Text: e.Text, Attachments: e.Attachments, At: e.At,
+		Agent: e.Agent, Avatar: e.Avatar, Auto: e.Auto, Text: e.Text, Attachments: e.Attachments, At: e.At,
 	}
 }
 

@@ -189,7 +189,7 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	a.conns.Add(1)
 	defer a.conns.Add(-1)
-	s := newSession(v.id)
+	s := newSession(v.id, v.site.name)
 	if err := a.hub.add(s); err != nil {
 		writeError(w, r, &frameError{Code: codeRateLimited, Msg: err.Error(), Status: http.StatusTooManyRequests, RetryAfter: time.Minute})
 		return

@@ -57,6 +57,7 @@ const (
 // frames for it are queued on out, in order, by the hub.
 type session struct {
 	visitor string
+	site    string // for frames to every session of a site (availability)
 	out     chan outFrame
 	done    chan struct{}
 
@@ -64,8 +65,8 @@ type session struct {
 	reason kickReason
 }
 
-func newSession(visitor string) *session {
-	return &session{visitor: visitor, out: make(chan outFrame, sessionBuffer), done: make(chan struct{})}
+func newSession(visitor, site string) *session {
+	return &session{visitor: visitor, site: site, out: make(chan outFrame, sessionBuffer), done: make(chan struct{})}
 }
 
 // push queues f, or ends a session that lags too far behind.
@@ -183,6 +184,23 @@ func (h *hub) local(visitor string, f outFrame) int {
 		}
 	}
 	return n
+}
+
+// broadcast queues f for every session of site on this replica.
+func (h *hub) broadcast(site string, f outFrame) {
+	h.mu.Lock()
+	var targets []*session
+	for _, set := range h.sessions {
+		for s := range set {
+			if s.site == site {
+				targets = append(targets, s)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range targets {
+		s.push(f)
+	}
 }
 
 // send passes f to every session of visitor, here and on other replicas, and

@@ -13,6 +13,7 @@ type site struct {
 	secret   []byte
 	origins  []string // normalized; "*" allows any
 	accounts string
+	queue    string // routing queue of its availability; "" the default queue
 }
 
 // originAllowed reports whether a browser page at origin may use the chat of

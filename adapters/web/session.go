@@ -192,9 +192,10 @@ func (a *Adapter) welcome(ctx context.Context, v *visitor, resumeAfter *cursor) 
 	if err != nil {
 		a.log.Warn("read position not read", "err", err)
 	}
+	av := a.availability(ctx, v.site)
 	w := &welcomeFrame{
 		Type: typeWelcome, VisitorToken: v.token, Visitor: v.id, Site: v.site.name, Channel: a.name,
-		Verified: v.verified(), AgentsOnline: a.agentsOnline(ctx, v.site.name),
+		Verified: v.verified(), AgentsOnline: av.Online, Availability: av,
 		History: frames(es), More: more, LastSeq: last, ReadUpTo: read,
 		Limits: limits{
 			MaxTextBytes: core.MaxTextBytes, MaxUploadBytes: a.cfg.Uploads.MaxBytes,
@@ -264,10 +265,7 @@ func (a *Adapter) receive(ctx context.Context, v *visitor, f *clientFrame, base 
 	if v.phone != "" {
 		m.Meta[metaVerifiedPhone] = v.phone
 	}
-	if f.Email != "" {
-		e, _ := normalizeEmail(f.Email) // checked by decodeFrame
-		m.Meta[MetaContactEmail] = e
-	}
+	a.visitorDetails(m, f)
 	e := entry{ID: m.ID, ClientID: clientID, From: fromVisitor, Text: m.Text, At: m.ReceivedAt}
 	for _, at := range atts {
 		m.Attachments = append(m.Attachments, at)
@@ -294,6 +292,34 @@ func (a *Adapter) receive(ctx context.Context, v *visitor, f *clientFrame, base 
 	fr := stored.frame()
 	a.hub.send(ctx, v.id, outFrame{seq: stored.Seq, data: encodeFrame(fr)})
 	return &fr, nil
+}
+
+// visitorDetails puts on m what the visitor typed in the pre-chat or the
+// offline form: the name (meta name), the email (meta contact_email, never
+// verified), the further fields the config asks for (meta prechat). A message
+// left in the offline form with offline_form "email" comes from the typed
+// address, so that the conversation is that address's and replies go by
+// email; the visitor's own history in the widget keeps it as well.
+func (a *Adapter) visitorDetails(m *core.Message, f *clientFrame) {
+	if name := strings.TrimSpace(f.Name); name != "" {
+		m.Meta[event.MetaName] = name
+	}
+	if f.Email != "" {
+		e, _ := normalizeEmail(f.Email) // checked by decodeFrame
+		m.Meta[MetaContactEmail] = e
+		if f.Offline && a.cfg.Widget.OfflineForm == OfflineEmail {
+			m.From = core.NewIdentity("email", e)
+		}
+	}
+	var lines []string
+	for _, fd := range a.cfg.Widget.Prechat.Fields {
+		if v := strings.TrimSpace(f.Fields[fd.Name]); v != "" {
+			lines = append(lines, fd.Name+"="+strings.ReplaceAll(v, "\n", " "))
+		}
+	}
+	if len(lines) > 0 {
+		m.Meta[event.MetaPrechat] = strings.Join(lines, "\n")
+	}
 }
 
 // maxReadScan bounds the entries read to find the agent message a read frame

@@ -51,8 +51,10 @@ const (
 	MetaSite = "site"
 	// MetaPageURL is the page the widget was on when it connected.
 	MetaPageURL = "page_url"
-	// MetaContactEmail is an address a visitor typed in the offline form. It is
-	// NOT verified and links nothing.
+	// MetaContactEmail is an address a visitor typed in the pre-chat or the
+	// offline form. It is NOT verified and links nothing (with
+	// widget.offline_form email, an offline message comes from that address
+	// instead: see docs/web-protocol.md).
 	MetaContactEmail = "contact_email"
 )
 
@@ -76,6 +78,7 @@ type Adapter struct {
 	uploads      *uploadStore
 	keys         *store.Records
 	hub          *hub
+	avail        *store.Records // routing's availability records
 	publicURL    string
 	publicOrigin string
 	proxies      []netip.Prefix
@@ -125,6 +128,7 @@ func New(name string, cfg Config, deps adapters.Deps) (*Adapter, error) {
 		uploadSlots: make(chan struct{}, maxConcurrentUploads),
 		now:         time.Now,
 	}
+	a.avail = deps.Store.Records(event.AvailabilityRecords)
 	a.uploads = &uploadStore{rec: deps.Store.Records(name + "_uploads"), ttl: cfg.HistoryTTL}
 	if u, err := url.Parse(a.publicURL); err == nil && u.Host != "" {
 		a.publicOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
@@ -133,7 +137,7 @@ func New(name string, cfg Config, deps adapters.Deps) (*Adapter, error) {
 		a.key = []byte(cfg.TokenSecret.Value())
 	}
 	for n, s := range cfg.Sites {
-		st := &site{name: n, secret: []byte(s.Secret.Value()), accounts: s.Accounts}
+		st := &site{name: n, secret: []byte(s.Secret.Value()), accounts: s.Accounts, queue: s.Queue}
 		if st.accounts == "" {
 			st.accounts = n
 		}
@@ -169,6 +173,7 @@ func (a *Adapter) routes(r *adapters.Routes) {
 	r.HandleFunc("POST /messages", a.serveMessages)
 	r.HandleFunc("POST /read", a.serveRead)
 	r.HandleFunc("GET /history", a.serveHistory)
+	r.HandleFunc("GET /widget/config", a.serveWidgetConfig)
 	r.HandleFunc("GET /events", a.serveEvents)
 	r.HandleFunc("POST /uploads", a.serveUpload)
 	r.HandleFunc("GET /uploads/{id}", a.serveUploaded)
@@ -182,10 +187,10 @@ func (a *Adapter) Name() string { return a.name }
 // Sites returns the names of the configured sites ("demo" with no config).
 func (a *Adapter) Sites() []string { return slices.Sorted(maps.Keys(a.sites)) }
 
-// SetAgentsOnline sets the callback that tells, for each new connection,
-// whether an agent is available on site; when it says no, the widget offers
-// its offline form. It overrides the offline config key. Safe to call at any
-// time; nil removes it.
+// SetAgentsOnline sets the callback that tells whether an agent is available
+// on site, instead of routing's availability records; when it says no, the
+// widget offers its offline form. It overrides the offline config key. Safe
+// to call at any time; nil removes it.
 func (a *Adapter) SetAgentsOnline(fn func(ctx context.Context, site string) bool) {
 	if fn == nil {
 		a.online.Store(nil)
@@ -194,14 +199,8 @@ func (a *Adapter) SetAgentsOnline(fn func(ctx context.Context, site string) bool
 	a.online.Store(&fn)
 }
 
-func (a *Adapter) agentsOnline(ctx context.Context, site string) bool {
-	if fn := a.online.Load(); fn != nil {
-		return (*fn)(ctx, site)
-	}
-	return !a.cfg.Offline
-}
-
-// Run sweeps idle rate-limit state until ctx is done, then ends every open
+// Run sweeps idle rate-limit state and pushes changes of availability to
+// the open sessions until ctx is done, then ends every open
 // connection (clients reconnect, to another replica if this one goes away)
 // and returns nil.
 func (a *Adapter) Run(ctx context.Context) error {
@@ -211,8 +210,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	at := time.NewTicker(availabilityEvery)
+	defer at.Stop()
+	pushed := map[string]availabilityFrame{}
 	for {
 		select {
+		case <-at.C:
+			a.pushAvailability(ctx, pushed)
 		case <-ctx.Done():
 			a.stopped.Store(true)
 			a.hub.closeAll()
@@ -286,7 +290,8 @@ func (a *Adapter) Send(ctx context.Context, m *core.Message) (adapters.Receipt, 
 		return a.sendEvent(ctx, visitor, m)
 	}
 	e := entry{
-		ID: m.ID, From: fromAgent, Agent: core.Truncate(m.Meta[event.MetaAgentName], 128), Text: m.Text,
+		ID: m.ID, From: fromAgent, Agent: core.Truncate(m.Meta[event.MetaAgentName], 128),
+		Avatar: avatarURL(m.Meta[event.MetaAgentAvatar]), Auto: core.Truncate(m.Meta[event.MetaAuto], 32), Text: m.Text,
 		Attachments: replyAttachments(m.Attachments), At: m.ReceivedAt.UTC(),
 		Conversation: m.ConversationID, Contact: m.ContactID,
 	}
@@ -350,6 +355,16 @@ func (a *Adapter) sendEvent(ctx context.Context, visitor string, m *core.Message
 		rc.Status = "delivered"
 	}
 	return rc, nil
+}
+
+// avatarURL is u when a browser may load it as the agent's picture: an
+// absolute http(s) URL of reasonable length; else "".
+func avatarURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || len(u) > 2048 || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil {
+		return ""
+	}
+	return p.String()
 }
 
 // replyAttachments keeps the attachments of a reply a browser can fetch.

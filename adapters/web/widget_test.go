@@ -58,7 +58,7 @@ func TestWidget_Served(t *testing.T) {
 }
 
 func TestDemoHandler(t *testing.T) {
-	h := web.DemoHandler("")
+	h := web.DemoHandler(web.DemoOptions{})
 	resp := get(t, h, "/")
 	page, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
@@ -71,7 +71,21 @@ func TestDemoHandler(t *testing.T) {
 	if resp := get(t, h, "/nope"); resp.StatusCode != 404 {
 		t.Errorf("/nope: %d", resp.StatusCode)
 	}
-	resp = get(t, web.DemoHandler(`x" onload="alert(1)`), "/")
+	if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe") || !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("demo page CSP %q allows inline code", csp)
+	}
+	if bytes.Contains(page, []byte("<style")) || bytes.Contains(page, []byte(" style=")) || bytes.Contains(page, []byte("Nobody can answer")) {
+		t.Errorf("demo page has inline style or a warning nobody asked for:\n%s", page)
+	}
+	if css := get(t, h, "/demo.css"); css.StatusCode != 200 || !strings.HasPrefix(css.Header.Get("Content-Type"), "text/css") {
+		t.Errorf("/demo.css: %d", css.StatusCode)
+	}
+	resp = get(t, web.DemoHandler(web.DemoOptions{Warning: "No agent desk is configured <b>."}), "/")
+	page, _ = io.ReadAll(resp.Body)
+	if !bytes.Contains(page, []byte("Nobody can answer this chat.")) || !bytes.Contains(page, []byte("No agent desk is configured &lt;b&gt;.")) {
+		t.Errorf("demo page without a desk:\n%s", page)
+	}
+	resp = get(t, web.DemoHandler(web.DemoOptions{Site: `x" onload="alert(1)`}), "/")
 	page, _ = io.ReadAll(resp.Body)
 	if bytes.Contains(page, []byte(`" onload="`)) {
 		t.Errorf("site name not escaped:\n%s", page)

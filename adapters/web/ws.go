@@ -66,7 +66,7 @@ func (a *Adapter) serveWS(w http.ResponseWriter, r *http.Request) {
 		closeWith(ctx, c, ferr, "")
 		return
 	}
-	s := newSession(v.id)
+	s := newSession(v.id, v.site.name)
 	if err := a.hub.add(s); err != nil {
 		closeWith(ctx, c, &frameError{Code: codeRateLimited, Msg: err.Error(), Fatal: true}, "")
 		return

@@ -137,7 +137,9 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	}
 	s.mux.Handle("GET /widget.js", web.WidgetHandler())
 	if file == "" {
-		s.mux.Handle("GET /{$}", web.DemoHandler(""))
+		demo := web.DemoHandler(web.DemoOptions{Warning: demoWarning(s.desks)})
+		s.mux.Handle("GET /{$}", demo)
+		s.mux.Handle("GET /demo.css", demo)
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)

@@ -139,6 +139,13 @@ const (
 	// Read, on omni.out.<web|app>, tells the visitor that the agent read up to
 	// ReplyTo or meta up_to.
 	Read = "read"
+	// QueueAvailability says a queue's availability changed: whether an agent
+	// of the queue is available with room (meta agents_available, of
+	// agents), whether it is within business hours (meta open, next_open)
+	// and the wait a customer can expect (meta expected_wait, in seconds).
+	// Routing publishes it on a change; the current state of every queue is
+	// the record AvailabilityRecords holds, which channels read.
+	QueueAvailability = "queue.availability"
 )
 
 // Meta keys that cross a package boundary. Values are strings; lists are
@@ -274,7 +281,8 @@ const (
 	MetaOverflow = "overflow"
 	// MetaAgent is the agent of AgentAway and AgentBack.
 	MetaAgent = "agent"
-	// MetaExpectedWait is the expected wait an acknowledgement announced.
+	// MetaExpectedWait is the expected wait an acknowledgement announced, or
+	// on QueueAvailability the wait a customer can expect now, in seconds.
 	MetaExpectedWait = "expected_wait"
 
 	// MetaTicket is a ticket's number.
@@ -328,6 +336,25 @@ const (
 	MetaError = "error"
 	// MetaUpTo, on a Read event, is the seq the agent read up to.
 	MetaUpTo = "up_to"
+	// MetaAgentAvatar is the URL of the picture of the agent who wrote a
+	// reply (the Slack desk takes it from the agent's profile); chat
+	// channels show it beside MetaAgentName.
+	MetaAgentAvatar = "agent_avatar"
+	// MetaAgentsAvailable, on QueueAvailability, is how many of the queue's
+	// agents are available with room for one more conversation.
+	MetaAgentsAvailable = "agents_available"
+	// MetaAgents, on QueueAvailability, is how many agents the queue lists.
+	MetaAgents = "agents"
+	// MetaOpen, on QueueAvailability, is "true" within the queue's business
+	// hours, else "false".
+	MetaOpen = "open"
+	// MetaNextOpen, on QueueAvailability of a closed queue, is when it opens
+	// next (RFC 3339).
+	MetaNextOpen = "next_open"
+	// MetaPrechat, on a web or app customer message, lists the fields the
+	// visitor filled in the widget's pre-chat form, as "field=value" lines
+	// (unverified: the visitor typed them).
+	MetaPrechat = "prechat"
 )
 
 // FormatMarkdown is the MetaFormat of a reply whose Text is CommonMark, the one

@@ -75,6 +75,9 @@ const (
 	ChannelBilling = "CBILLING1"
 )
 
+// AvatarURL is the profile picture users.info gives user id.
+func AvatarURL(id string) string { return "https://avatars.slack-edge.com/" + id + "_72.png" }
+
 // users are the people users.info knows, by id.
 var users = map[string]string{AgentUser: AgentName, Agent2User: Agent2Name, "UCUST0001": "Carol"}
 
@@ -390,7 +393,7 @@ func (s *Server) usersInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, map[string]any{"ok": true, "user": map[string]any{"id": id, "name": strings.ToLower(strings.Fields(name)[0]),
-		"real_name": name, "profile": map[string]any{"display_name": name, "real_name": name}}})
+		"real_name": name, "profile": map[string]any{"display_name": name, "real_name": name, "image_72": AvatarURL(id)}}})
 }
 
 // file serves an agent's file at url_private, for the bot token only.
