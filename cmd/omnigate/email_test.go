@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -123,8 +124,13 @@ func TestEmailLogin_DeviceThenServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out, strings.TrimSpace(string(b))) {
-		t.Error("the refresh token was printed")
+	if tok := strings.TrimSpace(string(b)); !slices.Contains(m.oauth.Issued(), tok) {
+		t.Errorf("the token file holds %.6s..., not a token the provider issued", tok)
+	}
+	for _, tok := range m.oauth.Issued() {
+		if strings.Contains(out, tok) {
+			t.Errorf("token %.6s... was printed", tok)
+		}
 	}
 
 	g := startLoop(t, "http", nil, m.section(2, "refresh_token: ${file:"+path+"}"))

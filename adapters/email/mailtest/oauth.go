@@ -61,6 +61,7 @@ type OAuthServer struct {
 	codes     map[string]codeGrant    // authorization codes not yet used
 	refreshes int
 	rejected  []string // error codes of refused token requests
+	issued    []string // every token and code handed out
 }
 
 type deviceGrant struct {
@@ -159,6 +160,15 @@ func (o *OAuthServer) Refused() []string {
 	return slices.Clone(o.rejected)
 }
 
+// Issued returns every token and code handed out so far (refresh and
+// access tokens, device and authorization codes), for a test that checks
+// none was logged or printed.
+func (o *OAuthServer) Issued() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.issued)
+}
+
 // Approve approves the device login showing userCode, as the user does on
 // the verification page; it reports whether there was one.
 func (o *OAuthServer) Approve(userCode string) bool {
@@ -178,7 +188,9 @@ func (o *OAuthServer) newToken(prefix string) string {
 	o.seq++
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s%d.%s", prefix, o.seq, base64.RawURLEncoding.EncodeToString(b))
+	t := fmt.Sprintf("%s%d.%s", prefix, o.seq, base64.RawURLEncoding.EncodeToString(b))
+	o.issued = append(o.issued, t)
+	return t
 }
 
 // oauthError answers an RFC 6749 error.
