@@ -632,6 +632,83 @@ func RunStoreWith(t *testing.T, newKV func(t *testing.T) store.KV, base store.Op
 		}
 	})
 
+	t.Run("ListConversations", func(t *testing.T) {
+		t.Parallel()
+		s, c := newStore(t, store.Options{}), ctx(t)
+		ann, _, err := s.ResolveContact(c, "sms:+15551230001", nil)
+		must(t, err, "resolve ann")
+		bob, _, err := s.ResolveContact(c, "email:bob@example.com", nil)
+		must(t, err, "resolve bob")
+		t0 := time.Now().UTC().Add(-time.Hour)
+		open := func(contact, channel string, at time.Time) *store.Conversation {
+			cv, opened, err := s.FindOrOpenConversation(c, contact, time.Minute, at, func(cv *store.Conversation) { cv.Channel, cv.LastChannel = channel, channel })
+			if err != nil || !opened {
+				t.Fatalf("open: %+v %v %v", cv, opened, err)
+			}
+			return cv
+		}
+		first := open(ann.ID, "sms", t0)
+		_, err = s.CloseConversation(c, first.ID, t0.Add(time.Second))
+		must(t, err, "close")
+		second := open(ann.ID, "web", t0.Add(time.Hour)) // past the reopen window: a new one
+		if second.Previous != first.ID {
+			t.Fatalf("second.Previous = %q, want %s", second.Previous, first.ID)
+		}
+		_, err = s.SetRouting(c, second.ID, func(_ store.Conversation, r *store.Routing) error { r.Queue = "billing"; return nil })
+		must(t, err, "set routing")
+		third := open(bob.ID, "email", t0.Add(time.Hour))
+
+		ids := func(cs []*store.Conversation) []string {
+			out := []string{}
+			for _, cv := range cs {
+				out = append(out, cv.ID)
+			}
+			return out
+		}
+		newestFirst := func(cs ...*store.Conversation) []string {
+			out := ids(cs)
+			slices.Sort(out)
+			slices.Reverse(out)
+			return out
+		}
+		for _, tc := range []struct {
+			name string
+			f    store.ConversationFilter
+			want []string
+		}{
+			{"all", store.ConversationFilter{}, newestFirst(first, second, third)},
+			{"open", store.ConversationFilter{State: store.StateOpen}, newestFirst(second, third)},
+			{"closed", store.ConversationFilter{State: store.StateClosed}, []string{first.ID}},
+			{"contact", store.ConversationFilter{ContactID: ann.ID}, newestFirst(first, second)},
+			{"contact, open", store.ConversationFilter{ContactID: ann.ID, State: store.StateOpen}, []string{second.ID}},
+			{"unknown contact", store.ConversationFilter{ContactID: core.NewID()}, []string{}},
+			{"channel started on", store.ConversationFilter{Channel: "sms"}, []string{first.ID}},
+			{"queue", store.ConversationFilter{Queue: "billing"}, []string{second.ID}},
+			{"updated since", store.ConversationFilter{UpdatedSince: time.Now().Add(time.Hour)}, []string{}},
+		} {
+			got, next, err := s.ListConversations(c, tc.f)
+			must(t, err, "%s", tc.name)
+			if !slices.Equal(ids(got), tc.want) || next != "" {
+				t.Errorf("%s: %v next %q, want %v", tc.name, ids(got), next, tc.want)
+			}
+		}
+		// Pages of one: every conversation once, newest first, then no cursor.
+		var paged []string
+		f := store.ConversationFilter{Limit: 1}
+		for range 5 {
+			got, next, err := s.ListConversations(c, f)
+			must(t, err, "page")
+			paged = append(paged, ids(got)...)
+			if next == "" {
+				break
+			}
+			f.Before = next
+		}
+		if want := newestFirst(first, second, third); !slices.Equal(paged, want) {
+			t.Errorf("paged = %v, want %v", paged, want)
+		}
+	})
+
 	t.Run("Records", func(t *testing.T) {
 		t.Parallel()
 		rs, c := replicas(t, 5), ctx(t)
