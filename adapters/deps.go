@@ -38,6 +38,10 @@ type Deps struct {
 	// are shown and what an agent can transfer to. serve fills it from the
 	// routing section, which is the one place a queue is configured.
 	Queues []Queue
+	// TranscriptURL returns a signed, expiring link to a conversation's
+	// transcript page, for desks to show; nil, or "", when serve cannot make
+	// one (no http.public_url).
+	TranscriptURL func(conversation string) string
 }
 
 // Queue is one of routing's queues as a desk sees it.

@@ -103,7 +103,7 @@ type HTTP struct {
 	// Auth of the admin and integrator APIs and of the links omnigate signs:
 	// see docs/api.md.
 	AdminToken Secret        `yaml:"admin_token" doc:"Bearer token of the integrator API (/api/v1) and the other admin endpoints: Authorization: Bearer <token>. Also the tickets API's token when tickets.admin_token is unset. Empty turns them off (every request gets 401). Write it as ${env:NAME} or ${file:/path}."`
-	LinkSecret Secret        `yaml:"link_secret" doc:"Key that signs the links omnigate hands out (the Slack card's transcript page and its attachments). Empty: derived from admin_token; with neither, the transcript page is off. Changing it invalidates every link given out."`
+	LinkSecret Secret        `yaml:"link_secret" doc:"Key that signs the links omnigate hands out (the Slack card's transcript page). Empty: a random key omnigate makes once and keeps in the store, shared by every replica. Changing it invalidates every link given out."`
 	LinkTTL    time.Duration `yaml:"link_ttl" doc:"How long a signed link (a transcript page) stays valid after it was made."`
 }
 

@@ -89,8 +89,11 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 
 	ctx := []string{"`" + c.ID + "`"}
-	if a.publicURL != "" {
-		ctx = append(ctx, "<"+a.publicURL+"/conversations/"+c.ID+"|Transcript>")
+	if a.transcriptURL != nil {
+		if u := a.transcriptURL(c.ID); u != "" {
+			// A signed link, renewed each time the card is drawn.
+			ctx = append(ctx, "<"+escapeMrkdwn(u)+"|Transcript>")
+		}
 	}
 	if v.previous != "" {
 		ctx = append(ctx, "<"+v.previous+"|Previous conversation>")

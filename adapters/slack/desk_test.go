@@ -32,7 +32,7 @@ func TestDesk_ThreadAndReply(t *testing.T) {
 	if card.Channel != chSupport || card.ThreadTS != "" {
 		t.Fatalf("root posted to %s in thread %q, want a new message in %s", card.Channel, card.ThreadTS, chSupport)
 	}
-	for _, want := range []string{`"type":"header"`, "+15550001111", "SMS", "Open", "_unassigned_", "omni_claim", "omni_close", "omni_ticket", "omni_transfer", "Transcript"} {
+	for _, want := range []string{`"type":"header"`, "+15550001111", "SMS", "Open", "_unassigned_", "omni_claim", "omni_close", "omni_ticket", "omni_transfer", "?exp=1\u0026amp;sig=s|Transcript\u003e"} {
 		if !strings.Contains(card.Blocks, want) {
 			t.Errorf("card lacks %q: %s", want, card.Blocks)
 		}

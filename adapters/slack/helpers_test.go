@@ -79,6 +79,7 @@ func (d *desk) start() {
 	deps := d.env.Deps
 	deps.Routes = adapters.NewRoutes(mux, slack.Name)
 	deps.Queues = queues
+	deps.TranscriptURL = func(conv string) string { return deps.PublicURL + "/conversations/" + conv + "?exp=1&sig=s" }
 	a, err := slack.New(d.cfg, deps)
 	if err != nil {
 		t.Fatal(err)

@@ -93,7 +93,9 @@ type Adapter struct {
 	hc        *http.Client
 	publicURL string
 	fileURL   func(path string) string // absolute URL of a path under /channels/slack/
-	fileKey   [32]byte
+	// transcriptURL is deps.TranscriptURL: the card's Transcript link.
+	transcriptURL func(conversation string) string
+	fileKey       [32]byte
 
 	threads  *store.Records
 	messages *store.Records
@@ -140,16 +142,17 @@ func New(cfg Config, deps adapters.Deps) (*Adapter, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
-		cfg:       cfg,
-		log:       log,
-		pub:       deps.Publisher,
-		st:        deps.Store,
-		hc:        &http.Client{Timeout: 30 * time.Second},
-		publicURL: strings.TrimRight(deps.PublicURL, "/"),
-		threads:   deps.Store.Records(recordsThreads),
-		messages:  deps.Store.Records(recordsMessages),
-		convs:     deps.Store.Records(recordsConversations),
-		answers:   deps.Store.Records(canned.Records),
+		cfg:           cfg,
+		log:           log,
+		pub:           deps.Publisher,
+		st:            deps.Store,
+		hc:            &http.Client{Timeout: 30 * time.Second},
+		publicURL:     strings.TrimRight(deps.PublicURL, "/"),
+		threads:       deps.Store.Records(recordsThreads),
+		messages:      deps.Store.Records(recordsMessages),
+		convs:         deps.Store.Records(recordsConversations),
+		answers:       deps.Store.Records(canned.Records),
+		transcriptURL: deps.TranscriptURL,
 	}
 	for _, q := range deps.Queues {
 		if q.Desk == Name {

@@ -29,6 +29,7 @@ import (
 	_ "github.com/omnigate/omnigate/adapters/builtin" // every built-in adapter
 	"github.com/omnigate/omnigate/adapters/web"
 	"github.com/omnigate/omnigate/analytics"
+	"github.com/omnigate/omnigate/api"
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/edge"
@@ -80,6 +81,7 @@ type gateway struct {
 	suggester *suggest.Suggester
 	// analytics is nil when analytics.enabled is false.
 	analytics *analytics.Analytics
+	api       *api.API
 	mux       *http.ServeMux
 	// metrics is the gateway's own registry, served on /metrics.
 	metrics *prometheus.Registry
@@ -132,7 +134,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		}
 	}()
 	s := &gateway{cfg: cfg, log: log, bus: b, store: st, mux: http.NewServeMux(), metrics: reg}
-	if err := s.build(file); err != nil {
+	if err := s.build(startCtx, file); err != nil {
 		return err
 	}
 	s.mux.Handle("GET /widget.js", web.WidgetHandler())
@@ -205,9 +207,12 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 
 // build builds every component from the config: routing first, whose queues
 // the desks show, then the adapters, tickets and the pipeline.
-func (s *gateway) build(file string) error {
+func (s *gateway) build(ctx context.Context, file string) error {
 	rc, err := routingConfig(file, s.cfg)
 	if err != nil {
+		return err
+	}
+	if err := s.buildAPI(ctx); err != nil {
 		return err
 	}
 	if err := s.buildAnalytics(file, rc); err != nil {
@@ -280,13 +285,14 @@ func (s *gateway) buildAdapters(file string, queues []adapters.Queue) error {
 			continue
 		}
 		deps := adapters.Deps{
-			Publisher: adapters.NewPublisher(s.bus, name).WithClock(clockNow()),
-			Routes:    adapters.NewRoutes(s.mux, name),
-			Logger:    s.log.With("adapter", name),
-			Store:     s.store,
-			PublicURL: s.cfg.HTTP.PublicURL,
-			Bus:       s.bus,
-			Queues:    queues,
+			Publisher:     adapters.NewPublisher(s.bus, name).WithClock(clockNow()),
+			Routes:        adapters.NewRoutes(s.mux, name),
+			Logger:        s.log.With("adapter", name),
+			Store:         s.store,
+			PublicURL:     s.cfg.HTTP.PublicURL,
+			Bus:           s.bus,
+			Queues:        queues,
+			TranscriptURL: s.api.TranscriptURL,
 		}
 		a, err := adapters.Build(name, file, &node, deps)
 		if err != nil {

@@ -30,6 +30,8 @@ type ConversationFilter struct {
 	// ContactID lists one contact's conversations (of its survivor, if it
 	// was merged): its open one and its earlier ones, newest first.
 	ContactID string
+	// Tag keeps the conversations of contacts that have this tag.
+	Tag string
 	// UpdatedSince keeps conversations updated at or after it.
 	UpdatedSince time.Time
 	// Before is the cursor: only conversations whose id sorts before it, that
@@ -75,6 +77,7 @@ func (s *Store) ListConversations(ctx context.Context, f ConversationFilter) (co
 	if f.Before != "" {
 		end, _ = slices.BinarySearch(ids, f.Before)
 	}
+	tagged := map[string]bool{} // contact id -> has f.Tag
 	for i := end - 1; i >= 0; i-- {
 		c, err := s.conversation(ctx, ids[i])
 		if errors.Is(err, ErrNotFound) {
@@ -84,6 +87,20 @@ func (s *Store) ListConversations(ctx context.Context, f ConversationFilter) (co
 		}
 		if !f.match(c) {
 			continue
+		}
+		if f.Tag != "" {
+			has, ok := tagged[c.ContactID]
+			if !ok {
+				ct, err := s.contact(ctx, c.ContactID)
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return convs, "", fmt.Errorf("store: list conversations: %w", err)
+				}
+				has = err == nil && slices.Contains(ct.Tags, f.Tag)
+				tagged[c.ContactID] = has
+			}
+			if !has {
+				continue
+			}
 		}
 		if len(convs) == f.Limit {
 			return convs, convs[len(convs)-1].ID, nil

@@ -657,6 +657,8 @@ func RunStoreWith(t *testing.T, newKV func(t *testing.T) store.KV, base store.Op
 		_, err = s.SetRouting(c, second.ID, func(_ store.Conversation, r *store.Routing) error { r.Queue = "billing"; return nil })
 		must(t, err, "set routing")
 		third := open(bob.ID, "email", t0.Add(time.Hour))
+		_, err = s.UpdateContact(c, bob.ID, func(ct *store.Contact) error { ct.Tags = []string{"vip"}; return nil })
+		must(t, err, "tag bob")
 
 		ids := func(cs []*store.Conversation) []string {
 			out := []string{}
@@ -684,6 +686,7 @@ func RunStoreWith(t *testing.T, newKV func(t *testing.T) store.KV, base store.Op
 			{"unknown contact", store.ConversationFilter{ContactID: core.NewID()}, []string{}},
 			{"channel started on", store.ConversationFilter{Channel: "sms"}, []string{first.ID}},
 			{"queue", store.ConversationFilter{Queue: "billing"}, []string{second.ID}},
+			{"contact's tag", store.ConversationFilter{Tag: "vip"}, []string{third.ID}},
 			{"updated since", store.ConversationFilter{UpdatedSince: time.Now().Add(time.Hour)}, []string{}},
 		} {
 			got, next, err := s.ListConversations(c, tc.f)
