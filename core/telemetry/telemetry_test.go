@@ -127,3 +127,39 @@ func TestSetup_Errors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStart_OffAllocatesNothing: with tracing off a span site costs no
+// allocation (the hot path's promise).
+func TestStart_OffAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	carrier := propagation.MapCarrier{}
+	n := testing.AllocsPerRun(1000, func() {
+		c, span := tracer.Start(ctx, "pipeline inbound")
+		telemetry.Inject(c, carrier)
+		telemetry.End(span, nil)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per span site with tracing off, want 0", n)
+	}
+}
+
+// BenchmarkTelemetry_SpanSite is one span site (Start, End) with tracing off
+// and on (an SDK provider that samples everything, exporting nowhere).
+func BenchmarkTelemetry_SpanSite(b *testing.B) {
+	ctx := context.Background()
+	b.Run("off", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, span := tracer.Start(ctx, "pipeline inbound")
+			telemetry.End(span, nil)
+		}
+	})
+	b.Run("on", func(b *testing.B) {
+		defer telemetry.Use(sdktrace.NewTracerProvider())()
+		b.ReportAllocs()
+		for b.Loop() {
+			_, span := tracer.Start(ctx, "pipeline inbound")
+			telemetry.End(span, nil)
+		}
+	})
+}
