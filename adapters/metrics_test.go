@@ -22,30 +22,6 @@ import (
 	"github.com/omnigate/omnigate/core/telemetry"
 )
 
-// startMeasured runs a in a Runtime whose metrics go to reg.
-func startMeasured(t *testing.T, env *adaptertest.Env, a adapters.Adapter, reg prometheus.Registerer) *adapters.Runtime {
-	t.Helper()
-	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: env.Bus, Store: env.Store, Logger: env.Logger, Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Add(a, adapters.Channel); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("runtime did not stop within 10s")
-		}
-	})
-	return rt
-}
-
 // TestRuntime_Metrics sends one reply that goes through and one the provider
 // refuses for good, and flips the adapter's readiness: the send latency,
 // the failure by reason and the ready gauge follow.
@@ -61,7 +37,7 @@ func TestRuntime_Metrics(t *testing.T) {
 		}
 	})
 	reg := prometheus.NewPedanticRegistry()
-	startMeasured(t, env, a, reg)
+	startMeasured(t, env, a, adapters.Channel, reg)
 	ok, refused := reply("rt:1"), reply("rt:2")
 	refused.Text = "refused"
 	env.PublishOutbound(t, ok, "")
@@ -121,7 +97,7 @@ func TestRuntime_SendSpan(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	defer telemetry.Use(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)))()
 	env := adaptertest.NewEnv(t, "rt")
-	startMeasured(t, env, newRTAdapter("rt"), prometheus.NewRegistry())
+	startMeasured(t, env, newRTAdapter("rt"), adapters.Channel, prometheus.NewRegistry())
 	env.WaitSent(t, env.PublishOutbound(t, reply("rt:1"), ""))
 	var publish, process, send *tracetest.SpanStub
 	bustest.Eventually(t, 5*time.Second, func() error {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/core"
@@ -112,7 +114,13 @@ func (a *rtAdapter) counts() (runs, calls, sent int) {
 // returns the Runtime and a function that stops it and waits for Run.
 func startRuntime(t *testing.T, env *adaptertest.Env, a adapters.Adapter, kind adapters.Kind) (*adapters.Runtime, func() error) {
 	t.Helper()
-	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: env.Bus, Store: env.Store, Logger: env.Logger})
+	return startMeasured(t, env, a, kind, nil)
+}
+
+// startMeasured is startRuntime with the Runtime's metrics on reg (none when nil).
+func startMeasured(t *testing.T, env *adaptertest.Env, a adapters.Adapter, kind adapters.Kind, reg prometheus.Registerer) (*adapters.Runtime, func() error) {
+	t.Helper()
+	rt, err := adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: env.Bus, Store: env.Store, Logger: env.Logger, Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
