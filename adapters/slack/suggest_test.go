@@ -1,0 +1,140 @@
+package slack_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/omnigate/omnigate/adapters/slack/slackfake"
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/bus"
+	"github.com/omnigate/omnigate/core/bus/bustest"
+	"github.com/omnigate/omnigate/core/canned"
+	"github.com/omnigate/omnigate/core/event"
+)
+
+// TestDesk_Suggestions: suggestions published for a customer message (as
+// insight publishes them) are posted in its thread; Send replies as the
+// agent, once however often it is clicked, and counts suggestion.used;
+// suggestions the agent answers past in their own words count
+// suggestion.ignored.
+func TestDesk_Suggestions(t *testing.T) {
+	d := newDesk(t, nil)
+	m := d.customer(ann, "Where is my card?", nil)
+	d.posts(2)
+	conv := d.conversationOf(ann)
+	ch, ts := root(t, d.env.Store, conv)
+
+	d.suggest(m, conv.ID, canned.Suggestion{Article: "card.md", Title: "Card delivery", Text: "Cards take **5 days**."},
+		canned.Suggestion{Article: "pin.md", Text: "Reset it in the app."})
+	sugg := d.waitPost(ts, "Suggested replies")
+	if !strings.Contains(sugg.Blocks, "*5 days*") || !strings.Contains(sugg.Blocks, "Reset it in the app.") {
+		t.Fatalf("suggestions %s", sugg.Blocks)
+	}
+	value := sendValue(t, sugg.Blocks)
+	for range 2 {
+		if code, body := d.postClick(slackfake.Click(agentUser, ch, sugg.TS, "omni_suggest_send", value)); code != http.StatusOK {
+			t.Fatalf("Send answered %d %s", code, body)
+		}
+	}
+	outs := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1)
+	if o := outs[0]; o.Text != "Cards take **5 days**." || o.Meta[event.MetaFormat] != event.FormatMarkdown || o.Meta[event.MetaArticle] != "card.md" || o.ConversationID != conv.ID || o.From != core.Identity("slack:"+agentUser) {
+		t.Errorf("reply %+v", o)
+	}
+	used := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.SuggestionUsed), 1)
+	if u := used[0]; u.Meta[event.MetaArticle] != "card.md" || u.Meta[event.MetaRank] != "1" || u.ReplyTo != m.ID || u.ConversationID != conv.ID {
+		t.Errorf("suggestion.used %+v", u)
+	}
+	d.waitEphemeral("sent one of these already")
+	d.waitNote(ts, "sent a suggested reply")
+	if n := len(d.stored(bus.StreamOut, bus.SubjectOut("sms"))); n != 1 {
+		t.Errorf("%d replies sent for two clicks", n)
+	}
+
+	m2 := d.customer(ann, "And my PIN?", nil)
+	d.suggest(m2, conv.ID, canned.Suggestion{Article: "pin.md", Text: "Reset it in the app."})
+	bustest.Eventually(t, wait, func() error {
+		if n := len(inThread(d.fake.Calls("chat.postMessage"), ts)); n < 5 {
+			return fmt.Errorf("%d posts in the thread", n)
+		}
+		return nil
+	})
+	d.waitPostN(ts, "Suggested replies", 2)
+	d.postEvent(slackfake.EventPayload("EvSugg1", slackfake.AgentReply(agentUser, ch, ts, "1700000009.000100", "Your PIN is in the app under Card.")), 0)
+	ign := d.waitStored(bus.StreamEvt, bus.SubjectEvt(event.SuggestionIgnored), 1)
+	if i := ign[0]; i.Meta[event.MetaArticle] != "pin.md" || i.ReplyTo != m2.ID {
+		t.Errorf("suggestion.ignored %+v", i)
+	}
+}
+
+// suggest publishes suggestions for customer message m on the desk, as
+// insight does.
+func (d *desk) suggest(m *core.Message, conv string, ss ...canned.Suggestion) {
+	d.t.Helper()
+	ev := core.NewMessage(core.KindEvent, core.Inbound, "slack")
+	ev.Type, ev.ConversationID, ev.ReplyTo = event.Suggestions, conv, m.ID
+	ev.Meta = map[string]string{event.MetaSuggestions: canned.EncodeSuggestions(ss)}
+	if _, err := d.env.Bus.PublishMessage(d.t.Context(), bus.SubjectDesk("slack"), ev); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// waitPost waits for a post in thread ts whose text has text.
+func (d *desk) waitPost(ts, text string) call { return d.waitPostN(ts, text, 1) }
+
+// waitPostN waits for the n-th post in thread ts whose text has text.
+func (d *desk) waitPostN(ts, text string, n int) call {
+	d.t.Helper()
+	var got call
+	bustest.Eventually(d.t, wait, func() error {
+		k := 0
+		for _, p := range inThread(d.fake.Calls("chat.postMessage"), ts) {
+			if strings.Contains(p.Text, text) {
+				if k++; k == n {
+					got = p
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%d posts with %q in thread %s, want %d", k, text, ts, n)
+	})
+	return got
+}
+
+// waitEphemeral waits for an ephemeral message with text.
+func (d *desk) waitEphemeral(text string) {
+	d.t.Helper()
+	bustest.Eventually(d.t, wait, func() error {
+		for _, c := range d.fake.Calls("chat.postEphemeral") {
+			if strings.Contains(c.Text, text) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ephemeral %q", text)
+	})
+}
+
+// sendValue is the value of the first Send button in blocks.
+func sendValue(t *testing.T, blocks string) string {
+	t.Helper()
+	var bs []struct {
+		Elements []struct {
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(blocks), &bs); err != nil {
+		t.Fatalf("blocks %s: %v", blocks, err)
+	}
+	for _, b := range bs {
+		for _, e := range b.Elements {
+			if e.ActionID == "omni_suggest_send" {
+				return e.Value
+			}
+		}
+	}
+	t.Fatalf("no Send in %s", blocks)
+	return ""
+}
