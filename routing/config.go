@@ -85,19 +85,20 @@ type Rule struct {
 
 // Match are the conditions of a rule.
 type Match struct {
-	Channels      []string          `yaml:"channels" doc:"The message came on one of these channels."`
-	Identities    []string          `yaml:"identities" doc:"The sender identity matches one of these globs (* any run, ? one character, case-insensitive), e.g. email:*@bigcorp.com."`
-	IdentityRegex string            `yaml:"identity_regex" doc:"The sender identity matches this regular expression (RE2)."`
-	Keywords      []string          `yaml:"keywords" doc:"The text contains one of these, case-insensitive; Latin words must match whole words, CJK anywhere."`
-	TextRegex     string            `yaml:"text_regex" doc:"The text matches this regular expression (RE2; add (?i) to ignore case)."`
-	Languages     []string          `yaml:"languages" doc:"The customer's language (the channel's, else detected) is one of these, e.g. zh."`
-	Tiers         []string          `yaml:"tiers" doc:"The contact's tier attribute is one of these."`
-	Tags          []string          `yaml:"tags" doc:"The contact has every one of these tags."`
-	Attributes    map[string]string `yaml:"attributes" doc:"Each contact attribute matches its glob."`
-	Customer      string            `yaml:"customer" doc:"new (no earlier conversation) or returning."`
-	Hours         string            `yaml:"hours" doc:"open or closed: inside or outside business hours of calendar."`
-	Calendar      string            `yaml:"calendar" doc:"Calendar for hours. Default: the only calendar."`
-	MinScore      float64           `yaml:"min_score" doc:"The escalation score of the message is at least this (0 to 1)."`
+	Channels         []string          `yaml:"channels" doc:"The message came on one of these channels."`
+	Identities       []string          `yaml:"identities" doc:"The sender identity matches one of these globs (* any run, ? one character, case-insensitive), e.g. email:*@bigcorp.com."`
+	IdentityRegex    string            `yaml:"identity_regex" doc:"The sender identity matches this regular expression (RE2)."`
+	Keywords         []string          `yaml:"keywords" doc:"The text contains one of these, case-insensitive; Latin words must match whole words, CJK anywhere."`
+	TextRegex        string            `yaml:"text_regex" doc:"The text matches this regular expression (RE2; add (?i) to ignore case)."`
+	Languages        []string          `yaml:"languages" doc:"The customer's language (the channel's, else detected) is one of these, e.g. zh."`
+	Tiers            []string          `yaml:"tiers" doc:"The contact's tier attribute is one of these."`
+	Tags             []string          `yaml:"tags" doc:"The contact has every one of these tags."`
+	ConversationTags []string          `yaml:"conversation_tags" doc:"The conversation has every one of these tags (agents' /omni tag, a rule's then.tags; a reopened conversation keeps them)."`
+	Attributes       map[string]string `yaml:"attributes" doc:"Each contact attribute matches its glob."`
+	Customer         string            `yaml:"customer" doc:"new (no earlier conversation) or returning."`
+	Hours            string            `yaml:"hours" doc:"open or closed: inside or outside business hours of calendar."`
+	Calendar         string            `yaml:"calendar" doc:"Calendar for hours. Default: the only calendar."`
+	MinScore         float64           `yaml:"min_score" doc:"The escalation score of the message is at least this (0 to 1)."`
 }
 
 // Action is what a matching rule does.

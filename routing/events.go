@@ -50,6 +50,7 @@ const (
 	kindSample    = "sample"
 	kindEvent     = "event"
 	kindTicket    = "ticket"
+	kindTag       = "tag"
 )
 
 // detID is a ULID at t whose random part derives from key, so rebuilding an
@@ -92,6 +93,23 @@ func (pl *plan) replyEffects(conv *store.Conversation, s *convState, auto, kind,
 		}
 	}
 	e, err := publishEffect(kind, "reply:"+m.ID, bus.SubjectIn(event.ByRouting, conv.ID), m)
+	if err != nil {
+		return nil, err
+	}
+	return []effect{e}, nil
+}
+
+// tagEffects build the conversation.tag command adding tags to the
+// conversation, for the pipeline, on routing's partition of it.
+func (pl *plan) tagEffects(conv *store.Conversation, tags []string, key string, at time.Time) ([]effect, error) {
+	m := core.NewMessage(core.KindEvent, core.Inbound, event.ByRouting)
+	m.ID = detID(key, at)
+	m.ReceivedAt = at.UTC()
+	m.Type = event.ConversationTag
+	m.From = core.NewIdentity(event.ByRouting, "rules")
+	m.ContactID, m.ConversationID = conv.ContactID, conv.ID
+	m.Meta = map[string]string{event.MetaTags: strings.Join(tags, ","), event.MetaBy: event.ByRouting}
+	e, err := publishEffect(kindTag, "tag:"+m.ID, bus.SubjectIn(event.ByRouting, conv.ID), m)
 	if err != nil {
 		return nil, err
 	}

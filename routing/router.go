@@ -243,6 +243,7 @@ func (r *Router) handleTranscript(ctx context.Context, d *bus.Delivery) error {
 			return store.ErrSkip
 		}
 		f.Returning = conv.Previous != "" || conv.Opens > 1
+		f.ConversationTags = conv.Tags
 		return r.inbound(conv, s, f, seq, at)
 	})
 	if err != nil {
@@ -299,6 +300,14 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 		}
 		if err := r.routed(conv, s, event.ReasonRules, prev, "", now); err != nil {
 			return err
+		}
+		if len(d.Tags) > 0 {
+			// Tags are the conversation's, the pipeline's to write: ask it.
+			es, err := pl.tagEffects(conv, d.Tags, "tag:"+conv.ID+":"+itoa(s.Opens), now)
+			if err != nil {
+				return err
+			}
+			s.addEffects(es...)
 		}
 		if d.AutoReply != "" && !s.AutoReplied {
 			text, lang, err := pl.render(d.AutoReply, s.Language, r.replyData(conv, s, now, 0))

@@ -150,9 +150,11 @@ type facts struct {
 	Message   *core.Message
 	Contact   *store.Contact // nil when unknown
 	Returning bool
-	Language  string
-	Score     Classification
-	Now       time.Time
+	// ConversationTags are the conversation's tags (store.Conversation.Tags).
+	ConversationTags []string
+	Language         string
+	Score            Classification
+	Now              time.Time
 }
 
 // Decision is what routing decided for a conversation.
@@ -286,6 +288,11 @@ func (r *rule) match(f facts) (bool, []string) {
 	}
 	for _, t := range w.Tags {
 		if !check(slices.Contains(tags, t), "contact tagged %s", t) {
+			return false, why
+		}
+	}
+	for _, t := range w.ConversationTags {
+		if !check(slices.Contains(f.ConversationTags, strings.ToLower(strings.TrimSpace(t))), "conversation tagged %s", t) {
 			return false, why
 		}
 	}

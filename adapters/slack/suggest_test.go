@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/omnigate/omnigate/core/bus/bustest"
 	"github.com/omnigate/omnigate/core/canned"
 	"github.com/omnigate/omnigate/core/event"
+	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/routing"
 )
 
 // TestDesk_Suggestions: suggestions published for a customer message (as
@@ -137,4 +140,63 @@ func sendValue(t *testing.T, blocks string) string {
 	}
 	t.Fatalf("no Send in %s", blocks)
 	return ""
+}
+
+// TestDesk_Tags: a rule's tags and an agent's /omni tag become the
+// conversation's tags (the pipeline writes them), the card shows them, and a
+// rule matching conversation tags routes the reopened conversation by them.
+func TestDesk_Tags(t *testing.T) {
+	d := newDesk(t, nil)
+	cfg := routingConfig()
+	cfg.Rules = []routing.Rule{
+		{Name: "refund-tag", Continue: true, When: routing.Match{Keywords: []string{"refund"}}, Then: routing.Action{Tags: []string{"refund"}}},
+		{Name: "vip-again", When: routing.Match{ConversationTags: []string{"vip"}}, Then: routing.Action{Queue: "vip"}},
+	}
+	d.runRoutingWith(cfg)
+	d.customer(ann, "I want a refund", nil)
+	d.posts(2)
+	conv := d.conversationOf(ann)
+	ch, ts := root(t, d.env.Store, conv)
+	waitTags := func(want ...string) {
+		t.Helper()
+		bustest.Eventually(t, wait, func() error {
+			if c := d.conversation(conv.ID); !slices.Equal(c.Tags, want) {
+				return fmt.Errorf("tags %q, want %q", c.Tags, want)
+			}
+			return nil
+		})
+	}
+	waitTags("refund")
+	d.waitCard(ch, ts, "*Tags*", "`refund`")
+
+	if code, say := d.command(agentUser, ch, "tag VIP "+conv.ID); code != http.StatusOK || !strings.Contains(say, "`vip`") {
+		t.Fatalf("/omni tag: %d %q", code, say)
+	}
+	waitTags("refund", "vip")
+	d.waitCard(ch, ts, "`refund` `vip`")
+	d.waitNote(ts, "<@"+agentUser+"> changed the tags: added `vip`")
+	if c := d.conversation(conv.ID); c.Queue == "vip" {
+		t.Fatalf("routed to vip before the rule could see the tag")
+	}
+
+	if code, say := d.command(agentUser, ch, "close "+conv.ID); code != http.StatusOK {
+		t.Fatalf("/omni close: %d %q", code, say)
+	}
+	bustest.Eventually(t, wait, func() error {
+		if c := d.conversation(conv.ID); c.State != store.StateClosed {
+			return fmt.Errorf("state %s", c.State)
+		}
+		return nil
+	})
+	d.customer(ann, "Hello again", nil)
+	bustest.Eventually(t, wait, func() error {
+		if c := d.conversation(conv.ID); c.Queue != "vip" || c.Opens != 2 {
+			return fmt.Errorf("reopened conversation in queue %q, opens %d", c.Queue, c.Opens)
+		}
+		return nil
+	})
+	if code, say := d.command(agentUser, ch, "untag refund,vip "+conv.ID); code != http.StatusOK || !strings.Contains(say, "Removing") {
+		t.Fatalf("/omni untag: %d %q", code, say)
+	}
+	waitTags()
 }

@@ -28,7 +28,8 @@ const (
 	ContactLink = "contact.link"
 	// ConversationTag asks the pipeline to add the tags in meta tags to the
 	// conversation and remove those in meta untags. A desk sends it on its
-	// partition of the conversation, as ConversationClose.
+	// partition of the conversation, as ConversationClose; routing sends the
+	// tags of the rules that matched on its own.
 	ConversationTag = "conversation.tag"
 	// ConversationClaim asks routing to assign the conversation to the agent in
 	// meta assignee (else From), the agent who claimed it.

@@ -28,6 +28,9 @@ func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message, redelivered 
 		return err
 	}
 	switch {
+	case m.Kind == core.KindEvent && m.Type == event.ConversationTag:
+		// Desks (an agent's /omni tag) and routing (a rule's tags) tag.
+		return p.tagConversation(ctx, m, pr)
 	case m.Kind == core.KindEvent && p.isDesk(m.Channel):
 		switch m.Type {
 		case event.ConversationClose:
@@ -36,8 +39,6 @@ func (p *Pipeline) handleDesk(ctx context.Context, m *core.Message, redelivered 
 			return p.reopenConversation(ctx, m, pr)
 		case event.ContactLink:
 			return p.agentLink(ctx, m, pr)
-		case event.ConversationTag:
-			return p.tagConversation(ctx, m, pr)
 		default:
 			return bus.Permanent(fmt.Errorf("unknown desk command %q", m.Type))
 		}
