@@ -163,3 +163,20 @@ func BenchmarkTelemetry_SpanSite(b *testing.B) {
 		}
 	})
 }
+
+// TestSetup_GRPC builds the gRPC exporter (it connects lazily) and shuts it
+// down with nothing to send.
+func TestSetup_GRPC(t *testing.T) {
+	shutdown, err := telemetry.Setup(t.Context(), telemetry.Options{Endpoint: "http://127.0.0.1:1", Protocol: telemetry.ProtocolGRPC, SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !telemetry.Enabled() {
+		t.Fatal("tracing off after Setup")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
