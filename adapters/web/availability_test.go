@@ -11,22 +11,6 @@ import (
 	"github.com/omnigate/omnigate/core/event"
 )
 
-// setAvailability writes a queue's availability as routing does (the
-// record is the contract between them: core/event.Availability).
-func setAvailability(t *testing.T, f *fixture, key string, a event.Availability) {
-	t.Helper()
-	if a.At.IsZero() {
-		a.At = time.Now().UTC()
-	}
-	var cur event.Availability
-	if _, err := f.env.Store.Records(event.AvailabilityRecords).Update(t.Context(), key, &cur, event.AvailabilityTTL, func(bool) error {
-		cur = a
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // widgetConfig is GET widget/config as the widget reads it.
 type widgetConfig struct {
 	Site         string            `json:"site"`
@@ -38,12 +22,7 @@ type widgetConfig struct {
 	Prechat      *struct {
 		Fields []web.Field `json:"fields"`
 	} `json:"prechat"`
-	Availability struct {
-		Online        bool      `json:"online"`
-		Reason        string    `json:"reason"`
-		ExpectedWaitS int64     `json:"expected_wait_s"`
-		NextOpen      time.Time `json:"next_open"`
-	} `json:"availability"`
+	Availability availability `json:"availability"`
 }
 
 // TestAvailability_WidgetConfig: the widget's config tells routing's view of
@@ -104,7 +83,7 @@ widget:
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.a.Queue = "general"
-			setAvailability(t, f, event.AvailabilityDefault, tc.a)
+			putAvailability(t, f.env, event.AvailabilityDefault, tc.a)
 			c, _ := get("shop")
 			av := c.Availability
 			if av.Online != tc.online || av.Reason != tc.reason || av.ExpectedWaitS != tc.wait || !av.NextOpen.Equal(tc.a.NextOpen) {
@@ -114,7 +93,7 @@ widget:
 	}
 
 	// A site of its own queue reads that queue's record.
-	setAvailability(t, f, event.AvailabilityKey("vip"), event.Availability{Queue: "vip", Agents: 1, Available: 1, Open: true})
+	putAvailability(t, f.env, event.AvailabilityKey("vip"), event.Availability{Queue: "vip", Agents: 1, Available: 1, Open: true})
 	if c, _ := get("vip"); !c.Availability.Online {
 		t.Errorf("vip site: %+v", c.Availability)
 	}
@@ -131,13 +110,13 @@ widget:
 // pushed to the open sessions of the site.
 func TestAvailability_Pushed(t *testing.T) {
 	f := newFixture(t, "web", testConfig)
-	setAvailability(t, f, event.AvailabilityDefault, event.Availability{Queue: "general", Agents: 1, Available: 1, Open: true, ExpectedWait: 3 * time.Minute})
+	putAvailability(t, f.env, event.AvailabilityDefault, event.Availability{Queue: "general", Agents: 1, Available: 1, Open: true, ExpectedWait: 3 * time.Minute})
 	c := mustDial(t, f)
 	w := c.hello(nil)
 	if !w.AgentsOnline || !w.Availability.Online || w.Availability.ExpectedWaitS != 180 {
 		t.Fatalf("welcome availability %+v online %v", w.Availability, w.AgentsOnline)
 	}
-	setAvailability(t, f, event.AvailabilityDefault, event.Availability{Queue: "general", Agents: 1, Open: true, ExpectedWait: 3 * time.Minute})
+	putAvailability(t, f.env, event.AvailabilityDefault, event.Availability{Queue: "general", Agents: 1, Open: true, ExpectedWait: 3 * time.Minute})
 	for {
 		fr := c.next("availability")
 		if !fr.Online && fr.Reason == "away" {
@@ -150,7 +129,7 @@ func TestAvailability_Pushed(t *testing.T) {
 // decide over routing.
 func TestAvailability_Forced(t *testing.T) {
 	f := newFixture(t, "web", testConfig+"offline: true\n")
-	setAvailability(t, f, event.AvailabilityDefault, event.Availability{Agents: 1, Available: 1, Open: true})
+	putAvailability(t, f.env, event.AvailabilityDefault, event.Availability{Agents: 1, Available: 1, Open: true})
 	c := mustDial(t, f)
 	if w := c.hello(nil); w.AgentsOnline || w.Availability.Reason != "offline" {
 		t.Errorf("offline: true: %+v", w.Availability)

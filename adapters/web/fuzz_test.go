@@ -35,6 +35,11 @@ func FuzzDecodeFrame(f *testing.F) {
 		`{"type":"history","after":1,"before":2}`,
 		`{"type":"message","text":"\u0000\ud800"}`,
 		`{"type":"nope"}`, `{}`, `[]`, `null`, `"hello"`, ``, `{"type":`, "{\"type\":\"message\",\"text\":\"\xff\"}",
+		`{"type":"message","client_id":"p1","text":"parcel","name":"Ann Lee","email":"ann@example.com","fields":{"order":"A-1042"}}`,
+		`{"type":"message","text":"call me","email":"bob@example.com","offline":true}`,
+		`{"type":"message","text":"x","offline":true}`,
+		`{"type":"message","text":"x","fields":{"Bad Name":"v"}}`,
+		`{"type":"message","text":"x","name":"a\u0007b","fields":{"order":null}}`,
 		`{"type":"history","limit":-1}`, `{"type":"read","up_to":-1}`, `{"type":"hello","resume_after":1e3}`,
 	} {
 		f.Add([]byte(s))
@@ -53,7 +58,15 @@ func FuzzDecodeFrame(f *testing.F) {
 		if len(fr.Text) > core.MaxTextBytes || len(fr.Attachments) > core.MaxAttachments || fr.Limit < 0 || fr.Limit > maxHistoryLimit {
 			t.Fatalf("accepted out-of-limit frame: %d text bytes, %d attachments, limit %d", len(fr.Text), len(fr.Attachments), fr.Limit)
 		}
-		for _, s := range []string{fr.Text, fr.Site, fr.ClientID, fr.Email, fr.Lang, fr.Page} {
+		if len(fr.Name) > maxNameBytes || len(fr.Fields) > maxPrechatFields || (fr.Offline && fr.Email == "") {
+			t.Fatalf("accepted form fields out of limits: name %d bytes, %d fields, offline %v without email", len(fr.Name), len(fr.Fields), fr.Offline)
+		}
+		for k, v := range fr.Fields {
+			if !fieldNameRE.MatchString(k) || len(v) > maxFieldBytes || !utf8.ValidString(v) {
+				t.Fatalf("accepted field %q = %q", k, v)
+			}
+		}
+		for _, s := range []string{fr.Text, fr.Site, fr.ClientID, fr.Email, fr.Lang, fr.Page, fr.Name} {
 			if !utf8.ValidString(s) {
 				t.Fatalf("accepted invalid UTF-8 %q", s)
 			}

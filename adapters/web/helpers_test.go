@@ -88,36 +88,39 @@ func build(t *testing.T, name string, deps adapters.Deps, src string) *web.Adapt
 	return a.(*web.Adapter)
 }
 
+// availability is who can answer, as the server tells the widget.
+type availability struct {
+	Online        bool      `json:"online"`
+	Reason        string    `json:"reason"`
+	ExpectedWaitS int64     `json:"expected_wait_s"`
+	NextOpen      time.Time `json:"next_open"`
+}
+
 // frame is any server frame, decoded.
 type frame struct {
-	Type         string `json:"type"`
-	VisitorToken string `json:"visitor_token"`
-	Visitor      string `json:"visitor"`
-	Site         string `json:"site"`
-	Verified     bool   `json:"verified"`
-	AgentsOnline bool   `json:"agents_online"`
-	Availability struct {
-		Online        bool      `json:"online"`
-		Reason        string    `json:"reason"`
-		ExpectedWaitS int64     `json:"expected_wait_s"`
-		NextOpen      time.Time `json:"next_open"`
-	} `json:"availability"`
-	Online        bool    `json:"online"` // an availability frame
-	Reason        string  `json:"reason"`
-	ExpectedWaitS int64   `json:"expected_wait_s"`
-	Avatar        string  `json:"avatar"`
-	Auto          string  `json:"auto"`
-	History       []frame `json:"history"`
-	Messages      []frame `json:"messages"`
-	More          bool    `json:"more"`
-	LastSeq       uint64  `json:"last_seq"`
-	ReadUpTo      uint64  `json:"read_up_to"`
-	Seq           uint64  `json:"seq"`
-	ID            string  `json:"id"`
-	ClientID      string  `json:"client_id"`
-	From          string  `json:"from"`
-	Agent         string  `json:"agent"`
-	Text          string  `json:"text"`
+	Type          string       `json:"type"`
+	VisitorToken  string       `json:"visitor_token"`
+	Visitor       string       `json:"visitor"`
+	Site          string       `json:"site"`
+	Verified      bool         `json:"verified"`
+	AgentsOnline  bool         `json:"agents_online"`
+	Availability  availability `json:"availability"`
+	Online        bool         `json:"online"` // an availability frame
+	Reason        string       `json:"reason"`
+	ExpectedWaitS int64        `json:"expected_wait_s"`
+	Avatar        string       `json:"avatar"`
+	Auto          string       `json:"auto"`
+	History       []frame      `json:"history"`
+	Messages      []frame      `json:"messages"`
+	More          bool         `json:"more"`
+	LastSeq       uint64       `json:"last_seq"`
+	ReadUpTo      uint64       `json:"read_up_to"`
+	Seq           uint64       `json:"seq"`
+	ID            string       `json:"id"`
+	ClientID      string       `json:"client_id"`
+	From          string       `json:"from"`
+	Agent         string       `json:"agent"`
+	Text          string       `json:"text"`
 	Attachments   []struct {
 		Name        string `json:"name"`
 		ContentType string `json:"content_type"`
