@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -122,24 +121,11 @@ func (d *desk) waitEphemeral(text string) {
 // sendValue is the value of the first Send button in blocks.
 func sendValue(t *testing.T, blocks string) string {
 	t.Helper()
-	var bs []struct {
-		Elements []struct {
-			ActionID string `json:"action_id"`
-			Value    string `json:"value"`
-		} `json:"elements"`
+	v, ok := slackfake.ButtonValue(blocks, "omni_suggest_send")
+	if !ok {
+		t.Fatalf("no Send button in %s", blocks)
 	}
-	if err := json.Unmarshal([]byte(blocks), &bs); err != nil {
-		t.Fatalf("blocks %s: %v", blocks, err)
-	}
-	for _, b := range bs {
-		for _, e := range b.Elements {
-			if e.ActionID == "omni_suggest_send" {
-				return e.Value
-			}
-		}
-	}
-	t.Fatalf("no Send in %s", blocks)
-	return ""
+	return v
 }
 
 // TestDesk_Tags: a rule's tags and an agent's /omni tag become the

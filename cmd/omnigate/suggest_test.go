@@ -145,24 +145,11 @@ func (g *loop) waitPost(t *testing.T, ts, text string) slackfake.Call {
 // firstSuggestion is the value of the first Send button in blocks.
 func firstSuggestion(t *testing.T, blocks string) string {
 	t.Helper()
-	var bs []struct {
-		Elements []struct {
-			ActionID string `json:"action_id"`
-			Value    string `json:"value"`
-		} `json:"elements"`
+	v, ok := slackfake.ButtonValue(blocks, "omni_suggest_send")
+	if !ok {
+		t.Fatalf("no Send button in %s", blocks)
 	}
-	if err := json.Unmarshal([]byte(blocks), &bs); err != nil {
-		t.Fatalf("blocks %s: %v", blocks, err)
-	}
-	for _, b := range bs {
-		for _, e := range b.Elements {
-			if e.ActionID == "omni_suggest_send" {
-				return e.Value
-			}
-		}
-	}
-	t.Fatalf("no Send button in %s", blocks)
-	return ""
+	return v
 }
 
 // command runs /omni text as the agent in channel and returns the answer

@@ -190,3 +190,25 @@ func Command(user, channel, text string) url.Values {
 		"api_app_id": {AppID},
 	}
 }
+
+// ButtonValue returns the value of the first button actionID in blocks (a
+// Call's Blocks), as a click on it would carry it.
+func ButtonValue(blocks, actionID string) (string, bool) {
+	var bs []struct {
+		Elements []struct {
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(blocks), &bs); err != nil {
+		return "", false
+	}
+	for _, b := range bs {
+		for _, e := range b.Elements {
+			if e.ActionID == actionID {
+				return e.Value, true
+			}
+		}
+	}
+	return "", false
+}
