@@ -281,14 +281,20 @@ func (a *Analytics) apply(d delivery) {
 // applyTo adds envelope m, read at seq from src, to st.
 func applyTo(st *state, src source, seq uint64, m *core.Message) {
 	id, es := entriesOf(src, seq, m)
+	if src == srcEvt && m.Type == event.ConversationTagged && id != "" {
+		// The conversation's tags now, as the pipeline keeps them.
+		tl := st.timeline(id)
+		tl.Tags = nil
+		tl.addTags(m.Meta[event.MetaTags])
+		if t := at(m); t.After(tl.Last) {
+			tl.Last = t
+		}
+		return
+	}
 	if id == "" || len(es) == 0 {
 		return
 	}
-	tl := st.Timelines[id]
-	if tl == nil {
-		tl = &timeline{ID: id}
-		st.Timelines[id] = tl
-	}
+	tl := st.timeline(id)
 	if tl.Contact == "" {
 		tl.Contact = m.ContactID
 	}
@@ -301,6 +307,16 @@ func applyTo(st *state, src source, seq uint64, m *core.Message) {
 	for _, e := range es {
 		tl.add(e)
 	}
+}
+
+// timeline returns the timeline of id, made when there is none.
+func (st *state) timeline(id string) *timeline {
+	tl := st.Timelines[id]
+	if tl == nil {
+		tl = &timeline{ID: id}
+		st.Timelines[id] = tl
+	}
+	return tl
 }
 
 // checkpoint drops expired timelines and saves the state when it changed.
