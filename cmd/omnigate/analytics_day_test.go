@@ -310,9 +310,12 @@ type day struct {
 	conv map[int]string
 	// port is the embedded NATS server's client port.
 	port int
+	// replicas, when set, are the replicas customers write to, in turn.
+	replicas []*loop
 }
 
-// startDay runs omnigate with the day's routing on a fake clock at dayStart.
+// startDay runs omnigate with the day's routing on a fake clock at dayStart
+// (again: the same deployment restarted).
 func startDay(t *testing.T, again *day) *day {
 	t.Helper()
 	d := again
@@ -321,14 +324,49 @@ func startDay(t *testing.T, again *day) *day {
 	}
 	testClock = d.clock
 	t.Cleanup(func() { testClock = nil })
-	extra := fmt.Sprintf("nats:\n  embedded:\n    listen: 127.0.0.1:%d\nanalytics:\n  checkpoint_interval: 200ms\n  abandon_window: %s\n", d.port, dayAbandon)
-	o := loopOptions{transport: "http", chs: []string{"sms", "whatsapp", "telegram"}, extra: extra, routing: dayRouting(),
-		http: "  admin_token: " + dayToken + "\n"}
+	extra := fmt.Sprintf("nats:\n  embedded:\n    listen: 127.0.0.1:%d\n%s", d.port, dayAnalytics)
+	o := dayOptions()
+	o.extra = extra
 	if again != nil {
 		o.again = again.g
 	}
 	d.g = startLoopWith(t, o)
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", d.port))
+	d.connect(fmt.Sprintf("nats://127.0.0.1:%d", d.port))
+	return d
+}
+
+// dayAnalytics is the analytics section of the day's omnigate.
+var dayAnalytics = fmt.Sprintf("analytics:\n  checkpoint_interval: 200ms\n  abandon_window: %s\n", dayAbandon)
+
+// dayOptions are the day's deployment: Slack over HTTP, Twilio SMS and
+// WhatsApp, Telegram, the day's routing and admin token.
+func dayOptions() loopOptions {
+	return loopOptions{transport: "http", chs: []string{"sms", "whatsapp", "telegram"}, routing: dayRouting(),
+		http: "  admin_token: " + dayToken + "\n"}
+}
+
+// startDayReplicas runs two omnigate replicas on one NATS server (and its
+// JetStream store) on a fake clock at dayStart. d.g is the first; customers'
+// webhooks alternate between them.
+func startDayReplicas(t *testing.T) *day {
+	t.Helper()
+	srv := bustest.RunServer(t)
+	d := &day{t: t, clock: routingtest.NewClock(dayStart), conv: map[int]string{}}
+	testClock = d.clock
+	t.Cleanup(func() { testClock = nil })
+	o := dayOptions()
+	o.nats, o.extra = srv.URL(), dayAnalytics
+	d.g = startLoopWith(t, o)
+	o.share = d.g
+	d.replicas = []*loop{d.g, startLoopWith(t, o)}
+	d.connect(srv.URL())
+	return d
+}
+
+// connect opens the test's own NATS connection, to watch the streams.
+func (d *day) connect(url string) {
+	t := d.t
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +376,6 @@ func startDay(t *testing.T, again *day) *day {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
 }
 
 func freePort(t *testing.T) int {
@@ -358,13 +395,17 @@ func phone(n int) string { return fmt.Sprintf("+1415600%04d", n) }
 func (d *day) write(ch string, c *dayConv, text string) {
 	t := d.t
 	t.Helper()
+	base := d.g.base
+	if len(d.replicas) > 0 {
+		base = d.replicas[d.g.next()%len(d.replicas)].base
+	}
 	switch ch {
 	case "sms", "whatsapp":
 		from, to := phone(c.n), twiliotest.From
 		if ch == "whatsapp" {
 			from, to = "whatsapp:"+phone(c.n), "whatsapp:"+twiliotest.WhatsAppFrom
 		}
-		if code, body := twiliotest.PostWebhook(t, d.g.base+"/channels/"+ch+"/webhook", twiliotest.IncomingMessage("", from, to, text)); code != http.StatusOK {
+		if code, body := twiliotest.PostWebhook(t, base+"/channels/"+ch+"/webhook", twiliotest.IncomingMessage("", from, to, text)); code != http.StatusOK {
 			t.Fatalf("webhook answered %d %s", code, body)
 		}
 	case "telegram":
@@ -374,7 +415,7 @@ func (d *day) write(ch string, c *dayConv, text string) {
 			"from": map[string]any{"id": chat, "is_bot": false, "first_name": "Cust"},
 			"chat": map[string]any{"id": chat, "type": "private", "first_name": "Cust"},
 		}}
-		req := telegramtest.WebhookRequest(t, d.g.base+"/channels/telegram/webhook", "loop-secret", update)
+		req := telegramtest.WebhookRequest(t, base+"/channels/telegram/webhook", "loop-secret", update)
 		req.RequestURI = ""
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -483,6 +524,9 @@ func (d *day) settle() {
 			t.Fatalf("omnigate did not settle: %s", last)
 		}
 		state, busy := d.busState(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("omnigate did not settle: %s", last)
+		}
 		if busy || state != last {
 			quiet = 0
 		} else {
@@ -509,6 +553,11 @@ func (d *day) busState(ctx context.Context) (string, bool) {
 		fmt.Fprintf(&b, "%s:%d ", s, info.State.LastSeq)
 		l := st.ListConsumers(ctx)
 		for ci := range l.Info() {
+			if ci.Config.Durable == "" && (ci.Delivered.Last == nil || time.Since(*ci.Delivered.Last) > 3*time.Second) {
+				// An ephemeral (ordered) consumer nobody reads any more: the
+				// analytics of a replica that stopped, until the server drops it.
+				continue
+			}
 			if ci.NumPending > 0 || ci.NumAckPending > 0 {
 				busy = true
 				fmt.Fprintf(&b, "[%s pending %d ack %d] ", ci.Name, ci.NumPending, ci.NumAckPending)
@@ -681,4 +730,55 @@ func TestAnalyticsDay(t *testing.T) {
 			t.Logf("hour %s: first response p50 %v n %d", r.Key, r.FirstResponse.P50, r.FirstResponse.N)
 		}
 	}
+}
+
+// TestAnalyticsDay_TwoReplicas replays a shorter day on two replicas sharing
+// one NATS server: customers' webhooks alternate between them, the replica
+// that took the analytics lease is stopped at midday, and the other's report
+// must still equal the figures computed from the generator's log.
+func TestAnalyticsDay_TwoReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a day through two running replicas")
+	}
+	convs := generateDay(11, 30, 3)
+	as := actions(convs)
+	d := startDayReplicas(t)
+	as = d.run(as, dayStart.Add(90*time.Minute))
+	// Stop whichever replica does the analytics work; the other takes over.
+	holder := d.holder()
+	other := d.replicas[1-holder]
+	d.replicas[holder].stop()
+	// Slack message timestamps and Telegram update ids come from the loop's
+	// counter: the survivor goes on from where the first left off.
+	other.seq = max(other.seq, d.g.seq)
+	d.g, d.replicas = other, []*loop{other}
+	end := dayStart.Add(4 * time.Hour)
+	as = d.run(as, end)
+	if len(as) > 0 {
+		t.Fatalf("%d steps left after the day's end", len(as))
+	}
+	want := expectedDay(convs, end)
+	byQueue := maps.Clone(want)
+	delete(byQueue, analytics.Total)
+	compare(t, d.report(analytics.ByQueue), byQueue)
+	compare(t, d.report(""), map[string]map[string]float64{analytics.Total: want[analytics.Total]})
+}
+
+// holder is the index in d.replicas of the replica holding the analytics
+// lease: the one whose /metrics exports the service metrics.
+func (d *day) holder() int {
+	t := d.t
+	t.Helper()
+	found := -1
+	bustest.Eventually(t, 20*time.Second, func() error {
+		for i, r := range d.replicas {
+			_, body, err := getStatus(r.base + "/metrics")
+			if err == nil && strings.Contains(body, "omnigate_analytics_applied_total") {
+				found = i
+				return nil
+			}
+		}
+		return fmt.Errorf("no replica exports the service metrics")
+	})
+	return found
 }

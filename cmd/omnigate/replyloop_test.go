@@ -133,6 +133,12 @@ type loopOptions struct {
 	routing string
 	// http are more keys of the http section, each line indented by two spaces.
 	http string
+	// nats, when set, is the URL of the NATS server to join (else each
+	// omnigate runs its own, embedded).
+	nats string
+	// share, when set, is a loop whose provider fakes this one uses too: a
+	// second replica of the same deployment.
+	share *loop
 	// again, when set, is a loop to start again: same data directory, same
 	// fakes, a new serve (its earlier one stopped with stop).
 	again *loop
@@ -146,6 +152,9 @@ func startLoopWith(t *testing.T, o loopOptions) *loop {
 	}
 	transport, chs, extra := o.transport, o.chs, o.extra
 	g := &loop{base: "http://" + ln.Addr().String(), transport: transport, slack: slackfake.New(t), dir: t.TempDir()}
+	if sh := o.share; sh != nil {
+		g.slack, g.twilio, g.telegram = sh.slack, sh.twilio, sh.telegram
+	}
 	if a := o.again; a != nil {
 		g = a
 		g.base = "http://" + ln.Addr().String()
@@ -154,6 +163,9 @@ func startLoopWith(t *testing.T, o loopOptions) *loop {
 	dir := g.dir
 	var yml strings.Builder
 	fmt.Fprintf(&yml, "http:\n  public_url: %s\n%sdata_dir: %s\nlog:\n  level: warn\n", g.base, o.http, filepath.Join(dir, "data"))
+	if o.nats != "" {
+		fmt.Fprintf(&yml, "nats:\n  url: %s\n", o.nats)
+	}
 	if o.routing != "" {
 		yml.WriteString(o.routing)
 	} else {
