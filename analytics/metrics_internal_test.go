@@ -214,3 +214,32 @@ func FuzzDecodeState(f *testing.F) {
 		_, _ = decodeState(data)
 	})
 }
+
+// cell is a row with first response samples (seconds) and CSAT scores.
+func cell(key string, frt float64, n int, csat float64) Row {
+	r := Row{Key: key}
+	r.FirstResponse = Dist{N: n, P50: frt}
+	r.CSAT = Mean{N: int64(n), Avg: csat}
+	return r
+}
+
+// The weak spots are the cells far worse than their group's median by the
+// robust z-score, in the direction that is bad, with enough samples.
+func TestWeakSpots(t *testing.T) {
+	groups := map[string][]Row{
+		"queue billing": {cell("h09", 300, 8, 4.5), cell("h10", 320, 8, 4.4), cell("h11", 2000, 8, 4.6), cell("h12", 280, 8, 4.5), cell("h13", 340, 8, 2.0), cell("h14", 9000, 2, 4.5)},
+		"agents":        {cell("a", 300, 9, 4), cell("b", 310, 9, 4), cell("c", 330, 9, 4), cell("d", 305, 9, 4)},
+	}
+	got := weakSpots(groups)
+	var names []string
+	for _, w := range got {
+		names = append(names, w.Cell+" "+w.Metric)
+	}
+	want := "h11 first_response_p50,h13 csat"
+	if strings.Join(names, ",") != want {
+		t.Errorf("weak spots %v, want %s (h14 has too few samples; agents are alike)", names, want)
+	}
+	if got[0].Baseline != 320 || got[0].Score < 3.5 {
+		t.Errorf("first weak spot %+v", got[0])
+	}
+}

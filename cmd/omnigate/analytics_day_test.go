@@ -660,6 +660,9 @@ func mapsKeysP(m map[string]*analytics.Metrics) func(func(string) bool) { return
 // run, OMNIGATE_ANALYTICS_DAY of them when set (thousands for a full day).
 func dayConversations(t *testing.T) (n, hours int) {
 	n, hours = 60, 4
+	if raceEnabled {
+		n, hours = 36, 3
+	}
 	if s := os.Getenv("OMNIGATE_ANALYTICS_DAY"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 {
@@ -713,18 +716,22 @@ func TestAnalyticsDay(t *testing.T) {
 		t.Errorf("GET /api/reports without a token: %d, want 401", resp.StatusCode)
 	}
 
+	// The weak spots need a few conversations in every queue-hour: under the
+	// race detector the day is too short to judge them (the analytics
+	// package's tests check the method itself).
+	judged := n >= 60
 	slow := fmt.Sprintf("queue billing %sT%02d", dayStart.Format("2006-01-02"), slowHour)
 	found := false
 	for _, w := range total.Weak {
 		t.Logf("weak spot: %+v", w)
 		if w.Cell == slow && w.Metric == "first_response_p50" {
 			found = true
-		} else if strings.HasPrefix(w.Cell, "queue ") && w.Metric == "first_response_p50" {
+		} else if judged && strings.HasPrefix(w.Cell, "queue ") && w.Metric == "first_response_p50" {
 			t.Errorf("weak spot %s flagged, the generator made only %s slow", w.Cell, slow)
 		}
 	}
-	checkDashboard(t, d, total, slow)
-	if !found {
+	checkDashboard(t, d, total, slow, judged)
+	if judged && !found {
 		t.Errorf("weak spots %+v do not name %s", total.Weak, slow)
 		for _, r := range d.report(analytics.ByHour).Rows {
 			t.Logf("hour %s: first response p50 %v n %d", r.Key, r.FirstResponse.P50, r.FirstResponse.N)
@@ -740,7 +747,11 @@ func TestAnalyticsDay_TwoReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays a day through two running replicas")
 	}
-	convs := generateDay(11, 30, 3)
+	n := 30
+	if raceEnabled {
+		n = 18
+	}
+	convs := generateDay(11, n, 3)
 	as := actions(convs)
 	d := startDayReplicas(t)
 	as = d.run(as, dayStart.Add(90*time.Minute))
