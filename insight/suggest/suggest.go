@@ -254,6 +254,10 @@ func (s *Suggester) handleTranscript(ctx context.Context, d *bus.Delivery) error
 		}
 		return s.remember(ctx, m, func(c *convRecord) { c.question(m.Text) })
 	case m.Meta[event.MetaAuto] == "" && slices.Contains(s.desks, m.From.Channel()):
+		if m.Meta[event.MetaArticle] != "" {
+			// Sent from the knowledge base: answered, nothing new to learn.
+			return s.remember(ctx, m, func(c *convRecord) { c.Pending = nil })
+		}
 		return s.remember(ctx, m, func(c *convRecord) { c.answer(m.Text) })
 	}
 	return nil
@@ -267,6 +271,9 @@ func (s *Suggester) suggest(ctx context.Context, m *core.Message) error {
 		a := h.Article
 		if m.Language != "" && a.Lang != "" && !sameLanguage(a.Lang, m.Language) {
 			continue
+		}
+		if slices.ContainsFunc(out, func(s canned.Suggestion) bool { return s.Text == a.Answer }) {
+			continue // learned twice, or an article and an agent's copy of it
 		}
 		out = append(out, canned.Suggestion{Article: a.ID, Title: a.Title, Name: a.Name, Text: a.Answer, Learned: a.Learned})
 		if len(out) == s.cfg.Suggestions {
