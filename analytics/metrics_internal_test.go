@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/event"
 )
@@ -241,5 +244,41 @@ func TestWeakSpots(t *testing.T) {
 	}
 	if got[0].Baseline != 320 || got[0].Score < 3.5 {
 		t.Errorf("first weak spot %+v", got[0])
+	}
+}
+
+// The service metrics pass the Prometheus client library's lint and say what
+// the timelines hold.
+func TestCollector_Lint(t *testing.T) {
+	b := newBuilder()
+	b.in(0, "c1", "sms")
+	b.evt(0, "c1", event.ConversationRouted, map[string]string{event.MetaQueue: "billing"})
+	b.reply(4, "c1", "slack:U1", "sms")
+	b.in(10, "c2", "telegram")
+	a := &Analytics{st: b.st, live: true, now: func() time.Time { return b.t0.Add(time.Hour) },
+		deps: Deps{Settings: Settings{AbandonWindow: 10 * time.Minute, ResolutionTarget: 24 * time.Hour}}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.Collector())
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", err, problems)
+	}
+	want := `
+# HELP omnigate_conversations_opened_total Conversations opened by a customer's first message, by the first message's channel and the conversation's queue.
+# TYPE omnigate_conversations_opened_total counter
+omnigate_conversations_opened_total{channel="sms",queue="billing"} 1
+omnigate_conversations_opened_total{channel="telegram",queue="none"} 1
+# HELP omnigate_queue_waiting Open conversations whose customer waits for an agent's answer now.
+# TYPE omnigate_queue_waiting gauge
+omnigate_queue_waiting{queue="none"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "omnigate_conversations_opened_total", "omnigate_queue_waiting"); err != nil {
+		t.Error(err)
+	}
+	// A replica that does not hold the lease exports nothing.
+	a.live = false
+	c := a.Collector()
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Errorf("a replica without the lease exports %d series", n)
 	}
 }
