@@ -3,6 +3,8 @@ package adapters
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/store"
 )
 
 // ErrUnknownAdapter is returned by Build for a name no adapter registered.
@@ -106,10 +109,19 @@ func (i Info) withDefaults() Info {
 }
 
 type entry struct {
-	info  Info
-	build func(file string, node *yaml.Node, deps Deps) (Adapter, error)
-	// check decodes and validates the config section only.
-	check func(file string, node *yaml.Node) error
+	info Info
+	// build decodes the section and runs the factory; warnings are the
+	// adapter's (Warner), located.
+	build func(file string, node *yaml.Node, deps Deps) (a Adapter, warnings, err error)
+}
+
+// Warner is implemented by adapters whose configuration works but leaves out
+// something a person should know of, such as a webhook no provider can reach
+// without a public URL. Build logs the warnings and Check returns them; both
+// call Warnings once, after the factory. Its error is config.Errors (through
+// config.Problems) with paths relative to channels.<name>, or nil.
+type Warner interface {
+	Warnings() error
 }
 
 var (
@@ -135,33 +147,42 @@ func Register[C any](info Info, f Factory[C]) {
 	if _, dup := registry[name]; dup {
 		panic(fmt.Sprintf("adapters: %q registered twice", name))
 	}
-	decode := func(file string, node *yaml.Node) (C, error) {
-		var cfg C
-		err := config.DecodeSection(file, node, config.EnvName("channels."+name), &cfg)
-		return cfg, err
-	}
 	registry[name] = entry{
 		info: func() Info {
 			i := info.withDefaults()
 			i.Keys = config.Keys(new(C), "channels."+name)
 			return i
 		}(),
-		check: func(file string, node *yaml.Node) error {
-			_, err := decode(file, node)
-			return err
-		},
-		build: func(file string, node *yaml.Node, deps Deps) (Adapter, error) {
-			cfg, err := decode(file, node)
-			if err != nil {
-				return nil, err
+		build: func(file string, node *yaml.Node, deps Deps) (Adapter, error, error) {
+			var cfg C
+			if err := config.DecodeSection(file, node, config.EnvName("channels."+name), &cfg); err != nil {
+				return nil, nil, err
 			}
 			a, err := f(cfg, deps)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return nil, nil, locate(file, node, name, err)
 			}
-			return a, nil
+			var warnings error
+			if w, ok := a.(Warner); ok {
+				warnings = locate(file, node, name, w.Warnings())
+			}
+			return a, warnings, nil
 		},
 	}
+}
+
+// locate turns a factory's error into config.Errors at channels.<name>: its
+// own problems at their keys, any other error at the section.
+func locate(file string, node *yaml.Node, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var errs config.Errors
+	var one *config.Error
+	if !errors.As(err, &errs) && !errors.As(err, &one) {
+		err = &config.Error{Msg: err.Error(), Err: err}
+	}
+	return config.Locate(file, node, "channels."+name, err)
 }
 
 // List returns every registered adapter, sorted by name.
@@ -185,20 +206,38 @@ func Lookup(name string) (Info, bool) {
 }
 
 // Check decodes and validates the config section node of the adapter
-// registered as name, as Build does, without building it: for check-config.
-func Check(name, file string, node *yaml.Node) error {
+// registered as name and runs its factory, as Build does, then drops the
+// adapter: for check-config, so that it refuses what serve refuses. Factories
+// do no I/O; deps gives what serve would (PublicURL, Queues), and Check fills
+// the rest (publisher, store, routes, logger) with ones that are never used.
+// Warnings are the adapter's (Warner), located like the problems.
+func Check(name, file string, node *yaml.Node, deps Deps) (warnings, err error) {
 	regMu.RLock()
 	e, ok := registry[name]
 	regMu.RUnlock()
 	if !ok {
-		return fmt.Errorf("%w %q (omnigate adapters lists them)", ErrUnknownAdapter, name)
+		return nil, fmt.Errorf("%w %q (omnigate adapters lists them)", ErrUnknownAdapter, name)
 	}
-	return e.check(file, node)
+	if deps.Publisher == nil {
+		deps.Publisher = NewPublisher(nil, name)
+	}
+	if deps.Store == nil {
+		deps.Store = store.New(nil, store.Options{})
+	}
+	if deps.Routes == nil {
+		deps.Routes = NewRoutes(http.NewServeMux(), name)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	_, warnings, err = e.build(file, node, deps)
+	return warnings, err
 }
 
 // Build decodes the config section node (from file, for error positions; nil
-// when absent) and builds the adapter registered as name. Config problems come
-// back as config.Errors with their lines.
+// when absent) and builds the adapter registered as name. Config problems,
+// the factory's included, come back as config.Errors with their lines; the
+// adapter's warnings (Warner) are logged on deps.Logger.
 func Build(name, file string, node *yaml.Node, deps Deps) (Adapter, error) {
 	regMu.RLock()
 	e, ok := registry[name]
@@ -206,5 +245,15 @@ func Build(name, file string, node *yaml.Node, deps Deps) (Adapter, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q (omnigate adapters lists them)", ErrUnknownAdapter, name)
 	}
-	return e.build(file, node, deps)
+	a, warnings, err := e.build(file, node, deps)
+	if err != nil {
+		return nil, err
+	}
+	var list config.Errors
+	if deps.Logger != nil && errors.As(warnings, &list) {
+		for _, w := range list {
+			deps.Logger.Warn("config: "+w.Error(), "key", w.Path)
+		}
+	}
+	return a, nil
 }

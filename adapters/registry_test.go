@@ -248,7 +248,8 @@ func TestBuild_FactoryError(t *testing.T) {
 	if !errors.Is(err, errBoom) {
 		t.Fatalf("err = %v, want the factory's error", err)
 	}
-	if !strings.HasPrefix(err.Error(), "reg_fail: ") {
-		t.Errorf("err = %q, want it prefixed with the adapter name", err)
+	// Located at the section, like the decoder's problems.
+	if want := "omnigate.yaml:3:5: channels.reg_fail: boom"; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
 	}
 }

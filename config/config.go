@@ -40,6 +40,7 @@ type Config struct {
 	Insight      yaml.Node            `yaml:"insight" doc:"Text models: suggested replies and canned answers from a knowledge base; see docs/models.md."`
 	Analytics    yaml.Node            `yaml:"analytics" doc:"Service-quality metrics: reports, the supervisor dashboard and the service metrics on /metrics; see docs/metrics.md."`
 	Telemetry    Telemetry            `yaml:"telemetry" doc:"Tracing (OpenTelemetry); /metrics is always on."`
+	Language     Language             `yaml:"language" doc:"Detecting the language customers write in, for routing rules, auto-replies and ticket notices; see docs/routing.md."`
 }
 
 // SetDefaults fills every unset key, including the defaults derived from other keys
@@ -62,6 +63,7 @@ func (c *Config) SetDefaults() {
 	c.Store.SetDefaults()
 	c.Conversation.SetDefaults()
 	c.Telemetry.SetDefaults()
+	c.Language.SetDefaults()
 }
 
 // channelName is the form of an adapter name.
@@ -80,6 +82,7 @@ func (c *Config) Validate() error {
 	p.Merge("store", c.Store.Validate())
 	p.Merge("conversation", c.Conversation.Validate())
 	p.Merge("telemetry", c.Telemetry.Validate())
+	p.Merge("language", c.Language.Validate())
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
 		if !channelName.MatchString(name) {
 			p.Add("channels."+name, "adapter names are lower-case snake_case, like sms or my_bot")
@@ -213,6 +216,47 @@ func (c *Conversation) Validate() error {
 		if !core.ValidChannel(ch) {
 			p.Add("reply_fallback["+strconv.Itoa(i)+"]", "%q is not a channel name (lower-case letters, digits, '_' or '-')", ch)
 		}
+	}
+	return p.Err()
+}
+
+// Language configures the language detector.
+type Language struct {
+	Detect        []string `yaml:"detect" doc:"Languages the detector chooses among, as ISO 639-1 codes, at least two; each costs about 2 MB of memory. A message whose channel gives its language is not detected."`
+	MinConfidence float64  `yaml:"min_confidence" doc:"How far ahead of the next language, from 0 to 1, the likeliest must be for a message to count as written in it; below, its language is unknown: rules on languages do not match and replies use default_language. 0 selects the default."`
+}
+
+// DefaultDetect are the languages detected unless language.detect says
+// otherwise (core/lang.DefaultLanguages, which a test keeps equal).
+var DefaultDetect = []string{"en", "fr", "es", "de", "pt", "it", "nl", "ru", "ja", "ko", "zh"}
+
+// SetDefaults sets detect to DefaultDetect and min_confidence to 0.2.
+func (l *Language) SetDefaults() {
+	if len(l.Detect) == 0 {
+		l.Detect = slices.Clone(DefaultDetect)
+	}
+	if l.MinConfidence == 0 {
+		l.MinConfidence = 0.2
+	}
+}
+
+// isoCode is the form of an ISO 639-1 code; which codes the detector knows is
+// checked where it is built (this package does not link its models).
+var isoCode = regexp.MustCompile(`^[a-z]{2}$`)
+
+// Validate checks the form of the codes and the range of min_confidence.
+func (l *Language) Validate() error {
+	var p Problems
+	for i, c := range l.Detect {
+		if !isoCode.MatchString(c) {
+			p.Add("detect["+strconv.Itoa(i)+"]", "want a two-letter ISO 639-1 code in lower case like fr, got %q", c)
+		}
+	}
+	if len(l.Detect) < 2 {
+		p.Add("detect", "name at least two languages to choose among")
+	}
+	if l.MinConfidence < 0 || l.MinConfidence >= 1 {
+		p.Add("min_confidence", "must be from 0 up to (not including) 1, got %v", l.MinConfidence)
 	}
 	return p.Err()
 }

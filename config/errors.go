@@ -19,7 +19,13 @@ type Error struct {
 	// Source says where a value not written in the file came from: "default" or
 	// "env OMNIGATE_X". Empty when the value is in the file.
 	Source string
+	// Err is the error this problem reports when it came from one (a
+	// component's factory refused the section), for errors.Is; nil otherwise.
+	Err error
 }
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error formats e as "file:line:col: path (source): msg", leaving out what is unknown,
 // e.g. "omnigate.yaml:12:5: store.redis.url: required when store.backend is redis".

@@ -65,7 +65,7 @@ func TestParse_Errors(t *testing.T) {
 		{
 			name: "syntax error",
 			yaml: "http:\n  addr: [\n",
-			want: []string{"omnigate.yaml:2: did not find expected node content"},
+			want: []string{"omnigate.yaml:2:9: sequence end token ']' not found"},
 		},
 		{
 			name: "top level is not a mapping",
@@ -166,7 +166,7 @@ func TestParse_Errors(t *testing.T) {
 		{
 			name: "merge keys",
 			yaml: "base: &b {level: debug}\n",
-			want: []string{"omnigate.yaml:1:1: base: unknown key (known keys: http, data_dir, log, nats, store, conversation, channels, routing, tickets, insight, analytics, telemetry)"},
+			want: []string{"omnigate.yaml:1:1: base: unknown key (known keys: http, data_dir, log, nats, store, conversation, channels, routing, tickets, insight, analytics, telemetry, language)"},
 		},
 		{
 			name: "env value names the variable",

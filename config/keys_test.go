@@ -66,8 +66,8 @@ func TestKeys_Config(t *testing.T) {
 			}
 		})
 	}
-	if len(keys) != 52 {
-		t.Errorf("Keys(Config{}) lists %d keys, want 52", len(keys))
+	if len(keys) != 54 {
+		t.Errorf("Keys(Config{}) lists %d keys, want 54", len(keys))
 	}
 }
 

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -54,19 +52,31 @@ func Load(path string) (*Config, error) {
 // Environment overrides apply. On error the returned Config is nil and the error is
 // Errors.
 func Parse(name string, data []byte) (*Config, error) {
-	c := &Config{}
-	var root *yaml.Node
-	if len(data) > 0 {
-		var doc yaml.Node
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return nil, Errors{syntaxError(name, err)}
-		}
-		root = &doc
-	}
-	if err := load(name, root, "", envRoot, reflect.ValueOf(c).Elem()); err != nil {
+	c, _, err := Check(name, data)
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Check is Parse for omnigate check-config and for serve, which go on to check
+// the sections this package leaves to their components (channels, routing,
+// tickets) and what spans sections: it returns the configuration even when it
+// has problems, decoded as far as it goes with defaults in what failed, and the
+// File to locate further problems in. Only a YAML syntax error, which leaves
+// nothing to decode, returns a nil Config; the error is then Errors with that
+// one problem, at the line and column where the YAML goes wrong.
+func Check(name string, data []byte) (*Config, *File, error) {
+	c := &Config{}
+	f := &File{Name: name}
+	if len(data) > 0 {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, f, Errors{syntaxError(name, data, err)}
+		}
+		f.root = &doc
+	}
+	return c, f, load(name, f.root, "", envRoot, reflect.ValueOf(c).Elem())
 }
 
 // DecodeSection decodes one section of the configuration file, usually a
@@ -204,16 +214,4 @@ func (d *decoder) result() error {
 		return a.Column < b.Column
 	})
 	return d.errs
-}
-
-var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntaxError turns a YAML parse error into a located Error.
-func syntaxError(file string, err error) *Error {
-	e := &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = m[2]
-	}
-	return e
 }

@@ -3,10 +3,12 @@ package routing
 import (
 	"strings"
 	"unicode"
+
+	"github.com/omnigate/omnigate/core/lang"
 )
 
 // LanguageDetector guesses the language of a message's text as a BCP 47 tag
-// ("en", "zh"), or "" when it cannot tell. Detect is called for every customer
+// ("en", "zh"), or "" when it cannot tell. *lang.Detector is one. Detect is called for every customer
 // message whose channel did not say, from several goroutines at once.
 type LanguageDetector interface {
 	Detect(text string) string
@@ -20,7 +22,7 @@ type ScriptRule struct {
 	Share    float64
 }
 
-// ScriptDetector is the built-in detector: it counts letters by script and
+// ScriptDetector is a detector of scripts: it counts letters by script and
 // returns the Language of the first rule whose script has its share of the
 // letters, else Fallback. It knows nothing of words, so it tells scripts
 // apart, not languages that share one; extend Rules (or implement
@@ -30,10 +32,19 @@ type ScriptDetector struct {
 	Fallback string
 }
 
-// DefaultDetector tells Japanese kana (ja) and Korean Hangul (ko) before Han
-// characters (zh), and returns en for everything else. A little kana among Han
-// characters is Japanese: Japanese is written with both.
-func DefaultDetector() *ScriptDetector {
+// DefaultDetector is the detector routing uses unless Deps.Detector says
+// otherwise: core/lang's, which tells apart the languages of
+// lang.DefaultLanguages (fr, es, de, pt, it, nl, ru, ja, ko, zh and en) and
+// returns "" for a text too short or too unsure to tell, so that rules on
+// languages do not match a guess and templates fall back to
+// default_language. See docs/routing.md for how well it does.
+func DefaultDetector() LanguageDetector { return lang.Default() }
+
+// ScriptDetectorCJK tells Japanese kana (ja) and Korean Hangul (ko) before
+// Han characters (zh), and returns Fallback for everything else: a detector
+// of scripts alone, for a deployment that wants no language models. A little
+// kana among Han characters is Japanese: Japanese is written with both.
+func ScriptDetectorCJK(fallback string) *ScriptDetector {
 	return &ScriptDetector{
 		Rules: []ScriptRule{
 			{Script: unicode.Hiragana, Language: "ja", Share: 0.1},
@@ -41,7 +52,7 @@ func DefaultDetector() *ScriptDetector {
 			{Script: unicode.Hangul, Language: "ko", Share: 0.2},
 			{Script: unicode.Han, Language: "zh", Share: 0.2},
 		},
-		Fallback: "en",
+		Fallback: fallback,
 	}
 }
 
@@ -85,3 +96,8 @@ func baseLanguage(tag string) string {
 func isCJK(r rune) bool {
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
+
+var (
+	_ LanguageDetector = (*lang.Detector)(nil)
+	_ LanguageDetector = (*ScriptDetector)(nil)
+)

@@ -199,20 +199,3 @@ func TestExplainSample_PrintsTextAndJSON(t *testing.T) {
 		t.Fatalf("explanation = %+v", e.Decision)
 	}
 }
-
-func TestDetector(t *testing.T) {
-	d := routing.DefaultDetector()
-	for text, want := range map[string]string{
-		"Hello there":                 "en",
-		"你好，我的订单呢":                    "zh",
-		"订单 12345 status?":            "zh",
-		"こんにちは、注文はどこですか":              "ja",
-		"안녕하세요 주문이 어디 있나요":            "ko",
-		"12345 !!!":                   "",
-		"Bonjour, où est ma commande": "en",
-	} {
-		if got := d.Detect(text); got != want {
-			t.Errorf("Detect(%q) = %q, want %q", text, got, want)
-		}
-	}
-}

@@ -207,7 +207,7 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (createResult, 
 		if err != nil {
 			s.log.Warn("transcript not read for the ticket's subject", "conversation", conv.ID, "err", err)
 		}
-		subject, desc, lang = cmp.Or(subject, ex.subject), cmp.Or(desc, ex.text), cmp.Or(lang, ex.language)
+		subject, desc, lang = cmp.Or(subject, ex.subject), cmp.Or(desc, ex.text), cmp.Or(lang, ex.language, s.lang.Detect(ex.subject))
 	}
 	if subject == "" {
 		subject = "Request"

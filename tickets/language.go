@@ -4,7 +4,28 @@ import (
 	"bytes"
 	"strings"
 	"text/template"
+
+	"github.com/omnigate/omnigate/core"
+	"github.com/omnigate/omnigate/core/lang"
 )
+
+// LanguageDetector tells the language of a text as a BCP 47 tag, or "" when
+// it cannot; *lang.Detector is one. Detect is called from several goroutines
+// at once.
+type LanguageDetector interface {
+	Detect(text string) string
+}
+
+var _ LanguageDetector = (*lang.Detector)(nil)
+
+// language is the language of customer message m: its channel's, else
+// detected from its text, else "".
+func (s *Service) language(m *core.Message) string {
+	if m.Language != "" {
+		return m.Language
+	}
+	return s.lang.Detect(m.Text)
+}
 
 // normLang lower-cases a language tag and writes it with "-": "zh_CN" -> "zh-cn".
 func normLang(tag string) string {

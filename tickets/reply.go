@@ -81,8 +81,8 @@ func (s *Service) customerReply(ctx context.Context, n int64, m *core.Message, v
 				evs = append(evs, ev)
 			}
 		}
-		if m.Language != "" {
-			t.Language = m.Language
+		if l := s.language(m); l != "" {
+			t.Language = l
 		}
 		switch t.Status {
 		case StatusSolved:

@@ -14,6 +14,7 @@ import (
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/event"
+	"github.com/omnigate/omnigate/core/lang"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/tickets/webhook"
 	"github.com/omnigate/omnigate/tickets/zendesk"
@@ -35,6 +36,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Detector tells the language of a customer's message when its channel
+	// did not, for notifications; default lang.Default().
+	Detector LanguageDetector
 }
 
 // Service is the ticket system: the lifecycle in the store, creation from the
@@ -50,6 +54,7 @@ type Service struct {
 	desks []string
 	log   *slog.Logger
 	now   func() time.Time
+	lang  LanguageDetector
 
 	webhookOut *webhook.Client
 	zendesk    *zendesk.Client
@@ -91,6 +96,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		desks: desks,
 		log:   deps.Logger,
 		now:   deps.Now,
+		lang:  deps.Detector,
+	}
+	if s.lang == nil {
+		s.lang = lang.Default()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/store"
 )
 
@@ -123,7 +124,10 @@ func newAdapter(name string, cfg Config, tpl Template, deps adapters.Deps) (*Ada
 		public = strings.TrimRight(deps.PublicURL, "/")
 	}
 	if public == "" {
-		return nil, errors.New("no public URL: set channels." + name + ".public_url or http.public_url; Twilio's signatures cover the URL it calls")
+		// A config problem, so that serve and check-config both put it on its line.
+		var p config.Problems
+		p.Add("public_url", "required here or as http.public_url, e.g. https://support.example.com: Twilio's signatures cover the URL it calls, so omnigate must know it")
+		return nil, p.Err()
 	}
 	apiBase, err := url.Parse(cfg.APIBaseURL)
 	if err != nil || apiBase.Host == "" {

@@ -21,51 +21,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/omnigate/omnigate/adapters"
-	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/routing"
 )
-
-// cmdCheckConfig validates a config file, adapter sections included, and prints
-// every problem with its line. Exit code 1 when there is one.
-func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: omnigate check-config FILE")
-		return exitError{2}
-	}
-	file := args[0]
-	cfg, err := config.Load(file)
-	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	} else {
-		if _, err := ticketsConfig(file, cfg); err != nil {
-			errs = append(errs, err)
-		}
-		if _, err := routingConfig(file, cfg); err != nil {
-			errs = append(errs, err)
-		}
-		if _, err := readInsightConfig(file, cfg); err != nil {
-			errs = append(errs, err)
-		}
-		for name, node := range cfg.Channels {
-			err := adapters.Check(name, file, &node)
-			if errors.Is(err, adapters.ErrUnknownAdapter) {
-				err = fmt.Errorf("%s: channels.%s: %w", file, name, err)
-			}
-			if err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		fmt.Fprintln(stderr, errors.Join(errs...))
-		return exitError{1}
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", file)
-	return nil
-}
 
 // cmdAdapters lists the built-in adapters and their config keys.
 func cmdAdapters(_ []string, stdout io.Writer) error {

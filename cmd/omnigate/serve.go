@@ -33,6 +33,7 @@ import (
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/edge"
+	"github.com/omnigate/omnigate/core/lang"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
 	"github.com/omnigate/omnigate/insight/suggest"
@@ -92,6 +93,8 @@ type gateway struct {
 	// phoneChannels are the channels whose addresses are phone numbers, as
 	// the registered adapters say (adapters.Info.Address).
 	phoneChannels []string
+	// detect tells the language of customers' messages (language section).
+	detect *lang.Detector
 }
 
 // serve runs omnigate on ln until ctx is done, then shuts down in order: HTTP
@@ -111,6 +114,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		}
 		defer pprof.StopCPUProfile()
 	}
+	fmt.Fprintln(stdout, startLine(cfg, file, ln))
 	stopTracing, err := startTracing(ctx, cfg.Telemetry.Tracing, log.With("component", "telemetry"))
 	if err != nil {
 		return err
@@ -193,6 +197,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		g.Go(func() error { return s.analytics.Run(gctx) })
 	}
 	g.Go(func() error { return hc.Run(gctx) })
+	g.Go(func() error { s.detect.Preload(); return nil }) // a bounded load, off the start path
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
@@ -218,6 +223,9 @@ func (s *gateway) build(ctx context.Context, file string) error {
 	if err := s.buildAnalytics(file, rc); err != nil {
 		return err
 	}
+	if s.detect, err = newDetector(s.cfg); err != nil {
+		return err
+	}
 	s.runtime, err = adapters.NewRuntime(adapters.RuntimeConfig{}, adapters.RuntimeDeps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "adapters"), Metrics: s.metrics})
 	if err != nil {
 		return err
@@ -228,6 +236,7 @@ func (s *gateway) build(ctx context.Context, file string) error {
 	if err := errors.Join(s.buildTickets(file), s.buildRouter(rc), s.buildInsight(file)); err != nil {
 		return err
 	}
+	s.warnDesks(rc)
 	for _, info := range adapters.List() {
 		if info.Address == adapters.AddressPhone {
 			s.phoneChannels = append(s.phoneChannels, info.Name)
@@ -317,7 +326,7 @@ func (s *gateway) buildTickets(file string) error {
 		return err
 	}
 	tcfg.AdminToken = cmp.Or(tcfg.AdminToken, s.cfg.HTTP.AdminToken) // docs/api.md
-	s.tickets, err = tickets.New(tcfg, tickets.Deps{Bus: s.bus, Store: s.store, Desks: s.desks, Logger: s.log.With("component", "tickets"), Now: clockNow()})
+	s.tickets, err = tickets.New(tcfg, tickets.Deps{Bus: s.bus, Store: s.store, Desks: s.desks, Logger: s.log.With("component", "tickets"), Now: clockNow(), Detector: s.detect})
 	if err != nil {
 		return err
 	}
@@ -329,7 +338,7 @@ func (s *gateway) buildTickets(file string) error {
 // routing section.
 func (s *gateway) buildRouter(rc routing.Config) error {
 	var err error
-	s.router, err = routing.New(rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing"), Clock: testClock})
+	s.router, err = routing.New(rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing"), Clock: testClock, Detector: s.detect})
 	return err
 }
 
