@@ -44,5 +44,12 @@ func tokenPosition(data []byte) (line, col int, msg string, ok bool) {
 	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil || se.Token.Position.Line <= 0 {
 		return 0, 0, "", false
 	}
-	return se.Token.Position.Line, se.Token.Position.Column, se.Message, true
+	tok := se.Token
+	// A flow collection left open is noticed at the next line's token; the
+	// mistake is after the last value before it.
+	if strings.HasSuffix(se.Message, "must be specified") && tok.Prev != nil && tok.Prev.Position != nil &&
+		tok.Prev.Position.Line > 0 && tok.Prev.Position.Line < tok.Position.Line {
+		return tok.Prev.Position.Line, tok.Prev.Position.Column, se.Message + " after this value", true
+	}
+	return tok.Position.Line, tok.Position.Column, se.Message, true
 }

@@ -110,13 +110,24 @@ func byPosition(list config.Errors) config.Errors {
 	return list
 }
 
-// languageProblems checks language.detect against the codes the detector
-// knows, which serve's newDetector would refuse.
+// languageProblems builds the language detector as serve does and reports
+// why it cannot be built: each unknown code at its place in the list.
 func languageProblems(f *config.File, cfg *config.Config) config.Errors {
-	if err := lang.Check(cfg.Language.Detect); err != nil {
-		return config.Errors{f.Problem("language.detect", "%v", err)}
+	_, err := newDetector(cfg)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var errs config.Errors
+	for i, c := range cfg.Language.Detect {
+		if !lang.Knows(c) {
+			errs = append(errs, f.Problem(fmt.Sprintf("language.detect[%d]", i),
+				"the detector does not know %q; it knows the ISO 639-1 codes %s", c, strings.Join(lang.Known(), " ")))
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, f.Problem("language.detect", "%s", strings.TrimPrefix(errors.Unwrap(err).Error(), "lang: ")))
+	}
+	return errs
 }
 
 // newDetector builds the language detector of the language section.
@@ -227,7 +238,11 @@ func deskProblems(f *config.File, cfg *config.Config, rc routing.Config) (errs, 
 		case len(desks) == 0:
 			errs = append(errs, f.Problem(path, "desk %q is not configured: add channels.%s (see docs/slack-setup.md)", desk, desk))
 		default:
-			errs = append(errs, f.Problem(path, "desk %q is not configured; configured desks: %s", desk, strings.Join(desks, ", ")))
+			hint := ""
+			if near := nearest(desk, desks); near != "" {
+				hint = fmt.Sprintf("; did you mean %s?", near)
+			}
+			errs = append(errs, f.Problem(path, "desk %q is not configured%s (configured desks: %s)", desk, hint, strings.Join(desks, ", ")))
 		}
 	}
 	if len(desks) == 0 {

@@ -89,7 +89,7 @@ func New(opts Options) (*Detector, error) {
 func Check(codes []string) error {
 	var unknown []string
 	for _, c := range codes {
-		if lingua.GetIsoCode639_1FromValue(strings.TrimSpace(c)) == lingua.UnknownIsoCode639_1 {
+		if !Knows(c) {
 			unknown = append(unknown, fmt.Sprintf("%q", c))
 		}
 	}
@@ -100,6 +100,12 @@ func Check(codes []string) error {
 		return fmt.Errorf("name at least two languages to choose among, got %d", len(codes))
 	}
 	return nil
+}
+
+// Knows reports whether the detector can tell the language of ISO 639-1
+// code.
+func Knows(code string) bool {
+	return lingua.GetIsoCode639_1FromValue(strings.TrimSpace(code)) != lingua.UnknownIsoCode639_1
 }
 
 // Known lists the ISO 639-1 codes the detector can tell, sorted.
