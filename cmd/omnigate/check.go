@@ -71,6 +71,8 @@ func checkConfigData(file string, data []byte) (errs, warns config.Errors) {
 	errs = append(errs, problems(err)...)
 	_, err = readInsightConfig(file, cfg)
 	errs = append(errs, problems(err)...)
+	_, err = analyticsConfig(file, cfg)
+	errs = append(errs, problems(err)...)
 	errs = append(errs, languageProblems(f, cfg)...)
 	e, w := channelProblems(file, f, cfg, deskQueues(rc))
 	errs, warns = append(errs, e...), append(warns, w...)
