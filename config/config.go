@@ -222,7 +222,7 @@ func (c *Conversation) Validate() error {
 
 // Language configures the language detector.
 type Language struct {
-	Detect        []string `yaml:"detect" doc:"Languages the detector chooses among, as ISO 639-1 codes, at least two; each costs about 2 MB of memory. A message whose channel gives its language is not detected."`
+	Detect        []string `yaml:"detect" doc:"Languages the detector chooses among, as ISO 639-1 codes, at least two; each adds under 1 MB of memory. A message whose channel gives its language is not detected."`
 	MinConfidence float64  `yaml:"min_confidence" doc:"How far ahead of the next language, from 0 to 1, the likeliest must be for a message to count as written in it; below, its language is unknown: rules on languages do not match and replies use default_language. 0 selects the default."`
 }
 

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/core/lang"
 )
 
 // noDesk is the warning of every config below without a desk, at the
@@ -267,4 +271,11 @@ func FuzzCheckConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The config's default languages are the detector's.
+func TestLanguageDefaults(t *testing.T) {
+	if !slices.Equal(config.DefaultDetect, lang.DefaultLanguages) || config.Default().Language.MinConfidence != lang.DefaultMinConfidence {
+		t.Errorf("config defaults %v %v, detector's %v %v", config.DefaultDetect, config.Default().Language.MinConfidence, lang.DefaultLanguages, lang.DefaultMinConfidence)
+	}
 }
