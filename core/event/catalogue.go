@@ -114,7 +114,7 @@ var catalogue = []Spec{
 	{Type: DeliveryRerouted, Kind: KindEvent, Subjects: []string{evt(DeliveryRerouted)},
 		Producers: []string{"pipeline"}, Consumers: []string{"slack"}, Meta: []string{MetaCarriedBy, MetaReason, MetaUnreachable}},
 	{Type: QueueAvailability, Kind: KindEvent, Subjects: []string{evt(QueueAvailability)},
-		Producers: []string{"routing"}, Consumers: []string{"desks"},
+		Producers: []string{"routing"}, Consumers: []string{"web", "app"},
 		Meta: []string{MetaQueue, MetaAgents, MetaAgentsAvailable, MetaOpen, MetaNextOpen, MetaExpectedWait}},
 	{Type: Typing, Kind: KindEvent, Subjects: []string{subjOutChat},
 		Producers: []string{"desks"}, Consumers: []string{"web", "app"}},

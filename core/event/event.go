@@ -144,8 +144,9 @@ const (
 	// of the queue is available with room (meta agents_available, of
 	// agents), whether it is within business hours (meta open, next_open)
 	// and the wait a customer can expect (meta expected_wait, in seconds).
-	// Routing publishes it on a change; the current state of every queue is
-	// the record AvailabilityRecords holds, which channels read.
+	// Routing publishes it on a change; the chat channels (web, app) read the
+	// current state of every queue from the record AvailabilityRecords holds,
+	// not from this event.
 	QueueAvailability = "queue.availability"
 )
 
