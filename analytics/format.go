@@ -65,6 +65,7 @@ var Columns = []Column{
 	{"opt_outs", func(m *Metrics) float64 { return float64(m.OptOuts) }, ""},
 	{"bounces", func(m *Metrics) float64 { return float64(m.Bounces) }, ""},
 	{"channel_switch_rate", func(m *Metrics) float64 { return m.ChannelSwitch.Value }, "%"},
+	{"suggestion_use_rate", func(m *Metrics) float64 { return m.SuggestionUse.Value }, "%"},
 }
 
 // Write writes r in format (table, csv or json).

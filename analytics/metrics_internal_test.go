@@ -57,7 +57,10 @@ func TestAggregate_Signals(t *testing.T) {
 	b.evt(0, "c1", event.ConversationRouted, map[string]string{event.MetaQueue: "billing", event.MetaIntent: "card_arrival"})
 	b.evt(1, "c1", event.ConversationAssigned, map[string]string{event.MetaAssignee: "slack:U1"})
 	b.evt(2, "c1", event.ConversationTagged, map[string]string{event.MetaTags: "vip,refund"})
+	b.evt(5, "c1", event.SuggestionUsed, nil)
 	b.reply(5, "c1", "slack:U1", "sms")
+	b.evt(9, "c1", event.SuggestionIgnored, nil)
+	b.evt(9, "c1", event.SuggestionIgnored, nil)
 	f := core.NewMessage(core.KindEvent, core.Inbound, "sms")
 	f.Type, f.ConversationID, f.Meta = event.DeliveryFailed, "c1", map[string]string{event.MetaError: "Twilio error 30007: carrier violation"}
 	b.add(srcEvt, 6, f)
@@ -83,7 +86,7 @@ func TestAggregate_Signals(t *testing.T) {
 	checks := map[string]float64{
 		"tickets_created": 2, "tickets_resolved": 1, "ticket_cycle_avg": 3600, "csat_avg": 4,
 		"delivery_failure_rate": 1, "bounces": 1, "opt_outs": 1, "escalation_rate": 0.5,
-		"conversations_per_agent": 1, "agent_occupancy": 2.0 / 8, "abandonment_rate": 0.5,
+		"suggestion_use_rate": 1.0 / 3, "conversations_per_agent": 1, "agent_occupancy": 2.0 / 8, "abandonment_rate": 0.5,
 	}
 	for name, want := range checks {
 		if got := all.Figures[name]; math.Abs(got-want) > 1e-9 {

@@ -206,6 +206,8 @@ type Metrics struct {
 
 	ChannelSwitch Ratio `json:"channel_switch_rate"`
 
+	SuggestionUse Ratio `json:"suggestion_use_rate"`
+
 	// agents and assigned count distinct values for ConversationsPerAgent.
 	agents   map[string]bool
 	assigned map[string]bool
@@ -223,7 +225,7 @@ func (m *Metrics) finish() {
 	m.ConversationsPerAgent = Ratio{Num: int64(len(m.assigned)), Den: int64(len(m.agents))}
 	for _, r := range []*Ratio{&m.FirstContactResolved, &m.Reopen, &m.Transfers, &m.SLAFirstResponse, &m.SLAResolution,
 		&m.Abandonment, &m.AutoAck, &m.SurveyResponse, &m.Escalation, &m.ConversationsPerAgent, &m.Occupancy,
-		&m.DeliveryFailure, &m.ChannelSwitch} {
+		&m.DeliveryFailure, &m.ChannelSwitch, &m.SuggestionUse} {
 		r.finish()
 	}
 }
@@ -439,6 +441,10 @@ func entryMetrics(tl *timeline, f *facts, q Query, keys keysFunc, each eachFunc,
 					}
 					m.Failures[e.Arg+": "+e.Arg2]++
 				})
+			}
+		case kSuggestUsed, kSuggestIgnored:
+			if hit {
+				each(keys(f, e.At, "", ""), func(m *Metrics) { m.SuggestionUse.add(e.Kind == kSuggestUsed) })
 			}
 		case kUnreachable:
 			if hit {

@@ -28,10 +28,12 @@ const (
 	kUnreachable                 // contact.unreachable; Arg channel, Arg2 reason
 	kSurvey                      // a satisfaction survey sent; Arg the ticket
 	// Ticket entries live on the ticket's timeline; Arg3 is the conversation.
-	kScore        // a satisfaction score; Arg the score (1-5)
-	kTicketOpen   // ticket.created; Arg the ticket key
-	kTicketSolved // ticket.updated to solved; Arg the ticket key
-	kTicketReopen // ticket.updated away from solved; Arg the ticket key
+	kScore          // a satisfaction score; Arg the score (1-5)
+	kTicketOpen     // ticket.created; Arg the ticket key
+	kTicketSolved   // ticket.updated to solved; Arg the ticket key
+	kTicketReopen   // ticket.updated away from solved; Arg the ticket key
+	kSuggestUsed    // suggestion.used: an agent sent a suggested reply or canned answer
+	kSuggestIgnored // suggestion.ignored: the suggestions for a message were passed over
 )
 
 // entry is one thing that happened in a conversation.
@@ -155,6 +157,10 @@ func entriesOf(src source, seq uint64, m *core.Message) (conv string, es []entry
 		return m.ConversationID, one(kBreach, meta(event.MetaSLA))
 	case event.DeliveryFailed:
 		return m.ConversationID, one(kFailed, m.Channel, errorClass(meta(event.MetaError)))
+	case event.SuggestionUsed:
+		return m.ConversationID, one(kSuggestUsed)
+	case event.SuggestionIgnored:
+		return m.ConversationID, one(kSuggestIgnored)
 	case event.ContactUnreachable:
 		return m.ConversationID, one(kUnreachable, m.From.Channel(), meta(event.MetaReason))
 	case event.TicketCreated:
