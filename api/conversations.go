@@ -64,17 +64,12 @@ func (a *API) listConversations(w http.ResponseWriter, r *http.Request) {
 		}
 		f.UpdatedSince = t
 	}
-	var err error
-	if f.Limit, err = parseLimit(q.Get("limit"), store.DefaultListLimit, store.MaxListLimit); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	c, err := decodeCursor(q.Get("next"))
+	limit, c, err := pageParams(q, store.DefaultListLimit, store.MaxListLimit)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	f.Before = c.Before
+	f.Limit, f.Before = limit, c.Before
 	convs, next, err := a.deps.Store.ListConversations(r.Context(), f)
 	if err != nil {
 		a.storeError(w, r, "conversations", err)
@@ -171,12 +166,7 @@ func (a *API) getTranscript(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit, err := parseLimit(q.Get("limit"), pipeline.DefaultTranscriptLimit, pipeline.MaxTranscriptLimit)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	c, err := decodeCursor(q.Get("next"))
+	limit, c, err := pageParams(q, pipeline.DefaultTranscriptLimit, pipeline.MaxTranscriptLimit)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

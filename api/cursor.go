@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -56,6 +57,17 @@ func decodeCursor(s string) (cursor, error) {
 		return cursor{}, errCursor
 	}
 	return c, nil
+}
+
+// pageParams reads a list's "limit" (def when absent, at most max) and
+// "next" parameters.
+func pageParams(q url.Values, def, max int) (int, cursor, error) {
+	limit, err := parseLimit(q.Get("limit"), def, max)
+	if err != nil {
+		return 0, cursor{}, err
+	}
+	c, err := decodeCursor(q.Get("next"))
+	return limit, c, err
 }
 
 // parseLimit parses a "limit" parameter: def when empty, at most max.

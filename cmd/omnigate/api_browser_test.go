@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,15 +16,7 @@ import (
 // load) and that nothing errs on its console, and saves screenshots (wide
 // and phone-sized) under $OMNIGATE_TEST_ARTIFACTS or the test's temp dir.
 func browseTranscript(t *testing.T, link string) {
-	exe := os.Getenv("OMNIGATE_CHROMIUM")
-	if exe == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-			if p, err := exec.LookPath(name); err == nil {
-				exe = p
-				break
-			}
-		}
-	}
+	exe := chromiumPath()
 	if exe == "" {
 		t.Skip("no Chromium found (apt-get install -y chromium, or set OMNIGATE_CHROMIUM): screenshot skipped")
 	}
