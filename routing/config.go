@@ -26,6 +26,7 @@ type Config struct {
 	Hours           map[string]Hours    `yaml:"hours" doc:"Business hours calendars by name; queues and rules refer to them."`
 	Templates       map[string]Template `yaml:"templates" doc:"Auto-reply texts by name, each a map of language -> Go text/template. Built in: ack and out_of_hours in en and zh; entries here replace or add languages."`
 	Escalation      Escalation          `yaml:"escalation" doc:"Escalation of angry, urgent or churning customers by sentiment."`
+	Models          Models              `yaml:"models" doc:"Trained intent and sentiment models; see docs/models.md."`
 	Workers         int                 `yaml:"workers" doc:"Transcript messages handled at once by each replica."`
 	TimerScan       time.Duration       `yaml:"timer_scan" doc:"How often a replica lists all pending timers, picking up those armed by a replica that stopped. A timer armed by a running replica fires on time regardless."`
 	WaitSamples     int                 `yaml:"wait_samples" doc:"How many recent response times per queue the expected wait is computed from."`
@@ -99,6 +100,8 @@ type Match struct {
 	Hours            string            `yaml:"hours" doc:"open or closed: inside or outside business hours of calendar."`
 	Calendar         string            `yaml:"calendar" doc:"Calendar for hours. Default: the only calendar."`
 	MinScore         float64           `yaml:"min_score" doc:"The escalation score of the message is at least this (0 to 1)."`
+	Intents          []string          `yaml:"intent" doc:"The intent model's intent of the message is one of these, e.g. [card_arrival, lost_or_stolen_card]; unknown matches a message no intent fits."`
+	MinIntentConf    float64           `yaml:"intent_confidence" doc:"The intent model's confidence in the message's intent is at least this (0 to 1)."`
 }
 
 // Action is what a matching rule does.
@@ -352,6 +355,17 @@ func (c *Config) validate(p *config.Problems) {
 		c.validateQueue(p, name, c.Queues[name])
 	}
 	e := c.Escalation
+	if t := c.Models.IntentThreshold; t < 0 || t > 1 {
+		p.Add("models.intent_threshold", "must be between 0 and 1, got %g", t)
+	}
+	if c.Models.Reload < 0 {
+		p.Add("models.reload", "must not be negative, got %s", c.Models.Reload)
+	}
+	for lang := range c.Models.Sentiment {
+		if !languageTag.MatchString(lang) {
+			p.Add("models.sentiment."+lang, "want a language tag like en or zh")
+		}
+	}
 	checkScore(p, "escalation.threshold", e.Threshold)
 	checkScore(p, "escalation.urgent_threshold", e.UrgentThreshold)
 	if e.UrgentThreshold < e.Threshold {

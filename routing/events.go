@@ -158,17 +158,19 @@ func (pl *plan) eventEffects(conv *store.Conversation, queue, typ, kind, key str
 // routedMeta describes s for a routed event.
 func routedMeta(s *convState, reason, previous, agent string) map[string]string {
 	return map[string]string{
-		event.MetaPriority:      s.Priority,
-		event.MetaTags:          strings.Join(s.Tags, ","),
-		event.MetaSkills:        strings.Join(s.Skills, ","),
-		event.MetaLanguage:      s.Language,
-		event.MetaScore:         strconv.FormatFloat(s.Score, 'f', 2, 64),
-		event.MetaLabels:        strings.Join(s.Labels, ","),
-		event.MetaRule:          strings.Join(s.Rules, ","),
-		event.MetaReason:        reason,
-		event.MetaPreviousQueue: previous,
-		event.MetaAssignee:      s.Assignee,
-		event.MetaAgent:         agent,
+		event.MetaPriority:         s.Priority,
+		event.MetaTags:             strings.Join(s.Tags, ","),
+		event.MetaSkills:           strings.Join(s.Skills, ","),
+		event.MetaLanguage:         s.Language,
+		event.MetaScore:            strconv.FormatFloat(s.Score, 'f', 2, 64),
+		event.MetaLabels:           strings.Join(s.Labels, ","),
+		event.MetaIntent:           s.Intent,
+		event.MetaIntentConfidence: intentConfidence(s),
+		event.MetaRule:             strings.Join(s.Rules, ","),
+		event.MetaReason:           reason,
+		event.MetaPreviousQueue:    previous,
+		event.MetaAssignee:         s.Assignee,
+		event.MetaAgent:            agent,
 	}
 }
 
@@ -219,4 +221,12 @@ func (r *Router) flush(ctx context.Context, conv *store.Conversation, s *convSta
 		firstErr = err
 	}
 	return firstErr
+}
+
+// intentConfidence formats the confidence of s's intent, "" without one.
+func intentConfidence(s *convState) string {
+	if s.Intent == "" {
+		return ""
+	}
+	return strconv.FormatFloat(s.IntentConfidence, 'f', 2, 64)
 }

@@ -26,10 +26,14 @@ type Explanation struct {
 	Language       string         `json:"language"`
 	LanguageSource string         `json:"language_source"`
 	Score          Classification `json:"score"`
-	Returning      bool           `json:"returning"`
-	Rules          []RuleTrace    `json:"rules"`
-	Decision       Decision       `json:"decision"`
-	Queue          QueueInfo      `json:"queue"`
+	// Intent and IntentConfidence are the intent model's answer; "" without
+	// a model.
+	Intent           string      `json:"intent,omitempty"`
+	IntentConfidence float64     `json:"intent_confidence,omitempty"`
+	Returning        bool        `json:"returning"`
+	Rules            []RuleTrace `json:"rules"`
+	Decision         Decision    `json:"decision"`
+	Queue            QueueInfo   `json:"queue"`
 	// Replies are the auto-replies the customer would get.
 	Replies []ReplyInfo `json:"replies,omitempty"`
 }
@@ -70,6 +74,17 @@ type ReplyInfo struct {
 // default_wait, and the customer counts as returning when contact has a
 // LastConversation. The error is config.Errors when cfg is invalid.
 func Explain(cfg Config, m *core.Message, contact *store.Contact, now time.Time) (Explanation, error) {
+	return explain(cfg, m, contact, now, nil, nil)
+}
+
+// ExplainWith is Explain with a scorer (nil: the built-in lexicon) and an
+// intent model (nil: none), as omnigate serve would classify m.
+func ExplainWith(cfg Config, m *core.Message, contact *store.Contact, now time.Time, cl TextScorer, im IntentModel) (Explanation, error) {
+	return explain(cfg, m, contact, now, cl, im)
+}
+
+// explain is ExplainWith.
+func explain(cfg Config, m *core.Message, contact *store.Contact, now time.Time, cl TextScorer, im IntentModel) (Explanation, error) {
 	cfg.SetDefaults()
 	var p config.Problems
 	pl := compile(&cfg, &p)
@@ -90,7 +105,14 @@ func Explain(cfg Config, m *core.Message, contact *store.Contact, now time.Time)
 	}
 	f.Returning = contact != nil && contact.LastConversation != ""
 	f.Score = defaultScorer.Score(m.Text, f.Language)
+	if cl != nil {
+		f.Score = cl.Score(m.Text, f.Language)
+	}
+	if im != nil && m.Text != "" {
+		f.Intent, f.IntentConfidence = im.Intent(m.Text, f.Language)
+	}
 	e.Language, e.Score, e.Returning = f.Language, f.Score, f.Returning
+	e.Intent, e.IntentConfidence = f.Intent, f.IntentConfidence
 	e.Decision, e.Rules = pl.decide(f)
 
 	q := pl.queue(e.Decision.Queue)
@@ -148,6 +170,9 @@ func (e Explanation) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintf(&b, "Message   %s from %s at %s\n", e.Channel, cmp.Or(e.From, "(unknown sender)"), e.Now.Format(time.RFC3339))
 	fmt.Fprintf(&b, "Language  %s (%s)\n", e.Language, e.LanguageSource)
 	fmt.Fprintf(&b, "Score     %.2f %s\n", e.Score.Score, strings.Join(e.Score.Labels, ", "))
+	if e.Intent != "" {
+		fmt.Fprintf(&b, "Intent    %s (confidence %.2f)\n", e.Intent, e.IntentConfidence)
+	}
 	fmt.Fprintf(&b, "Customer  %s\n", map[bool]string{true: "returning", false: "new"}[e.Returning])
 	b.WriteString("\nRules\n")
 	if len(e.Rules) == 0 {
@@ -249,6 +274,16 @@ type Sample struct {
 	Returning  bool
 	// Now is when the message arrives; zero is the current time.
 	Now time.Time
+	// Classifier scores the message (nil: the built-in lexicon scorer) and
+	// Intent tells its intent (nil: none), as omnigate serve would.
+	Classifier TextScorer
+	Intent     IntentModel
+}
+
+// TextScorer scores a text without a network call: Scorer and ModelScorer
+// are.
+type TextScorer interface {
+	Score(text, language string) Classification
 }
 
 // Message builds the envelope s describes.
@@ -304,7 +339,7 @@ func ExplainSample(w io.Writer, cfg Config, s Sample, asJSON bool) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	e, err := Explain(cfg, m, c, now)
+	e, err := explain(cfg, m, c, now, s.Classifier, s.Intent)
 	if err != nil && e.Channel == "" {
 		return err
 	}

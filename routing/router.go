@@ -34,6 +34,9 @@ type Deps struct {
 	// hook of escalation.classifier when its url is set (falling back to the
 	// built-in scorer), else the built-in Scorer.
 	Classifier Classifier
+	// Intent tells the intent of each opening's first message, for rules
+	// and the desk. Default: none (rules with intent never match).
+	Intent IntentModel
 	// Detector guesses a message's language when its channel did not say.
 	// Default: DefaultDetector().
 	Detector LanguageDetector
@@ -71,6 +74,7 @@ type Router struct {
 	log      *slog.Logger
 	clock    Clock
 	classify Classifier
+	intent   IntentModel
 	detect   LanguageDetector
 
 	states, agents, stats, queueRecs, contacts *store.Records
@@ -114,7 +118,7 @@ func New(cfg Config, deps Deps) (*Router, error) {
 	st := deps.Store
 	r := &Router{
 		bus: deps.Bus, st: st, plan: pl, log: deps.Logger, clock: deps.Clock,
-		classify: deps.Classifier, detect: deps.Detector,
+		classify: deps.Classifier, intent: deps.Intent, detect: deps.Detector,
 		states:    st.Records(recordsConv),
 		agents:    st.Records(recordsAgents),
 		stats:     st.Records(recordsStats),
@@ -275,6 +279,9 @@ func (r *Router) facts(ctx context.Context, m *core.Message) (facts, error) {
 		}
 		f.Score = c
 	}
+	if r.intent != nil && m.Text != "" {
+		f.Intent, f.IntentConfidence = r.intent.Intent(m.Text, f.Language)
+	}
 	return f, nil
 }
 
@@ -294,6 +301,7 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 		d, _ := pl.decide(f)
 		prev := s.Queue
 		s.Routed, s.Rules = true, d.Rules
+		s.Intent, s.IntentConfidence = f.Intent, f.IntentConfidence
 		s.Queue, s.Priority, s.Tags, s.Skills, s.Escalated = d.Queue, d.Priority, d.Tags, d.Skills, d.Escalated
 		if s.Assignee != "" && !pl.queue(s.Queue).member(s.Assignee) && pl.agents[s.Assignee].ID == "" {
 			s.Assignee = "" // reopened into a queue the agent is not in

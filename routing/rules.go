@@ -92,6 +92,14 @@ func (pl *plan) compileRule(p problems, path string, r Rule) *rule {
 	if w.MinScore < 0 || w.MinScore > 1 {
 		p.Add(path+".when.min_score", "must be between 0 and 1, got %g", w.MinScore)
 	}
+	if w.MinIntentConf < 0 || w.MinIntentConf > 1 {
+		p.Add(path+".when.intent_confidence", "must be between 0 and 1, got %g", w.MinIntentConf)
+	}
+	for i, in := range w.Intents {
+		if strings.TrimSpace(in) == "" {
+			p.Add(fmt.Sprintf("%s.when.intent[%d]", path, i), "empty intent")
+		}
+	}
 	t := r.Then
 	if t.Queue != "" {
 		if _, ok := pl.queues[t.Queue]; !ok {
@@ -154,6 +162,9 @@ type facts struct {
 	ConversationTags []string
 	Language         string
 	Score            Classification
+	// Intent is "" when there is no intent model.
+	Intent           string
+	IntentConfidence float64
 	Now              time.Time
 }
 
@@ -323,6 +334,12 @@ func (r *rule) match(f facts) (bool, []string) {
 		}
 	}
 	if w.MinScore > 0 && !check(f.Score.Score >= w.MinScore, "score %.2f at least %.2f", f.Score.Score, w.MinScore) {
+		return false, why
+	}
+	if len(w.Intents) > 0 && !check(slices.Contains(w.Intents, f.Intent), "intent %s in %v", cmp.Or(f.Intent, "(no intent model)"), w.Intents) {
+		return false, why
+	}
+	if w.MinIntentConf > 0 && !check(f.Intent != "" && f.IntentConfidence >= w.MinIntentConf, "intent confidence %.2f at least %.2f", f.IntentConfidence, w.MinIntentConf) {
 		return false, why
 	}
 	if len(why) == 0 {

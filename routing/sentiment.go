@@ -15,7 +15,8 @@ type Classification struct {
 	Score float64 `json:"score"`
 	// Labels say why, e.g. "churn", "legal", "negative", "urgent", "shouting".
 	Labels []string `json:"labels,omitempty"`
-	// Source names the classifier that answered: "builtin" or "http".
+	// Source names the classifier that answered: "builtin", "model" or
+	// "http".
 	Source string `json:"-"`
 }
 
@@ -187,6 +188,12 @@ func (s *Scorer) Classify(_ context.Context, text, language string) (Classificat
 // else English); text with Chinese characters is also checked against the
 // Chinese lexicon whatever the language says.
 func (s *Scorer) Score(text, language string) Classification {
+	total, labels := capped(s.sums(text, language))
+	return Classification{Score: math.Round(math.Min(math.Max(total, 0), 1)*100) / 100, Labels: sortedLabels(labels), Source: "builtin"}
+}
+
+// sums returns what text matched of the lexicon, by label ("" for thanks).
+func (s *Scorer) sums(text, language string) map[string]float64 {
 	sums := map[string]float64{}
 	if baseLanguage(language) != "zh" {
 		s.scoreEnglish(text, sums)
@@ -200,6 +207,12 @@ func (s *Scorer) Score(text, language string) Classification {
 	if repeatedPunct(text) {
 		sums[LabelShouting] += wShouting
 	}
+	return sums
+}
+
+// capped adds up sums, each label capped by labelCap, and returns the labels
+// that count.
+func capped(sums map[string]float64) (float64, []string) {
 	total := 0.0
 	var labels []string
 	for label, v := range sums {
@@ -214,8 +227,12 @@ func (s *Scorer) Score(text, language string) Classification {
 			labels = append(labels, label)
 		}
 	}
-	slices.Sort(labels)
-	return Classification{Score: math.Round(math.Min(math.Max(total, 0), 1)*100) / 100, Labels: labels, Source: "builtin"}
+	return total, labels
+}
+
+func sortedLabels(l []string) []string {
+	slices.Sort(l)
+	return l
 }
 
 // Intensifiers that make a negative word count more.

@@ -38,6 +38,10 @@ type convState struct {
 	Score     float64  `json:"score,omitempty"`
 	Labels    []string `json:"labels,omitempty"`
 	Escalated bool     `json:"escalated,omitempty"`
+	// Intent and IntentConfidence are the intent model's answer for the
+	// opening's first message.
+	Intent           string  `json:"intent,omitempty"`
+	IntentConfidence float64 `json:"intent_confidence,omitempty"`
 	// RouteRev counts routing changes; it makes the ids of routed events.
 	RouteRev int `json:"route_rev,omitempty"`
 

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -353,6 +354,7 @@ func cmdRoute(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	explainWith(loadModels(rc.Models, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))), &s)
 	return routing.ExplainSample(stdout, rc, s, *asJSON)
 }
 

@@ -26,6 +26,8 @@ Usage:
   omnigate dlq replay [--config FILE] (SEQ... | --all [--stage STAGE])
   omnigate route --explain [--config FILE] [--channel C] [--from ID] [--tier T] TEXT
   omnigate report [--config FILE] [--from TIME] [--to TIME] [--by queue|agent|channel|tag|intent|hour|day] [--format table|csv|json]
+  omnigate intent (train|eval|predict|export-corrections) ...   (see docs/models.md)
+  omnigate sentiment (train|eval) ...
   omnigate healthcheck [--url URL]
   omnigate suggest (eval --kb PATH FILE | search --kb PATH TEXT | split -o DIR FILE)
   omnigate email login --config FILE [--flow device|browser] [--out FILE]
@@ -84,6 +86,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSuggest(rest, stdout, stderr)
 	case "report":
 		return cmdReport(ctx, rest, stdout, stderr)
+	case "intent":
+		return cmdIntent(rest, stdout, stderr)
+	case "sentiment":
+		return cmdSentiment(rest, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout)
 	case "email":

@@ -36,6 +36,7 @@ import (
 	"github.com/omnigate/omnigate/core/lang"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/insight/models"
 	"github.com/omnigate/omnigate/insight/suggest"
 	"github.com/omnigate/omnigate/routing"
 	"github.com/omnigate/omnigate/tickets"
@@ -83,6 +84,7 @@ type gateway struct {
 	// analytics is nil when analytics.enabled is false.
 	analytics *analytics.Analytics
 	api       *api.API
+	models    *models.Set
 	mux       *http.ServeMux
 	// metrics is the gateway's own registry, served on /metrics.
 	metrics *prometheus.Registry
@@ -196,6 +198,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 	if s.analytics != nil {
 		g.Go(func() error { return s.analytics.Run(gctx) })
 	}
+	g.Go(func() error { return s.models.Run(gctx) })
 	g.Go(func() error { return hc.Run(gctx) })
 	g.Go(func() error { s.detect.Preload(); return nil }) // a bounded load, off the start path
 	g.Go(func() error {
@@ -338,7 +341,8 @@ func (s *gateway) buildTickets(file string) error {
 // routing section.
 func (s *gateway) buildRouter(rc routing.Config) error {
 	var err error
-	s.router, err = routing.New(rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing"), Clock: testClock, Detector: s.detect})
+	s.models = loadModels(rc.Models, s.log.With("component", "models"))
+	s.router, err = routing.New(rc, withModels(s.models, rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing"), Clock: testClock, Detector: s.detect}))
 	return err
 }
 

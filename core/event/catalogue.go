@@ -64,6 +64,8 @@ var catalogue = []Spec{
 		Producers: []string{"slack", "routing"}, Consumers: []string{"routing"}, Meta: []string{MetaAgent}},
 	{Type: AgentBack, Kind: KindCommand, Subjects: []string{evt(AgentBack)},
 		Producers: []string{"slack", "routing"}, Consumers: []string{"routing"}, Meta: []string{MetaAgent}},
+	{Type: IntentCorrect, Kind: KindCommand, Subjects: []string{evt(IntentCorrect)},
+		Producers: []string{"slack"}, Consumers: []string{"insight"}, Meta: []string{MetaIntent, MetaPreviousIntent, MetaIntentConfidence}},
 
 	{Type: ConversationClosed, Kind: KindEvent, Subjects: []string{evt(ConversationClosed)},
 		Producers: []string{"pipeline"}, Consumers: []string{"routing", "slack", "analytics"}, Meta: []string{MetaDesk}},
@@ -79,7 +81,7 @@ var catalogue = []Spec{
 		Producers: []string{"slack"}, Consumers: []string{"analytics"}, Meta: []string{MetaArticle, MetaDesk}},
 	{Type: ConversationRouted, Kind: KindEvent, Subjects: []string{subjDesk, evt(ConversationRouted)},
 		Producers: []string{"routing"}, Consumers: []string{"slack", "analytics"},
-		Meta: []string{MetaQueue, MetaPriority, MetaTags, MetaSkills, MetaDeskChannel, MetaLanguage, MetaScore, MetaLabels, MetaRule, MetaReason, MetaPreviousQueue, MetaAssignee, MetaAgent, MetaBy, MetaIntent}},
+		Meta: []string{MetaQueue, MetaPriority, MetaTags, MetaSkills, MetaDeskChannel, MetaLanguage, MetaScore, MetaLabels, MetaIntent, MetaIntentConfidence, MetaRule, MetaReason, MetaPreviousQueue, MetaAssignee, MetaAgent, MetaBy}},
 	{Type: ConversationAssigned, Kind: KindEvent, Subjects: []string{subjDesk, evt(ConversationAssigned)},
 		Producers: []string{"routing"}, Consumers: []string{"slack", "analytics"}, Meta: []string{MetaAssignee, MetaQueue, MetaStrategy, MetaPriority, MetaBy}},
 	{Type: SLABreached, Kind: KindEvent, Subjects: []string{subjDesk, evt(SLABreached)},

@@ -47,6 +47,11 @@ const (
 	// AgentBack tells routing that the agent in meta agent (else From) is
 	// available again; waiting conversations may be assigned to them.
 	AgentBack = "agent.back"
+	// IntentCorrect tells insight that the customer's message in Text has the
+	// intent in meta intent, not the model's (meta previous_intent): an
+	// agent's correction (From), kept as a training row for the intent model
+	// (omnigate intent export-corrections).
+	IntentCorrect = "intent.correct"
 )
 
 // Events: what happened, published by the owner of the state that changed.
@@ -259,6 +264,16 @@ const (
 	MetaScore = "score"
 	// MetaLabels are the escalation labels, comma-separated.
 	MetaLabels = "labels"
+	// MetaIntent is what the customer wants, as the intent model tells from
+	// the conversation's first message (e.g. card_arrival; unknown when no
+	// intent is confident enough); on intent.correct, the agent's intent.
+	MetaIntent = "intent"
+	// MetaIntentConfidence is the intent model's calibrated confidence in
+	// meta intent, 0.00 to 1.00.
+	MetaIntentConfidence = "intent_confidence"
+	// MetaPreviousIntent is, on intent.correct, the intent the model had
+	// given.
+	MetaPreviousIntent = "previous_intent"
 	// MetaRule names the routing rules that matched, comma-separated.
 	MetaRule = "rule"
 	// MetaStrategy is the assignment strategy that chose the assignee.
@@ -270,9 +285,6 @@ const (
 	// MetaSatisfaction, on a ticket.updated with action satisfaction, is the
 	// customer's score, 1 to 5.
 	MetaSatisfaction = "satisfaction"
-	// MetaIntent is what the customer wants, as the intent model or an agent
-	// said (e.g. card_arrival), on routing's events.
-	MetaIntent = "intent"
 	// MetaTarget is the breached target's duration.
 	MetaTarget = "target"
 	// MetaWaited is how long the customer has waited.
