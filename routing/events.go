@@ -119,8 +119,14 @@ func (pl *plan) tagEffects(conv *store.Conversation, tags []string, key string, 
 // eventEffects build an event of type typ for the conversation, on the desk
 // of queue when desk is set and on omni.evt.<typ> when evt is set.
 func (pl *plan) eventEffects(conv *store.Conversation, queue, typ, kind, key string, meta map[string]string, at time.Time, desk, evt bool) ([]effect, error) {
+	return pl.textEventEffects(conv, queue, typ, kind, key, "", meta, at, desk, evt)
+}
+
+// textEventEffects is eventEffects with the event's Text.
+func (pl *plan) textEventEffects(conv *store.Conversation, queue, typ, kind, key, text string, meta map[string]string, at time.Time, desk, evt bool) ([]effect, error) {
 	q := pl.queue(queue)
 	m := core.NewMessage(core.KindEvent, core.Inbound, q.Desk)
+	m.Text = text
 	m.ID = detID(key, at)
 	m.ReceivedAt = at.UTC()
 	m.Type = typ

@@ -36,6 +36,9 @@ type Models struct {
 	Reload          time.Duration     `yaml:"reload" doc:"How often model files are checked for a change (a retrained model is picked up without a restart). 0: never."`
 }
 
+// maxIntentText bounds the text a routed event carries for the desk.
+const maxIntentText = 2 << 10
+
 // modelNegativeLabelAt is the model's probability from which ModelScorer
 // labels a message negative.
 const modelNegativeLabelAt = 0.5

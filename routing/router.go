@@ -302,6 +302,9 @@ func (r *Router) inbound(conv *store.Conversation, s *convState, f facts, seq ui
 		prev := s.Queue
 		s.Routed, s.Rules = true, d.Rules
 		s.Intent, s.IntentConfidence = f.Intent, f.IntentConfidence
+		if f.Intent != "" && f.Message != nil {
+			s.intentText = core.Truncate(f.Message.Text, maxIntentText)
+		}
 		s.Queue, s.Priority, s.Tags, s.Skills, s.Escalated = d.Queue, d.Priority, d.Tags, d.Skills, d.Escalated
 		if s.Assignee != "" && !pl.queue(s.Queue).member(s.Assignee) && pl.agents[s.Assignee].ID == "" {
 			s.Assignee = "" // reopened into a queue the agent is not in
@@ -398,8 +401,14 @@ func (r *Router) routed(conv *store.Conversation, s *convState, reason, previous
 		// that backlog is drained.
 		s.Backlogged = false
 	}
-	es, err := r.plan.eventEffects(conv, s.Queue, event.ConversationRouted, kindRouted,
-		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), routedMeta(s, reason, previous, agent), now, true, true)
+	// The rules' routing carries the text its intent was told from, which the
+	// desk sends back with an agent's correction of the intent.
+	text := ""
+	if reason == event.ReasonRules {
+		text = s.intentText
+	}
+	es, err := r.plan.textEventEffects(conv, s.Queue, event.ConversationRouted, kindRouted,
+		"routed:"+conv.ID+":"+itoa(s.Opens)+":"+itoa(s.RouteRev), text, routedMeta(s, reason, previous, agent), now, true, true)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,9 @@ type convState struct {
 	// opening's first message.
 	Intent           string  `json:"intent,omitempty"`
 	IntentConfidence float64 `json:"intent_confidence,omitempty"`
+	// intentText is the message the intent was told from, while it is
+	// routed; not stored.
+	intentText string
 	// RouteRev counts routing changes; it makes the ids of routed events.
 	RouteRev int `json:"route_rev,omitempty"`
 

@@ -301,6 +301,7 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 		replyVia:     settings.ReplyVia,
 		name:         settings.Name,
 		ticketStatus: settings.TicketStatus,
+		intent:       intentLine(settings),
 	}
 	blocks, text := a.card(view)
 	ts, err := a.post(ctx, channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
@@ -345,8 +346,14 @@ func (a *Adapter) moveThread(ctx context.Context, id, who, from, to string) erro
 // publishEvent publishes a command for routing or tickets about act's
 // conversation on omni.evt.<typ>, deduplicated by the action.
 func (a *Adapter) publishEvent(ctx context.Context, typ string, conv *store.Conversation, act action, meta map[string]string) error {
+	return a.publishTextEvent(ctx, typ, conv, act, "", meta)
+}
+
+// publishTextEvent is publishEvent with the event's Text.
+func (a *Adapter) publishTextEvent(ctx context.Context, typ string, conv *store.Conversation, act action, text string, meta map[string]string) error {
 	ev := core.NewMessage(core.KindEvent, core.Inbound, Name)
 	ev.Type = typ
+	ev.Text = text
 	ev.From = act.agent()
 	ev.ConversationID, ev.ContactID = conv.ID, conv.ContactID
 	ev.External.Message = typ + ":" + act.dedup

@@ -44,6 +44,8 @@ type cardView struct {
 	movedTo string
 	// ticketStatus is each ticket's last reported status.
 	ticketStatus map[string]string
+	// intent is the customer's intent in words (intentLine), "" for none.
+	intent string
 }
 
 // card renders the root message of a conversation's thread: the customer,
@@ -82,6 +84,9 @@ func (a *Adapter) card(v cardView) (blocks []slack.Block, text string) {
 	}
 	if len(c.Tags) > 0 {
 		fields = append(fields, mrkdwn("*Tags*\n"+tagList(c.Tags)))
+	}
+	if v.intent != "" {
+		fields = append(fields, mrkdwn("*Intent*\n"+v.intent))
 	}
 	if len(v.ticketStatus) > 0 {
 		fields = append(fields, mrkdwn("*Tickets*\n"+a.ticketLinks(slices.Sorted(maps.Keys(v.ticketStatus)), v.ticketStatus)))

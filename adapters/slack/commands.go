@@ -28,6 +28,7 @@ const commandHelp = "*/omni* works on a conversation: name it by its id or a lin
 	"• `/omni whois [conversation]`: who the customer is\n" +
 	"• `/omni answer <name> [conversation]`: the canned answer of that name, filled in, to send or edit\n" +
 	"• `/omni tag <tag>[,<tag>...] [conversation]`, `/omni untag <tag>...`: tag the conversation (routing rules and reports see tags)\n" +
+	"• `/omni intent <name> [conversation]`: correct the intent on the card (kept as a training row for the intent model)\n" +
 	"• `/omni away`, `/omni back`: not available yet (they come with routing)\n" +
 	"Replies in a thread that start with `%s` are notes for agents and are not sent."
 
@@ -41,7 +42,7 @@ func (a *Adapter) handleCommand(ctx context.Context, cmd slack.SlashCommand) (re
 	need := 0
 	switch sub {
 	case "close", "claim", "ticket", "whois":
-	case "link", "reply-via", "answer", "tag", "untag":
+	case "link", "reply-via", "answer", "tag", "untag", "intent":
 		need = 1
 	case "away", "back":
 		return a.availability(ctx, cmd, sub == "back")
@@ -79,6 +80,8 @@ func (a *Adapter) handleCommand(ctx context.Context, cmd slack.SlashCommand) (re
 		return a.answer(ctx, act, args[0])
 	case "tag", "untag":
 		return a.tag(ctx, act, args[0], sub == "untag")
+	case "intent":
+		return a.correctIntent(ctx, act, args[0])
 	default:
 		return a.replyVia(ctx, act, args[0])
 	}

@@ -456,6 +456,12 @@ func routingNote(m *core.Message) string {
 		if r := md["rule"]; r != "" {
 			note += " (rule " + escapeMrkdwn(r) + ")"
 		}
+		if in := md[event.MetaIntent]; in != "" {
+			note += ", intent " + escapeMrkdwn(in)
+			if c := md[event.MetaIntentConfidence]; c != "" {
+				note += " (" + escapeMrkdwn(c) + ")"
+			}
+		}
 		return note + "."
 	case event.SLABreached:
 		note := ":rotating_light: SLA breached"
@@ -498,6 +504,9 @@ func (a *Adapter) routed(ctx context.Context, m *core.Message) error {
 			who = "<@" + u + ">"
 		}
 		return a.moveThread(ctx, conv.ID, who, a.queueOf(m.Meta[event.MetaPreviousQueue]), a.queueOf(conv.Queue))
+	}
+	if err := a.keepIntent(ctx, m); err != nil {
+		return err
 	}
 	return a.eventNote(ctx, m, routingNote(m), true)
 }

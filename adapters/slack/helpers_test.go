@@ -265,8 +265,16 @@ func (d *desk) runRouting() {
 // runRoutingWith runs routing with cfg.
 func (d *desk) runRoutingWith(cfg routing.Config) {
 	d.t.Helper()
+	d.runRoutingDeps(cfg, routing.Deps{})
+}
+
+// runRoutingDeps runs routing with cfg and deps, whose Bus, Store and Logger
+// are the desk's.
+func (d *desk) runRoutingDeps(cfg routing.Config, deps routing.Deps) {
+	d.t.Helper()
 	cfg.SetDefaults()
-	r, err := routing.New(cfg, routing.Deps{Bus: d.env.Bus, Store: d.env.Store, Logger: d.env.Logger})
+	deps.Bus, deps.Store, deps.Logger = d.env.Bus, d.env.Store, d.env.Logger
+	r, err := routing.New(cfg, deps)
 	if err != nil {
 		d.t.Fatal(err)
 	}

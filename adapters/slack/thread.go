@@ -61,6 +61,14 @@ type convRecord struct {
 	// ExpectedWait is the wait routing last announced to the customer, for
 	// the canned answers' {{queue.expected_wait}}.
 	ExpectedWait string `json:"expected_wait,omitempty"`
+	// Intent is what the customer wants: routing's intent model's answer
+	// (with IntentConfidence) or an agent's correction (IntentBy).
+	Intent           string `json:"intent,omitempty"`
+	IntentConfidence string `json:"intent_confidence,omitempty"`
+	IntentBy         string `json:"intent_by,omitempty"`
+	// IntentText is the customer's message the intent was told from, sent
+	// back with a correction as the training row's text.
+	IntentText string `json:"intent_text,omitempty"`
 }
 
 // threadOf returns where conversation id lives in Slack; ok is false while it
@@ -140,7 +148,7 @@ func (a *Adapter) ensureThread(ctx context.Context, conv *store.Conversation, co
 		}
 	}
 	channel := a.channelOf(conv.Queue)
-	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, name: name})
+	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, name: name, intent: intentLine(settings)})
 	ts, err := a.post(ctx, channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
 	if err != nil {
 		return thread{}, err
@@ -229,7 +237,7 @@ func (a *Adapter) refreshCard(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, ticketStatus: settings.TicketStatus})
+	blocks, text := a.card(cardView{conv: conv, contact: contact, previous: settings.Previous, replyVia: settings.ReplyVia, name: settings.Name, ticketStatus: settings.TicketStatus, intent: intentLine(settings)})
 	return a.update(ctx, th.channel, th.ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false))
 }
 

@@ -2,11 +2,15 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omnigate/omnigate/insight/corrections"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -271,9 +275,47 @@ func intentPredict(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// errNoCorrections is what export-corrections says before the desk sent any.
-var errNoCorrections = errors.New("no intent corrections stored yet")
-
 func intentExportCorrections(args []string, stdout, stderr io.Writer) error {
-	return errNoCorrections
+	fs := flag.NewFlagSet("intent export-corrections", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	out := fs.String("o", "", "write the CSV to `FILE` (default: standard output)")
+	if _, err := parseMixed(fs, args); err != nil {
+		return exitError{2}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	b, closeBus, err := cf.openTool(ctx, "omnigate-export-corrections", stderr)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+	st, err := openStore(ctx, cfg, b, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cs, err := corrections.List(ctx, st)
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := corrections.WriteCSV(w, cs); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%d intent corrections exported\n", len(cs))
+	return nil
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/omnigate/omnigate/core/lang"
 	"github.com/omnigate/omnigate/core/pipeline"
 	"github.com/omnigate/omnigate/core/store"
+	"github.com/omnigate/omnigate/insight/corrections"
 	"github.com/omnigate/omnigate/insight/models"
 	"github.com/omnigate/omnigate/insight/suggest"
 	"github.com/omnigate/omnigate/routing"
@@ -85,7 +86,9 @@ type gateway struct {
 	analytics *analytics.Analytics
 	api       *api.API
 	models    *models.Set
-	mux       *http.ServeMux
+	// corrections keeps agents' intent corrections (insight).
+	corrections *corrections.Service
+	mux         *http.ServeMux
 	// metrics is the gateway's own registry, served on /metrics.
 	metrics *prometheus.Registry
 	// channels are the names of the configured adapters.
@@ -199,6 +202,7 @@ func serve(ctx context.Context, cfg *config.Config, file string, ln net.Listener
 		g.Go(func() error { return s.analytics.Run(gctx) })
 	}
 	g.Go(func() error { return s.models.Run(gctx) })
+	g.Go(func() error { return s.corrections.Run(gctx) })
 	g.Go(func() error { return hc.Run(gctx) })
 	g.Go(func() error { s.detect.Preload(); return nil }) // a bounded load, off the start path
 	g.Go(func() error {
@@ -342,6 +346,9 @@ func (s *gateway) buildTickets(file string) error {
 func (s *gateway) buildRouter(rc routing.Config) error {
 	var err error
 	s.models = loadModels(rc.Models, s.log.With("component", "models"))
+	if s.corrections, err = corrections.New(corrections.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "corrections")}); err != nil {
+		return err
+	}
 	s.router, err = routing.New(rc, withModels(s.models, rc, routing.Deps{Bus: s.bus, Store: s.store, Logger: s.log.With("component", "routing"), Clock: testClock, Detector: s.detect}))
 	return err
 }
