@@ -31,6 +31,8 @@ const (
 	maxFeatures = 1 << 23
 	maxLabels   = 4096
 	maxWeights  = 1 << 28
+	// maxBody bounds the decompressed body: hashes, IDF, scales, weights.
+	maxBody = maxFeatures*(10+4+4) + maxWeights + maxLabels*4 + 32
 )
 
 // ErrFormat is wrapped by Decode's errors about a file that is not a model
@@ -170,7 +172,16 @@ func Decode(r io.Reader) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: body: %v", ErrFormat, err)
 	}
-	body := bufio.NewReader(zr)
+	// The body is read whole (bounded by what the largest allowed model
+	// takes), then parsed from memory.
+	raw, err := io.ReadAll(io.LimitReader(zr, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: body: %v", ErrFormat, err)
+	}
+	if len(raw) > maxBody {
+		return nil, fmt.Errorf("%w: body larger than %d bytes", ErrFormat, maxBody)
+	}
+	body := bytes.NewReader(raw)
 	v, err1 := binary.ReadUvarint(body)
 	k, err2 := binary.ReadUvarint(body)
 	switch {
@@ -183,7 +194,10 @@ func Decode(r io.Reader) (*Classifier, error) {
 	}
 	// Slices grow as data arrives, so a header that lies about its sizes
 	// cannot make Decode allocate more than the file holds.
-	hashes := make([]uint64, 0, min(v, 1<<16))
+	if v*(4+k) > uint64(len(raw)) {
+		return nil, fmt.Errorf("%w: %d features x %d labels in %d bytes", ErrFormat, v, k, len(raw))
+	}
+	hashes := make([]uint64, 0, v)
 	prev := uint64(0)
 	for i := uint64(0); i < v; i++ {
 		d, err := binary.ReadUvarint(body)
@@ -197,12 +211,14 @@ func Decode(r io.Reader) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := make([]float32, 0, min(v*k, 1<<20))
-	row := make([]byte, 4+k)
+	off := uint64(len(raw) - body.Len())
+	if uint64(len(raw))-off < v*(4+k) {
+		return nil, fmt.Errorf("%w: short weights", ErrFormat)
+	}
+	w := make([]float32, 0, v*k)
 	for range v {
-		if _, err := io.ReadFull(body, row); err != nil {
-			return nil, fmt.Errorf("%w: short weights", ErrFormat)
-		}
+		row := raw[off : off+4+k]
+		off += 4 + k
 		scale := math.Float32frombits(binary.LittleEndian.Uint32(row))
 		if !finite(scale) {
 			return nil, fmt.Errorf("%w: weight scale %v", ErrFormat, scale)
@@ -211,11 +227,12 @@ func Decode(r io.Reader) (*Classifier, error) {
 			w = append(w, float32(int8(q))*scale)
 		}
 	}
+	body.Seek(int64(off), io.SeekStart)
 	bias, err := readFloats(body, k)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := body.ReadByte(); err != io.EOF {
+	if body.Len() != 0 {
 		return nil, fmt.Errorf("%w: data after the weights", ErrFormat)
 	}
 	vocab, err := textfeat.NewVocabulary(h.Features, hashes, idf)

@@ -40,17 +40,20 @@ type Set struct {
 	reload    time.Duration
 }
 
-// source is a model from a file (reloaded) or shipped in the binary.
+// source is a model from a file (reloaded) or shipped in the binary, which
+// is decoded on first use: a process that never classifies a Chinese message
+// never spends the zh model's memory and load time.
 type source[T any] struct {
 	live    *model.Live[T]
-	shipped T
+	shipped func() (T, error)
 }
 
-func (s *source[T]) get() T {
+func (s *source[T]) get() (T, bool) {
 	if s.live != nil {
-		return s.live.Get()
+		return s.live.Get(), true
 	}
-	return s.shipped
+	m, err := s.shipped()
+	return m, err == nil
 }
 
 func (s *source[T]) check() {
@@ -67,13 +70,7 @@ func Load(c Config, log *slog.Logger) *Set {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Set{threshold: c.IntentThreshold, sentiment: map[string]*source[*sentiment.Model]{}, reload: c.Reload}
-	shippedIntent := func() {
-		if m, err := Intent(); err == nil {
-			s.intent = &source[*intent.Model]{shipped: m}
-		} else {
-			log.Warn("shipped intent model does not load; no intents", "err", err)
-		}
-	}
+	shippedIntent := func() { s.intent = &source[*intent.Model]{shipped: Intent} }
 	switch c.Intent {
 	case Off:
 	case "":
@@ -91,12 +88,7 @@ func Load(c Config, log *slog.Logger) *Set {
 		if c.Sentiment[lang] != "" {
 			continue
 		}
-		m, err := Sentiment(lang)
-		if err != nil {
-			log.Warn("shipped sentiment model does not load; escalation uses the lexicon", "language", lang, "err", err)
-			continue
-		}
-		s.sentiment[lang] = &source[*sentiment.Model]{shipped: m}
+		s.sentiment[lang] = &source[*sentiment.Model]{shipped: sentimentOnce[lang]}
 	}
 	for lang, path := range c.Sentiment {
 		if path == "" || path == Off {
@@ -147,7 +139,10 @@ func (s *Set) Intent(text, _ string) (string, float64) {
 	if s.intent == nil {
 		return "", 0
 	}
-	m := s.intent.get()
+	m, ok := s.intent.get()
+	if !ok {
+		return "", 0
+	}
 	p := m.Predict(text, 1)
 	if p.Confidence < cmp.Or(s.threshold, m.Threshold()) {
 		return intent.Unknown, p.Confidence
@@ -168,9 +163,13 @@ func (s *Set) Negative(text, language string) (float64, bool) {
 	case base != "" && base != "en":
 		return 0, false
 	}
-	m, ok := s.sentiment[lang]
+	src, ok := s.sentiment[lang]
 	if !ok {
 		return 0, false
 	}
-	return m.get().Centred(text), true
+	m, ok := src.get()
+	if !ok {
+		return 0, false
+	}
+	return m.Centred(text), true
 }

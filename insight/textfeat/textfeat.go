@@ -200,8 +200,6 @@ type Vocabulary struct {
 	Hashes []uint64
 	// IDF is the weight of each column.
 	IDF []float32
-
-	index map[uint64]int32
 }
 
 // Fit learns a vocabulary from texts: the features found in at least minDF
@@ -244,7 +242,9 @@ func NewVocabulary(o Options, hashes []uint64, idf []float32) (*Vocabulary, erro
 	if len(hashes) != len(idf) {
 		return nil, fmt.Errorf("textfeat: %d features but %d weights", len(hashes), len(idf))
 	}
-	v := &Vocabulary{Options: o, Hashes: hashes, IDF: idf, index: make(map[uint64]int32, len(hashes))}
+	// Features are found by binary search in the sorted hashes: no index to
+	// build when a model of half a million features loads.
+	v := &Vocabulary{Options: o, Hashes: hashes, IDF: idf}
 	for i, h := range hashes {
 		if i > 0 && hashes[i-1] >= h {
 			return nil, errors.New("textfeat: features not sorted")
@@ -252,7 +252,6 @@ func NewVocabulary(o Options, hashes []uint64, idf []float32) (*Vocabulary, erro
 		if w := idf[i]; math.IsNaN(float64(w)) || math.IsInf(float64(w), 0) {
 			return nil, fmt.Errorf("textfeat: weight of feature %d is %v", i, w)
 		}
-		v.index[h] = int32(i)
 	}
 	return v, nil
 }
@@ -274,8 +273,8 @@ func (v *Vocabulary) Vector(text string, scratch *[]uint64) Vector {
 	}
 	idx := make([]int32, 0, len(hs))
 	for _, h := range hs {
-		if i, ok := v.index[h]; ok {
-			idx = append(idx, i)
+		if i, ok := slices.BinarySearch(v.Hashes, h); ok {
+			idx = append(idx, int32(i))
 		}
 	}
 	slices.Sort(idx)
