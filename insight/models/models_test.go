@@ -1,9 +1,12 @@
 package models_test
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/omnigate/omnigate/insight/intent"
 	"github.com/omnigate/omnigate/insight/models"
@@ -75,19 +78,35 @@ func TestShipped_Sentiment(t *testing.T) {
 	}
 }
 
+// threadCPU is the CPU time of the calling OS thread: unlike the wall clock,
+// it leaves out the time the thread waited for a core on a busy machine.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
 // BenchmarkIntent_Predict measures one prediction of the shipped intent
-// model on one core, and reports the 99th percentile (p99-ms).
+// model on one core, and reports the 99th percentile of the wall time
+// (p99-ms) and of the CPU time (p99-cpu-ms, what a message costs when the
+// machine is shared).
 func BenchmarkIntent_Predict(b *testing.B) {
 	m, err := models.Intent()
 	if err != nil {
 		b.Fatal(err)
 	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	lat := make([]time.Duration, 0, b.N)
+	cpu := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		start := time.Now()
+		start, c0 := time.Now(), threadCPU()
 		p := m.Predict(messages[i%len(messages)], 3)
+		cpu = append(cpu, threadCPU()-c0)
 		lat = append(lat, time.Since(start))
 		if p.Intent == "" {
 			b.Fatal("no intent")
@@ -95,7 +114,9 @@ func BenchmarkIntent_Predict(b *testing.B) {
 	}
 	b.StopTimer()
 	slices.Sort(lat)
+	slices.Sort(cpu)
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(cpu[len(cpu)*99/100].Microseconds())/1000, "p99-cpu-ms")
 }
 
 // BenchmarkSentiment_Negative is the same for the shipped sentiment models.
