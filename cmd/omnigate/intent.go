@@ -31,7 +31,7 @@ const intentUsage = `usage:
 FILE is a CSV with a header row: text,intent (the second column's name is free).`
 
 // cmdIntent runs the intent model commands.
-func cmdIntent(args []string, stdout, stderr io.Writer) error {
+func cmdIntent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, intentUsage)
 		return exitError{2}
@@ -44,7 +44,7 @@ func cmdIntent(args []string, stdout, stderr io.Writer) error {
 	case "predict":
 		return intentPredict(args[1:], stdout, stderr)
 	case "export-corrections":
-		return intentExportCorrections(args[1:], stdout, stderr)
+		return intentExportCorrections(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "omnigate intent: unknown command %q\n%s\n", args[0], intentUsage)
 		return exitError{2}
@@ -275,7 +275,7 @@ func intentPredict(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func intentExportCorrections(args []string, stdout, stderr io.Writer) error {
+func intentExportCorrections(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("intent export-corrections", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf commonFlags
@@ -284,7 +284,7 @@ func intentExportCorrections(args []string, stdout, stderr io.Writer) error {
 	if _, err := parseMixed(fs, args); err != nil {
 		return exitError{2}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cfg, err := cf.load()
 	if err != nil {

@@ -167,3 +167,14 @@ func TestSentimentCommands(t *testing.T) {
 		t.Error("train without negative rows: no error")
 	}
 }
+
+// export-corrections on a fresh embedded store writes the header only.
+func TestIntentExportCorrections_Empty(t *testing.T) {
+	out, errOut, err := runOut(t, "intent", "export-corrections", "--data", t.TempDir())
+	if err != nil {
+		t.Fatalf("%v: %s", err, errOut)
+	}
+	if out != "text,intent\n" || !strings.Contains(errOut, "0 intent corrections exported") {
+		t.Errorf("out %q, stderr %q", out, errOut)
+	}
+}

@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "report":
 		return cmdReport(ctx, rest, stdout, stderr)
 	case "intent":
-		return cmdIntent(rest, stdout, stderr)
+		return cmdIntent(ctx, rest, stdout, stderr)
 	case "sentiment":
 		return cmdSentiment(rest, stdout, stderr)
 	case "healthcheck":
