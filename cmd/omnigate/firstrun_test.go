@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,23 +18,20 @@ import (
 	"github.com/omnigate/omnigate/core/event"
 )
 
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// waitReady waits until serve on addr answers /readyz with 200.
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body, err := getStatus("http://" + addr + "/readyz")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("readyz %d %s", code, body)
+		}
+		return err
+	})
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// all is everything l holds.
+func (l *logLines) all() string { return strings.Join(l.with(""), "\n") }
 
 // The first run as a new user meets it: serve with no config says at once
 // what it starts and where (before the embedded NATS server is up), and warns
@@ -50,7 +46,7 @@ func TestServe_FirstRunTellsTheTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr logLines
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -58,7 +54,7 @@ func TestServe_FirstRunTellsTheTruth(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
 	lines := bufio.NewScanner(stdout)
 	if !lines.Scan() {
-		t.Fatalf("serve printed nothing; stderr:\n%s", stderr.String())
+		t.Fatalf("serve printed nothing; stderr:\n%s", stderr.all())
 	}
 	first := lines.Text()
 	for _, want := range []string{"omnigate", "starting", "no config file", "embedded NATS with JetStream in " + filepath.Join("data", "nats"), "http://" + addr, "demo page at http://" + addr + "/"} {
@@ -66,29 +62,17 @@ func TestServe_FirstRunTellsTheTruth(t *testing.T) {
 			t.Errorf("first line %q lacks %q", first, want)
 		}
 	}
-	if strings.Contains(stderr.String(), "omnigate started") {
-		t.Errorf("the first line came after the start:\n%s", stderr.String())
+	if strings.Contains(stderr.all(), "omnigate started") {
+		t.Errorf("the first line came after the start:\n%s", stderr.all())
 	}
 	go func() {
 		for lines.Scan() { // drain, so serve never blocks on stdout
 		}
 	}()
-	bustest.Eventually(t, 30*time.Second, func() error {
-		code, body, err := getStatus("http://" + addr + "/readyz")
-		if err == nil && code != 200 {
-			err = fmt.Errorf("readyz %d %s", code, body)
-		}
-		return err
-	})
-	log := stderr.String()
-	warn := ""
-	for l := range strings.SplitSeq(log, "\n") {
-		if strings.Contains(l, "nobody can answer customers") {
-			warn = l
-		}
-	}
+	waitReady(t, addr)
+	warn := strings.Join(stderr.with("nobody can answer customers"), "\n")
 	if !strings.Contains(warn, "level=WARN") || !strings.Contains(warn, "docs/slack-setup.md") {
-		t.Errorf("no WARN that nobody can answer, pointing to docs/slack-setup.md:\n%s", log)
+		t.Errorf("no WARN that nobody can answer, pointing to docs/slack-setup.md:\n%s", stderr.all())
 	}
 }
 
@@ -112,19 +96,13 @@ func TestServe_FrenchCustomerReachesFrenchQueue(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "serve", "--config", file, "--http", addr, "--data", filepath.Join(dir, "data"))
 	cmd.Env = append(os.Environ(), "OMNIGATE_TEST_RUN_MAIN=1", "OMNIGATE_NATS_EMBEDDED_LISTEN="+natsAddr)
-	var stderr syncBuffer
+	var stderr logLines
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	bustest.Eventually(t, 30*time.Second, func() error {
-		code, body, err := getStatus("http://" + addr + "/readyz")
-		if err == nil && code != 200 {
-			err = fmt.Errorf("readyz %d %s", code, body)
-		}
-		return err
-	})
+	waitReady(t, addr)
 	url := "nats://" + natsAddr
 	b, err := bus.Open(t.Context(), bus.Options{URL: url})
 	if err != nil {
@@ -157,6 +135,6 @@ func TestServe_FrenchCustomerReachesFrenchQueue(t *testing.T) {
 			t.Fatalf("routed to queue %q in language %q, want french, fr", r.queue, r.language)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("no conversation.routed on omni.desk.slack\nserver log:\n%s", stderr.String())
+		t.Fatalf("no conversation.routed on omni.desk.slack\nserver log:\n%s", stderr.all())
 	}
 }
