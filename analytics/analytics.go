@@ -150,11 +150,7 @@ type delivery struct {
 // work loads the checkpoint and applies both streams from it until ctx ends,
 // saving checkpoints as it goes and once more at the end.
 func (a *Analytics) work(ctx context.Context) error {
-	obj, err := a.bucket(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := loadState(ctx, obj)
+	obj, st, err := a.loadCheckpoint(ctx)
 	if err != nil {
 		return err
 	}
@@ -365,6 +361,16 @@ func (a *Analytics) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
 	return obj, nil
 }
 
+// loadCheckpoint opens the bucket and reads the checkpoint in it.
+func (a *Analytics) loadCheckpoint(ctx context.Context) (jetstream.ObjectStore, *state, error) {
+	obj, err := a.bucket(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := loadState(ctx, obj)
+	return obj, st, err
+}
+
 func encodeState(st *state) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -421,11 +427,7 @@ func (a *Analytics) refresh(ctx context.Context, maxAge time.Duration) error {
 	if fresh {
 		return nil
 	}
-	obj, err := a.bucket(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := loadState(ctx, obj)
+	_, st, err := a.loadCheckpoint(ctx)
 	if err != nil {
 		return err
 	}

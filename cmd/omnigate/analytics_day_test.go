@@ -23,7 +23,6 @@ import (
 
 	"github.com/omnigate/omnigate/adapters/slack/slackfake"
 	"github.com/omnigate/omnigate/adapters/sms/twiliotest"
-	"github.com/omnigate/omnigate/adapters/telegram/telegramtest"
 	"github.com/omnigate/omnigate/analytics"
 	"github.com/omnigate/omnigate/core/bus"
 	"github.com/omnigate/omnigate/core/bus/bustest"
@@ -415,16 +414,7 @@ func (d *day) write(ch string, c *dayConv, text string) {
 			"from": map[string]any{"id": chat, "is_bot": false, "first_name": "Cust"},
 			"chat": map[string]any{"id": chat, "type": "private", "first_name": "Cust"},
 		}}
-		req := telegramtest.WebhookRequest(t, base+"/channels/telegram/webhook", "loop-secret", update)
-		req.RequestURI = ""
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("telegram webhook answered %d", resp.StatusCode)
-		}
+		postTelegram(t, base, update)
 	}
 }
 
@@ -618,6 +608,24 @@ func (d *day) report(by string) *analytics.Report {
 	return &rep
 }
 
+// finish plays the rest of the day up to end, then checks the report by
+// queue and in total against the figures computed from the generator's log,
+// and returns the total.
+func (d *day) finish(as []dayAction, convs []*dayConv, end time.Time) *analytics.Report {
+	t := d.t
+	t.Helper()
+	if as = d.run(as, end); len(as) > 0 {
+		t.Fatalf("%d steps left after the day's end", len(as))
+	}
+	want := expectedDay(convs, end)
+	byQueue := maps.Clone(want)
+	delete(byQueue, analytics.Total)
+	compare(t, d.report(analytics.ByQueue), byQueue)
+	total := d.report("")
+	compare(t, total, map[string]map[string]float64{analytics.Total: want[analytics.Total]})
+	return total
+}
+
 // compare asserts that the report's rows equal the expected figures.
 func compare(t *testing.T, rep *analytics.Report, want map[string]map[string]float64) {
 	t.Helper()
@@ -694,16 +702,7 @@ func TestAnalyticsDay(t *testing.T) {
 	d.g.stop()
 	d = startDay(t, d)
 	end := dayStart.Add(time.Duration(hours)*time.Hour + time.Hour)
-	as = d.run(as, end)
-	if len(as) > 0 {
-		t.Fatalf("%d steps left after the day's end", len(as))
-	}
-	want := expectedDay(convs, end)
-	byQueue := maps.Clone(want)
-	delete(byQueue, analytics.Total)
-	compare(t, d.report(analytics.ByQueue), byQueue)
-	total := d.report("")
-	compare(t, total, map[string]map[string]float64{analytics.Total: want[analytics.Total]})
+	total := d.finish(as, convs, end)
 	t.Logf("day: %d conversations, %d steps", n, len(actions(convs)))
 
 	// The report is the desk's business: without the admin token, 401.
@@ -764,15 +763,7 @@ func TestAnalyticsDay_TwoReplicas(t *testing.T) {
 	other.seq = max(other.seq, d.g.seq)
 	d.g, d.replicas = other, []*loop{other}
 	end := dayStart.Add(4 * time.Hour)
-	as = d.run(as, end)
-	if len(as) > 0 {
-		t.Fatalf("%d steps left after the day's end", len(as))
-	}
-	want := expectedDay(convs, end)
-	byQueue := maps.Clone(want)
-	delete(byQueue, analytics.Total)
-	compare(t, d.report(analytics.ByQueue), byQueue)
-	compare(t, d.report(""), map[string]map[string]float64{analytics.Total: want[analytics.Total]})
+	d.finish(as, convs, end)
 }
 
 // holder is the index in d.replicas of the replica holding the analytics

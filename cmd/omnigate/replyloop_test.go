@@ -438,16 +438,7 @@ func (g *loop) customer(t *testing.T, ch string) *customer {
 					"from": map[string]any{"id": 4242, "is_bot": false, "first_name": "Ann"},
 					"chat": map[string]any{"id": 4242, "type": "private", "first_name": "Ann"},
 				}}
-				req := telegramtest.WebhookRequest(t, g.base+"/channels/telegram/webhook", "loop-secret", update)
-				req.RequestURI = ""
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("webhook answered %d", resp.StatusCode)
-				}
+				postTelegram(t, g.base, update)
 			},
 			received: func() []string {
 				var out []string
@@ -468,6 +459,22 @@ func (g *loop) customer(t *testing.T, ch string) *customer {
 	}
 	t.Fatalf("no customer for channel %s", ch)
 	return nil
+}
+
+// postTelegram delivers a Telegram update to the webhook of the omnigate at
+// base, as Telegram does, and fails the test unless it is taken.
+func postTelegram(t *testing.T, base string, update map[string]any) {
+	t.Helper()
+	req := telegramtest.WebhookRequest(t, base+"/channels/telegram/webhook", "loop-secret", update)
+	req.RequestURI = ""
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("telegram webhook answered %d", resp.StatusCode)
+	}
 }
 
 // plainPart returns the text/plain part of a mail as one line of text.
