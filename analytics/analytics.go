@@ -463,19 +463,20 @@ func (a *Analytics) Report(ctx context.Context, q Query) (*Report, error) {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	r := aggregate(a.st.Timelines, q, a.deps.Settings)
-	r.Weak = a.weak(q)
+	convFacts := conversationFacts(a.st.Timelines, q.To)
+	r := aggregateFacts(a.st.Timelines, convFacts, q, a.deps.Settings)
+	r.Weak = a.weak(q, convFacts)
 	return r, nil
 }
 
 // weak finds the weak spots of q's range: each queue's hours against the
 // queue's other hours, agents against agents, channels against channels.
-// The caller holds a.mu.
-func (a *Analytics) weak(q Query) []WeakSpot {
+// convFacts are the conversations' facts as of q.To. The caller holds a.mu.
+func (a *Analytics) weak(q Query, convFacts map[string]*facts) []WeakSpot {
 	groups := map[string][]Row{}
 	qh := q
 	qh.By = byQueueHour
-	for _, r := range aggregate(a.st.Timelines, qh, a.deps.Settings).Rows {
+	for _, r := range aggregateFacts(a.st.Timelines, convFacts, qh, a.deps.Settings).Rows {
 		queue, _, _ := strings.Cut(r.Key, " ")
 		r.Key = "queue " + r.Key
 		groups["queue "+queue] = append(groups["queue "+queue], r)
@@ -483,7 +484,7 @@ func (a *Analytics) weak(q Query) []WeakSpot {
 	for _, by := range []string{ByAgent, ByChannel} {
 		qb := q
 		qb.By = by
-		for _, r := range aggregate(a.st.Timelines, qb, a.deps.Settings).Rows {
+		for _, r := range aggregateFacts(a.st.Timelines, convFacts, qb, a.deps.Settings).Rows {
 			r.Key = by + " " + r.Key
 			groups[by] = append(groups[by], r)
 		}

@@ -1,8 +1,10 @@
 package analytics
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/omnigate/omnigate/core/event"
@@ -112,15 +114,8 @@ func factsOf(tl *timeline, asOf time.Time) facts {
 
 // firstLabel is the first of comma-separated labels, "escalation" when none.
 func firstLabel(labels string) string {
-	for i := 0; i < len(labels); i++ {
-		if labels[i] == ',' {
-			return labels[:i]
-		}
-	}
-	if labels == "" {
-		return "escalation"
-	}
-	return labels
+	first, _, _ := strings.Cut(labels, ",")
+	return cmp.Or(first, "escalation")
 }
 
 // agent is the conversation's agent for breakdowns: the last assignee, else

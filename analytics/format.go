@@ -117,7 +117,7 @@ func writeTable(w io.Writer, r *Report) error {
 	} else {
 		fmt.Fprintln(tw, "\nweak spots (worse than their peers, robust z-score >= 3.5):")
 		for _, ws := range r.Weak {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t(baseline %s, z %.1f, n %d)\n", ws.Cell, ws.Metric, show(ws.Value, unitOf(ws.Metric)), show(ws.Baseline, unitOf(ws.Metric)), ws.Score, ws.N)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t(baseline %s, z %.1f, n %d)\n", ws.Cell, ws.Metric, show(ws.Value, ws.Unit), show(ws.Baseline, ws.Unit), ws.Score, ws.N)
 		}
 	}
 	fmt.Fprintln(tw)
@@ -134,16 +134,6 @@ func writeTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "%s\t%s\n", c.Name, strings.Join(vals, "\t"))
 	}
 	return tw.Flush()
-}
-
-func unitOf(metric string) string {
-	switch metric {
-	case "first_response_p50":
-		return "s"
-	case "sla_first_response_breach_rate":
-		return "%"
-	}
-	return ""
 }
 
 // show formats v for people: durations as 1h02m03s, rates as percentages.

@@ -85,6 +85,9 @@ type Report struct {
 	// Weak are the cells significantly worse than their peers (weak.go);
 	// filled by Analytics.Report.
 	Weak []WeakSpot `json:"weak_spots"`
+	// Units are the unit of each figure in Row.Figures: "s" seconds, "%" a
+	// rate (a fraction), "" a count or a mean.
+	Units map[string]string `json:"units"`
 }
 
 // Row is the metrics of one breakdown value.
@@ -232,6 +235,25 @@ func (m *Metrics) finish() {
 
 // aggregate computes the report of q over timelines.
 func aggregate(tls map[string]*timeline, q Query, s Settings) *Report {
+	return aggregateFacts(tls, conversationFacts(tls, q.To), q, s)
+}
+
+// conversationFacts derives the facts of every conversation as of to.
+func conversationFacts(tls map[string]*timeline, to time.Time) map[string]*facts {
+	convFacts := make(map[string]*facts, len(tls))
+	for id, tl := range tls {
+		if strings.HasPrefix(id, ticketPrefix) {
+			continue
+		}
+		f := factsOf(tl, to)
+		convFacts[id] = &f
+	}
+	return convFacts
+}
+
+// aggregateFacts computes the report of q over timelines whose facts as of
+// q.To are convFacts: reports of one range by several breakdowns share them.
+func aggregateFacts(tls map[string]*timeline, convFacts map[string]*facts, q Query, s Settings) *Report {
 	loc := q.Location
 	if loc == nil {
 		loc = time.UTC
@@ -283,14 +305,6 @@ func aggregate(tls map[string]*timeline, q Query, s Settings) *Report {
 			fn(row(k))
 		}
 	}
-	convFacts := map[string]*facts{}
-	for id, tl := range tls {
-		if strings.HasPrefix(id, ticketPrefix) {
-			continue
-		}
-		f := factsOf(tl, q.To)
-		convFacts[id] = &f
-	}
 	for id, tl := range tls {
 		if strings.HasPrefix(id, ticketPrefix) {
 			continue
@@ -305,7 +319,10 @@ func aggregate(tls map[string]*timeline, q Query, s Settings) *Report {
 		}
 	}
 	occupancy(convFacts, q, s, row, keys)
-	r := &Report{From: q.From, To: q.To, By: q.By}
+	r := &Report{From: q.From, To: q.To, By: q.By, Units: make(map[string]string, len(Columns))}
+	for _, c := range Columns {
+		r.Units[c.Name] = c.Unit
+	}
 	for _, k := range slices.Sorted(maps.Keys(rows)) {
 		m := rows[k]
 		m.finish()

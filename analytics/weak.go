@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -22,6 +23,8 @@ type WeakSpot struct {
 	Score float64 `json:"score"`
 	// N is how many conversations (or answers) the cell's value comes from.
 	N int64 `json:"n"`
+	// Unit is the unit of Value and Baseline, as Report.Units says.
+	Unit string `json:"unit"`
 }
 
 // Weak-spot thresholds (docs/metrics.md).
@@ -38,6 +41,8 @@ const (
 // weakMetric reads one metric of a row for the weak-spot search.
 type weakMetric struct {
 	name string
+	// unit is the metric's unit ("s", "%" or "").
+	unit string
 	// value returns the metric and its sample count.
 	value func(m *Metrics) (float64, int64)
 	// higherWorse says which way is bad.
@@ -48,9 +53,9 @@ type weakMetric struct {
 }
 
 var weakMetrics = []weakMetric{
-	{"first_response_p50", func(m *Metrics) (float64, int64) { return m.FirstResponse.P50, int64(m.FirstResponse.N) }, true, 60},
-	{"csat", func(m *Metrics) (float64, int64) { return m.CSAT.Avg, m.CSAT.N }, false, 0.25},
-	{"sla_first_response_breach_rate", func(m *Metrics) (float64, int64) { return m.SLAFirstResponse.Value, m.SLAFirstResponse.Den }, true, 0.05},
+	{"first_response_p50", "s", func(m *Metrics) (float64, int64) { return m.FirstResponse.P50, int64(m.FirstResponse.N) }, true, 60},
+	{"csat", "", func(m *Metrics) (float64, int64) { return m.CSAT.Avg, m.CSAT.N }, false, 0.25},
+	{"sla_first_response_breach_rate", "%", func(m *Metrics) (float64, int64) { return m.SLAFirstResponse.Value, m.SLAFirstResponse.Den }, true, 0.05},
 }
 
 // weakSpots finds the cells of each group that are worse than the group's
@@ -58,7 +63,7 @@ var weakMetrics = []weakMetric{
 // (a queue, or "agents") to its cells, each a row keyed by the cell's name.
 func weakSpots(groups map[string][]Row) []WeakSpot {
 	var out []WeakSpot
-	for _, name := range sortedKeys(groups) {
+	for _, name := range slices.Sorted(maps.Keys(groups)) {
 		cells := groups[name]
 		for _, wm := range weakMetrics {
 			var vals []float64
@@ -82,7 +87,7 @@ func weakSpots(groups map[string][]Row) []WeakSpot {
 					z = -z
 				}
 				if z >= weakScore {
-					out = append(out, WeakSpot{Cell: cells[i].Key, Metric: wm.name, Value: v, Baseline: med, Score: math.Round(z*100) / 100, N: n})
+					out = append(out, WeakSpot{Cell: cells[i].Key, Metric: wm.name, Value: v, Baseline: med, Score: math.Round(z*100) / 100, N: n, Unit: wm.unit})
 				}
 			}
 		}
@@ -121,13 +126,4 @@ func mid(s []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

@@ -8,23 +8,23 @@
   const KEY = "omnigate.dashboard.token";
   let token = "";
 
-  // KPIs: the report's figure, its label, the unit (s, %, "") and whether
-  // higher is better, for the comparison with last week.
+  // KPIs: the report's figure, its label and whether higher is better, for
+  // the comparison with last week. Units come with the report.
   const KPIS = [
-    ["conversations_opened", "Conversations opened", "", null],
-    ["messages_in", "Customer messages", "", null],
-    ["first_response_p50", "First response (median)", "s", false],
-    ["first_response_p90", "First response (p90)", "s", false],
-    ["resolution_p50", "Resolution (median)", "s", false],
-    ["sla_first_response_breach_rate", "SLA first-response breaches", "%", false],
-    ["abandonment_rate", "Abandoned", "%", false],
-    ["first_contact_resolution", "First-contact resolution", "%", true],
-    ["reopen_rate", "Reopened", "%", false],
-    ["csat_avg", "CSAT (1-5)", "", true],
-    ["escalation_rate", "Escalated", "%", null],
-    ["channel_switch_rate", "Switched channel", "%", null],
-    ["agent_occupancy", "Agent occupancy", "%", null],
-    ["queue_length", "Waiting now", "", false],
+    ["conversations_opened", "Conversations opened", null],
+    ["messages_in", "Customer messages", null],
+    ["first_response_p50", "First response (median)", false],
+    ["first_response_p90", "First response (p90)", false],
+    ["resolution_p50", "Resolution (median)", false],
+    ["sla_first_response_breach_rate", "SLA first-response breaches", false],
+    ["abandonment_rate", "Abandoned", false],
+    ["first_contact_resolution", "First-contact resolution", true],
+    ["reopen_rate", "Reopened", false],
+    ["csat_avg", "CSAT (1-5)", true],
+    ["escalation_rate", "Escalated", null],
+    ["channel_switch_rate", "Switched channel", null],
+    ["agent_occupancy", "Agent occupancy", null],
+    ["queue_length", "Waiting now", false],
   ];
   const TABLE = ["conversations_opened", "messages_in", "messages_out", "first_response_p50", "first_response_p90",
     "resolution_p50", "sla_first_response_breach_rate", "abandonment_rate", "first_contact_resolution", "csat_avg",
@@ -42,7 +42,6 @@
     }
     return Number.isInteger(v) ? String(v) : v.toFixed(2);
   }
-  const unitOf = (name) => (KPIS.find((k) => k[0] === name) || [0, 0, name.endsWith("_rate") || name === "first_contact_resolution" || name === "agent_occupancy" ? "%" : (/_p\d0$|_avg$/.test(name) && name !== "csat_avg" ? "s" : "")])[2];
 
   async function api(params, raw) {
     const r = await fetch("/api/reports?" + new URLSearchParams(params), { headers: { Authorization: "Bearer " + token } });
@@ -70,7 +69,7 @@
       return;
     }
     for (const w of rep.weak_spots) {
-      const u = w.metric === "csat" ? "" : unitOf(w.metric === "first_response_p50" ? "first_response_p50" : "sla_first_response_breach_rate");
+      const u = w.unit;
       ul.append(el("li", { "data-cell": w.cell, "data-metric": w.metric },
         el("span", { class: "cell" }, w.cell), ": " + w.metric.replaceAll("_", " ") + " " + show(w.value, u) +
         " against " + show(w.baseline, u) + " for its peers (z " + w.score.toFixed(1) + ", " + w.n + " conversations)"));
@@ -80,8 +79,8 @@
   function renderKPIs(today, week) {
     const t = total(today), w = total(week), box = $("kpis");
     box.replaceChildren();
-    for (const [name, label, unit, higherBetter] of KPIS) {
-      const v = t[name], p = w[name], none = !w.conversations_opened;
+    for (const [name, label, higherBetter] of KPIS) {
+      const v = t[name], p = w[name], none = !w.conversations_opened, unit = today.units[name];
       let cls = "delta", txt = none ? "no conversations last week" : "last week " + show(p, unit);
       if (!none && higherBetter !== null && p !== undefined && v !== p) {
         cls += (v > p) === higherBetter ? " better" : " worse";
@@ -97,9 +96,9 @@
     for (const r of byQueue.rows || []) {
       const f = r.figures;
       tb.append(el("tr", { "data-queue": r.key },
-        el("td", {}, r.key), el("td", { "data-metric": "queue_length" }, show(f.queue_length, "")),
-        el("td", {}, show(f.conversations_opened, "")), el("td", {}, show(f.first_response_p50, "s")),
-        el("td", {}, show(f.sla_first_response_breach_rate, "%"))));
+        el("td", {}, r.key), el("td", { "data-metric": "queue_length" }, show(f.queue_length, byQueue.units.queue_length)),
+        el("td", {}, show(f.conversations_opened, byQueue.units.conversations_opened)), el("td", {}, show(f.first_response_p50, byQueue.units.first_response_p50)),
+        el("td", {}, show(f.sla_first_response_breach_rate, byQueue.units.sla_first_response_breach_rate))));
     }
   }
 
@@ -135,7 +134,7 @@
     const weak = new Set((rep.weak_spots || []).map((w) => w.cell));
     for (const r of rep.rows || []) {
       tb.append(el("tr", { "data-key": r.key }, el("td", { class: weak.has(rep.by + " " + r.key) ? "flag" : "" }, r.key),
-        ...TABLE.map((n) => el("td", { "data-metric": n }, show(r.figures[n], unitOf(n))))));
+        ...TABLE.map((n) => el("td", { "data-metric": n }, show(r.figures[n], rep.units[n])))));
     }
   }
 
