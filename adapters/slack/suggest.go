@@ -128,13 +128,26 @@ func (a *Adapter) postSuggestions(ctx context.Context, id string, th thread, rec
 	if err != nil {
 		return err
 	}
+	// The record exists before the buttons do: an agent can click Send the
+	// moment the post shows, before its ts is known here.
+	rec.Channel, rec.Thread = th.channel, th.ts
+	if _, err := a.messages.Create(ctx, suggestionKey(id), rec, messageTTL); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("slack: record suggestions %s: %w", id, err)
+	}
 	blocks, text := suggestionBlocks(id, rec, vars)
 	ts, err := a.post(ctx, th.channel, slackThread(th), slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(text, false), slack.MsgOptionDisableLinkUnfurl())
 	if err != nil {
 		return fmt.Errorf("slack: post suggestions %s: %w", id, err)
 	}
-	rec.Channel, rec.TS, rec.Thread = th.channel, ts, th.ts
-	if _, err := a.messages.Create(ctx, suggestionKey(id), rec, messageTTL); err != nil && !errors.Is(err, store.ErrExists) {
+	rec.TS = ts
+	var cur suggestionRecord
+	if _, err := a.messages.Update(ctx, suggestionKey(id), &cur, messageTTL, func(exists bool) error {
+		if !exists {
+			return store.ErrNotFound
+		}
+		cur.TS = ts
+		return nil
+	}); err != nil {
 		return fmt.Errorf("slack: record suggestions %s: %w", id, err)
 	}
 	return nil
@@ -295,7 +308,15 @@ func (a *Adapter) sendSuggestion(ctx context.Context, act action, id string, n i
 	a.publishOutcome(ctx, event.SuggestionUsed, act.agent(), conv, rec.ReplyTo, id, meta)
 	return result{after: func(ctx context.Context) error {
 		blocks := []slack.Block{slack.NewContextBlock("", mrkdwn(":white_check_mark: <@"+act.user+"> sent "+escapeMrkdwn(cmp.Or(item.Title, item.Name, "suggestion "+strconv.Itoa(n+1)))+"."))}
-		return a.update(ctx, rec.Channel, rec.TS, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText("Suggested reply sent", false))
+		ts := rec.TS
+		if ts == "" { // clicked before postSuggestions recorded its ts
+			var now suggestionRecord
+			if _, err := a.messages.Get(ctx, suggestionKey(id), &now); err != nil || now.TS == "" {
+				return err
+			}
+			ts = now.TS
+		}
+		return a.update(ctx, rec.Channel, ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText("Suggested reply sent", false))
 	}}, nil
 }
 

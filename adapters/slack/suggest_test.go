@@ -71,6 +71,38 @@ func TestDesk_Suggestions(t *testing.T) {
 	}
 }
 
+// TestDesk_SuggestionClickedAtOnce: an agent who clicks Send the moment
+// the suggestions show, before the desk has Slack's answer to its post,
+// sends the reply (it used to be told the suggestions were too old).
+func TestDesk_SuggestionClickedAtOnce(t *testing.T) {
+	d := newDesk(t, nil)
+	m := d.customer(ann, "Where is my card?", nil)
+	d.posts(2)
+	conv := d.conversationOf(ann)
+	ch, _ := root(t, d.env.Store, conv)
+
+	clicked := make(chan int, 1)
+	d.fake.OnPost(func(c slackfake.Call) {
+		if !strings.Contains(c.Text, "Suggested replies") {
+			return
+		}
+		code, _ := d.postClick(slackfake.Click(agentUser, ch, c.TS, "omni_suggest_send", sendValue(t, c.Blocks)))
+		clicked <- code
+	})
+	d.suggest(m, conv.ID, canned.Suggestion{Article: "card.md", Title: "Card delivery", Text: "Cards take **5 days**."})
+	if code := <-clicked; code != http.StatusOK {
+		t.Fatalf("Send answered %d", code)
+	}
+	if o := d.waitStored(bus.StreamOut, bus.SubjectOut("sms"), 1)[0]; o.Text != "Cards take **5 days**." {
+		t.Errorf("reply %+v", o)
+	}
+	for _, c := range d.fake.Calls("chat.postEphemeral") {
+		if strings.Contains(c.Text, "too old") {
+			t.Errorf("the agent was told %q", c.Text)
+		}
+	}
+}
+
 // suggest publishes suggestions for customer message m on the desk, as
 // insight does.
 func (d *desk) suggest(m *core.Message, conv string, ss ...canned.Suggestion) {

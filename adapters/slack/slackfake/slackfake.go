@@ -117,6 +117,7 @@ type Server struct {
 	throttle   int // answer this many more calls with 429
 	retryAfter int
 	failPost   string // chat.postMessage answers this error
+	onPost     func(Call) // called with each post before it is answered
 	failUpload string // files.completeUploadExternal answers this error
 	reactions  map[string]bool
 	uploads    []*Upload
@@ -229,6 +230,15 @@ func (s *Server) FailPosts(code string) {
 	s.mu.Unlock()
 }
 
+// OnPost calls f with each chat.postMessage after it is recorded (Calls
+// shows it) and before it is answered, as a Slack client sees a message
+// before the poster has its ts. f runs on the request's goroutine.
+func (s *Server) OnPost(f func(Call)) {
+	s.mu.Lock()
+	s.onPost = f
+	s.mu.Unlock()
+}
+
 // nextTS is a fresh message ts. s.mu must be held.
 func (s *Server) nextTS() string {
 	s.seq++
@@ -292,15 +302,19 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	ch := r.Form.Get("channel")
 	s.mu.Lock()
-	fail := s.failPost
+	fail, onPost := s.failPost, s.onPost
 	ts := s.nextTS()
 	s.mu.Unlock()
 	if fail != "" {
 		reply(w, map[string]any{"ok": false, "error": fail})
 		return
 	}
-	s.record(Call{Method: "chat.postMessage", Channel: ch, TS: ts, ThreadTS: r.Form.Get("thread_ts"), Text: r.Form.Get("text"),
-		Blocks: unescaped(r.Form.Get("blocks")), Username: r.Form.Get("username"), Icon: r.Form.Get("icon_emoji")})
+	c := Call{Method: "chat.postMessage", Channel: ch, TS: ts, ThreadTS: r.Form.Get("thread_ts"), Text: r.Form.Get("text"),
+		Blocks: unescaped(r.Form.Get("blocks")), Username: r.Form.Get("username"), Icon: r.Form.Get("icon_emoji")}
+	s.record(c)
+	if onPost != nil {
+		onPost(c)
+	}
 	reply(w, map[string]any{"ok": true, "channel": ch, "ts": ts, "message": map[string]any{"text": r.Form.Get("text"), "ts": ts}})
 }
 
