@@ -116,9 +116,9 @@ type Server struct {
 	base       int64
 	throttle   int // answer this many more calls with 429
 	retryAfter int
-	failPost   string // chat.postMessage answers this error
+	failPost   string     // chat.postMessage answers this error
 	onPost     func(Call) // called with each post before it is answered
-	failUpload string // files.completeUploadExternal answers this error
+	failUpload string     // files.completeUploadExternal answers this error
 	reactions  map[string]bool
 	uploads    []*Upload
 	requests   map[string]int // by method, answered ok or not
