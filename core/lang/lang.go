@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/pemistahl/lingua-go"
 )
@@ -133,8 +134,10 @@ func (d *Detector) Preload() {
 const minLetters = 4
 
 // Detect returns the ISO 639-1 code of text's language, or "" when the text
-// is too short or no language leads the others by MinConfidence.
+// is too short or no language leads the others by MinConfidence. It reads
+// the first MaxDetectBytes of text (see Head).
 func (d *Detector) Detect(text string) string {
+	text = Head(text, MaxDetectBytes)
 	letters, cjk := 0, false
 	for _, r := range text {
 		if unicode.IsLetter(r) {
@@ -172,3 +175,28 @@ var shared = sync.OnceValue(func() *Detector {
 // Default returns the detector of the default options, shared by every
 // caller in the process.
 func Default() *Detector { return shared() }
+
+// MaxDetectBytes is how much of a text Detect reads. A few sentences tell the
+// language as well as a whole letter does, and the detector's cost grows with
+// the text: on 1 KiB customer messages it was a quarter of serve's CPU.
+const MaxDetectBytes = 300
+
+// Head is the start of text, at most n bytes, cut after the last space when
+// there is one in the second half (so that no word is cut in two), else at a
+// character boundary: the part of a long text a model needs to read.
+func Head(text string, n int) string {
+	if len(text) <= n {
+		return text
+	}
+	if n <= 0 {
+		return ""
+	}
+	for n > 0 && !utf8.RuneStart(text[n]) {
+		n--
+	}
+	head := text[:n]
+	if i := strings.LastIndexAny(head, " \n\t"); i >= n/2 {
+		head = head[:i]
+	}
+	return head
+}

@@ -156,3 +156,29 @@ func BenchmarkDetector_Detect(b *testing.B) {
 		d.Detect(samples[i%len(samples)].text)
 	}
 }
+
+// TestHead: a long text is cut before n bytes, after its last space when
+// that keeps at least half, never inside a character; Detect of a long text
+// reads its head and still tells its language.
+func TestHead(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"hello world again", 13, "hello world"},
+		{"abcdefghijklmnop", 8, "abcdefgh"},
+		{"我的卡还没到", 7, "我的"},
+		{"a bcdefghijkl", 8, "a bcdefg"},
+		{"anything", 0, ""},
+	} {
+		if got := lang.Head(c.in, c.n); got != c.want {
+			t.Errorf("Head(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+	long := strings.Repeat("Bonjour, ma carte bancaire n'est toujours pas arrivée et je voudrais savoir pourquoi. ", 20)
+	if got := lang.Default().Detect(long); got != "fr" {
+		t.Errorf("Detect of %d bytes of French = %q", len(long), got)
+	}
+}
